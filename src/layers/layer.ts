@@ -63,7 +63,9 @@ export class Param {
 
 /** Everything `build` needs. */
 export interface BuildContext {
+  /** Backend that holds the parameters. */
   backend: Backend;
+  /** Element type of the parameters and activations. */
   dtype: DType;
   /** The initialisation generator (stream `Streams.init`), advanced by each layer in order. */
   rng: Rng;
@@ -77,6 +79,12 @@ export interface ForwardContext {
   seed: number;
   /** Global step counter, so every step draws fresh dropout masks. */
   step: number;
+  /**
+   * When true, layers keep nothing for `backward` (inference only: evaluation, prediction);
+   * a later `backward` throws. Default false: `backward` works in both modes, training and
+   * eval (gradient-ascent visualisation backpropagates through an eval-mode network).
+   */
+  noGrad?: boolean;
 }
 
 /** A network layer. */

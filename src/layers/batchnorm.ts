@@ -1,0 +1,157 @@
+/**
+ * `BatchNorm`: per feature on `[F]` inputs, per channel on `[C, ...]` inputs (`[C, H, W]`
+ * after a convolution).
+ *
+ * Training: batch mean and biased variance, `x̂ = (x - μ) / sqrt(σ² + ε)`, `y = γ x̂ + β`,
+ * running statistics updated as `running = (1 - momentum) running + momentum batch` (unbiased
+ * variance); the backward pass goes through μ and σ² (backend `batchNormBackward`).
+ * Eval: normalises with the running statistics; backward then treats them as constants.
+ *
+ * @module
+ */
+import { ones, zeros } from "../init.ts";
+import * as ops from "../ops.ts";
+import { shapeSize, Tensor } from "../tensor.ts";
+import { LayerBase } from "./base.ts";
+import type { BuildContext, ForwardContext } from "./layer.ts";
+import { Param } from "./layer.ts";
+
+/** Options of {@link BatchNorm}. */
+export interface BatchNormOptions {
+  /** Added to the variance (default 1e-5). */
+  eps?: number;
+  /** Weight of the new batch statistic in the running averages (default 0.1). */
+  momentum?: number;
+}
+
+/** Batch normalization with learnable `gamma` (init 1) and `beta` (init 0). */
+export class BatchNorm extends LayerBase {
+  /** Class name. */
+  readonly kind = "BatchNorm";
+  /** Added to the variance. */
+  readonly eps: number;
+  /** Running-average momentum. */
+  readonly momentum: number;
+  /** `[C]` scale, after build. */
+  gamma: Param | null = null;
+  /** `[C]` shift, after build. */
+  beta: Param | null = null;
+  /** `[C]` running mean, after build. */
+  runningMean: Tensor | null = null;
+  /** `[C]` running (unbiased) variance, after build. */
+  runningVar: Tensor | null = null;
+  #channels = 0;
+  #inner = 1;
+  #training = true;
+
+  /** Creates the layer; `eps` > 0, `momentum` in [0, 1]. */
+  constructor(opts: BatchNormOptions = {}) {
+    super();
+    this.eps = opts.eps ?? 1e-5;
+    this.momentum = opts.momentum ?? 0.1;
+    if (!(this.eps > 0) || !Number.isFinite(this.eps)) {
+      throw new Error(`BatchNorm: eps must be a finite number > 0, got ${this.eps}`);
+    }
+    if (!(this.momentum >= 0 && this.momentum <= 1)) {
+      throw new Error(`BatchNorm: momentum must be in [0, 1], got ${this.momentum}`);
+    }
+  }
+
+  /** Number of normalised features (dense) or channels (conv). */
+  get channels(): number {
+    return this.#channels;
+  }
+
+  /** Validates the per-sample input shape, creates parameters, returns the output shape. */
+  protected setup(inputShape: readonly number[], _ctx: BuildContext): number[] {
+    const c = inputShape[0];
+    this.#channels = c;
+    this.#inner = shapeSize(inputShape.slice(1));
+    this.gamma = this.addParam(new Param("gamma", this.upload([c], ones([c])), "bn"));
+    this.beta = this.addParam(new Param("beta", this.upload([c], zeros([c])), "bn"));
+    this.runningMean = this.addBuffer("runningMean", this.upload([c], zeros([c])));
+    this.runningVar = this.addBuffer("runningVar", this.upload([c], ones([c])));
+    return [...inputShape];
+  }
+
+  /** Forward pass on a validated batch. */
+  protected forwardImpl(x: Tensor, ctx: ForwardContext): Tensor {
+    const b = x.backend;
+    const c = this.#channels;
+    const n = x.shape[0];
+    const y = Tensor.zeros(b, x.shape, x.dtype);
+    const mean = Tensor.zeros(b, [c], x.dtype);
+    const invStd = Tensor.zeros(b, [c], x.dtype);
+    this.#training = ctx.training;
+    b.batchNormForward(
+      x.buf,
+      n,
+      c,
+      this.#inner,
+      this.gamma!.value.buf,
+      this.beta!.value.buf,
+      this.runningMean!.buf,
+      this.runningVar!.buf,
+      ctx.training,
+      this.momentum,
+      this.eps,
+      y.buf,
+      mean.buf,
+      invStd.buf,
+    );
+    if (this.recording) {
+      if (ctx.training) this.save(x.clone(), mean, invStd);
+      else this.save(x.clone());
+    }
+    return y;
+  }
+
+  /** Backward pass: returns dL/dx, accumulates parameter gradients. */
+  protected backwardImpl(dy: Tensor): Tensor {
+    const saved = this.saved();
+    const x = saved[0];
+    const b = dy.backend;
+    const c = this.#channels;
+    const n = dy.shape[0];
+    const inner = this.#inner;
+    if (this.#training) {
+      const [, mean, invStd] = saved;
+      const dx = Tensor.zeros(b, dy.shape, dy.dtype);
+      const dgamma = Tensor.zeros(b, [c], dy.dtype);
+      const dbeta = Tensor.zeros(b, [c], dy.dtype);
+      b.batchNormBackward(
+        x.buf,
+        dy.buf,
+        n,
+        c,
+        inner,
+        this.gamma!.value.buf,
+        mean.buf,
+        invStd.buf,
+        dx.buf,
+        dgamma.buf,
+        dbeta.buf,
+      );
+      ops.accumulate(this.gamma!.grad, dgamma);
+      ops.accumulate(this.beta!.grad, dbeta);
+      return dx;
+    }
+    // Eval mode: y = gamma * (x - rm) * s + beta with s = (rv + eps)^-1/2 constant.
+    const s = ops.unary("pow", ops.unary("add_scalar", this.runningVar!, this.eps), -0.5);
+    const x3 = x.reshape([n, c, inner]);
+    const dy3 = dy.reshape([n, c, inner]);
+    const col = [c, 1];
+    const xhat = ops.mul(ops.sub(x3, this.runningMean!.reshape(col)), s.reshape(col));
+    ops.accumulate(this.gamma!.grad, ops.sum(ops.mul(dy3, xhat), [0, 2]));
+    ops.accumulate(this.beta!.grad, ops.sum(dy3, [0, 2]));
+    const k = ops.mul(this.gamma!.value, s).reshape(col);
+    const dx = Tensor.zeros(b, dy.shape, dy.dtype);
+    ops.mul(dy3, k, dx);
+    return dx;
+  }
+
+  /** Hyperparameters for `summary()`. */
+  override describe(): string {
+    return `${this.#channels}${this.eps === 1e-5 ? "" : `, eps ${this.eps}`}`;
+  }
+}

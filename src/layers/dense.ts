@@ -1,0 +1,92 @@
+/**
+ * `Dense`: fully connected layer `y = x Wᵀ + b` with `W` of shape `[units, fanIn]`.
+ *
+ * @module
+ */
+import { heNormal, xavierNormal, zeros } from "../init.ts";
+import * as ops from "../ops.ts";
+import type { Tensor } from "../tensor.ts";
+import { checkPositiveInt, LayerBase } from "./base.ts";
+import type { BuildContext, ForwardContext } from "./layer.ts";
+import { Param } from "./layer.ts";
+
+/** Weight initialisation scheme of a conv or dense layer. */
+export type WeightInit = "he" | "xavier";
+
+/** Throws unless `init` is a known scheme. */
+export function checkInit(kind: string, init: unknown): WeightInit {
+  if (init !== "he" && init !== "xavier") {
+    throw new Error(`${kind}: unknown init '${String(init)}', expected one of: he, xavier`);
+  }
+  return init;
+}
+
+/** Options of {@link Dense}. */
+export interface DenseOptions {
+  /** Weight initialisation: He normal (default) or Xavier normal. */
+  init?: WeightInit;
+  /** Whether the layer has a bias (default true). */
+  bias?: boolean;
+}
+
+/** Fully connected layer on `[N, F]` inputs. */
+export class Dense extends LayerBase {
+  /** Class name. */
+  readonly kind = "Dense";
+  /** Weight initialisation scheme. */
+  readonly weightInit: WeightInit;
+  /** Whether a bias is learned. */
+  readonly hasBias: boolean;
+  /** `[units, fanIn]`, after build. */
+  weight: Param | null = null;
+  /** `[units]`, after build (null without bias). */
+  bias: Param | null = null;
+
+  /** `units` output features. */
+  constructor(readonly units: number, opts: DenseOptions = {}) {
+    super();
+    checkPositiveInt("Dense", "units", units);
+    this.weightInit = checkInit("Dense", opts.init ?? "he");
+    this.hasBias = opts.bias ?? true;
+  }
+
+  /** Validates the per-sample input shape, creates parameters, returns the output shape. */
+  protected setup(inputShape: readonly number[], ctx: BuildContext): number[] {
+    if (inputShape.length !== 1) this.rejectShape("[F] (flatten first)", inputShape);
+    const fanIn = inputShape[0];
+    const shape = [this.units, fanIn];
+    const w = this.weightInit === "he"
+      ? heNormal(ctx.rng, shape, fanIn)
+      : xavierNormal(ctx.rng, shape, fanIn, this.units);
+    this.weight = this.addParam(new Param("weight", this.upload(shape, w), "weight"));
+    if (this.hasBias) {
+      const b = this.upload([this.units], zeros([this.units]));
+      this.bias = this.addParam(new Param("bias", b, "bias"));
+    }
+    return [this.units];
+  }
+
+  /** Forward pass on a validated batch. */
+  protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
+    const y = ops.matmul(x, this.weight!.value, { transB: true });
+    if (this.bias) ops.add(y, this.bias.value, y);
+    if (this.recording) this.save(x.clone());
+    return y;
+  }
+
+  /** Backward pass: returns dL/dx, accumulates parameter gradients. */
+  protected backwardImpl(dy: Tensor): Tensor {
+    const [x] = this.saved();
+    const w = this.weight!;
+    ops.matmul(dy, x, { transA: true, beta: 1, out: w.grad });
+    if (this.bias) ops.accumulate(this.bias.grad, ops.sum(dy, [0]));
+    return ops.matmul(dy, w.value);
+  }
+
+  /** Hyperparameters for `summary()`. */
+  override describe(): string {
+    return `${this.units}${this.hasBias ? "" : ", no bias"}${
+      this.weightInit === "he" ? "" : ", xavier"
+    }`;
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * `KWinners`: k-winners-take-all. Per sample, the `k` largest activations (over the flattened
+ * per-sample features) pass unchanged, every other one becomes 0; the gradient flows through
+ * the winners only. Applies in training and eval alike.
+ *
+ * @module
+ */
+import * as ops from "../ops.ts";
+import { shapeSize, Tensor } from "../tensor.ts";
+import { checkPositiveInt, LayerBase } from "./base.ts";
+import type { BuildContext, ForwardContext } from "./layer.ts";
+
+/** Keeps the `k` largest activations of each sample. */
+export class KWinners extends LayerBase {
+  /** Class name. */
+  readonly kind = "KWinners";
+
+  /** `k` winners per sample (at most the per-sample size, checked at build). */
+  constructor(readonly k: number) {
+    super();
+    checkPositiveInt("KWinners", "k", k);
+  }
+
+  /** Validates the per-sample input shape, creates parameters, returns the output shape. */
+  protected setup(inputShape: readonly number[], _ctx: BuildContext): number[] {
+    if (shapeSize(inputShape) < this.k) {
+      this.rejectShape(`at least k = ${this.k} features per sample`, inputShape);
+    }
+    return [...inputShape];
+  }
+
+  /** Forward pass on a validated batch. */
+  protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
+    const n = x.shape[0];
+    const mask = Tensor.zeros(x.backend, x.shape, x.dtype);
+    x.backend.topkMask(x.buf, n, x.size / n, this.k, mask.buf);
+    const y = ops.mul(x, mask);
+    this.save(mask);
+    return y;
+  }
+
+  /** Backward pass: returns dL/dx, accumulates parameter gradients. */
+  protected backwardImpl(dy: Tensor): Tensor {
+    const [mask] = this.saved();
+    return ops.mul(dy, mask);
+  }
+
+  /** Hyperparameters for `summary()`. */
+  override describe(): string {
+    return `k ${this.k}`;
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Pooling layers over NCHW input: `MaxPool2d` (keeps the argmax, routes the gradient there
+ * only), `AvgPool2d` (divisor always `k*k`, padding counts as zeros) and `GlobalAvgPool2d`
+ * (`[C, H, W]` → `[C]`).
+ *
+ * @module
+ */
+import { outSize, type Window2d } from "../backend.ts";
+import * as ops from "../ops.ts";
+import { Tensor } from "../tensor.ts";
+import { checkNonNegInt, checkPositiveInt, LayerBase } from "./base.ts";
+import type { BuildContext, ForwardContext } from "./layer.ts";
+
+/** Shared geometry and validation of the 2-D pooling layers. */
+export abstract class Pool2dBase extends LayerBase {
+  /** Window stride. */
+  readonly stride: number;
+  /** Zero padding on every side. */
+  readonly pad: number;
+  /** Geometry of the last forward. */
+  protected geom: Window2d | null = null;
+
+  /** Validates kernel, stride (default: the kernel) and pad (default 0, below the kernel). */
+  constructor(kind: string, readonly kernel: number, stride?: number, pad?: number) {
+    super();
+    checkPositiveInt(kind, "kernel", kernel);
+    this.stride = stride ?? kernel;
+    this.pad = pad ?? 0;
+    checkPositiveInt(kind, "stride", this.stride);
+    checkNonNegInt(kind, "pad", this.pad);
+    if (this.pad >= kernel) {
+      throw new Error(`${kind}: pad must be smaller than the kernel (${kernel}), got ${this.pad}`);
+    }
+  }
+
+  /** Validates the per-sample input shape, creates parameters, returns the output shape. */
+  protected setup(inputShape: readonly number[], _ctx: BuildContext): number[] {
+    if (inputShape.length !== 3) this.rejectShape("[C, H, W]", inputShape);
+    const [c, h, w] = inputShape;
+    const oh = outSize(h, this.kernel, this.stride, this.pad);
+    const ow = outSize(w, this.kernel, this.stride, this.pad);
+    if (oh <= 0 || ow <= 0) {
+      this.rejectShape(
+        `[C, H, W] with H and W >= ${this.kernel - 2 * this.pad} (kernel ${this.kernel})`,
+        inputShape,
+      );
+    }
+    return [c, oh, ow];
+  }
+
+  /** Window geometry for a batch. */
+  protected window(x: Tensor): Window2d {
+    const k = this.kernel;
+    return ops.window2d(x.shape, [k, k], [this.stride, this.stride], [this.pad, this.pad]);
+  }
+
+  /** Hyperparameters for `summary()`. */
+  override describe(): string {
+    const k = this.kernel;
+    return `${k}x${k}/${this.stride}${this.pad ? ` p${this.pad}` : ""}`;
+  }
+}
+
+/** Max pooling; `stride` defaults to `kernel`, `pad` to 0 (padding never wins). */
+export class MaxPool2d extends Pool2dBase {
+  /** Class name. */
+  readonly kind = "MaxPool2d";
+
+  /** A `kernel x kernel` max pool. */
+  constructor(kernel: number, stride?: number, pad?: number) {
+    super("MaxPool2d", kernel, stride, pad);
+  }
+
+  /** Forward pass on a validated batch. */
+  protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
+    const g = this.window(x);
+    this.geom = g;
+    const [oh, ow] = ops.windowOut(g);
+    const y = Tensor.zeros(x.backend, [g.n, g.c, oh, ow], x.dtype);
+    const argmax = Tensor.zeros(x.backend, y.shape, x.dtype);
+    x.backend.maxPoolForward(x.buf, g, y.buf, argmax.buf);
+    this.save(argmax);
+    return y;
+  }
+
+  /** Backward pass: returns dL/dx, accumulates parameter gradients. */
+  protected backwardImpl(dy: Tensor): Tensor {
+    const [argmax] = this.saved();
+    const g = this.geom!;
+    const dx = Tensor.zeros(dy.backend, [g.n, g.c, g.h, g.w], dy.dtype);
+    dy.backend.maxPoolBackward(dy.buf, argmax.buf, g, dx.buf);
+    return dx;
+  }
+}
+
+/** Average pooling; `stride` defaults to `kernel`, `pad` to 0. */
+export class AvgPool2d extends Pool2dBase {
+  /** Class name. */
+  readonly kind = "AvgPool2d";
+
+  /** A `kernel x kernel` average pool. */
+  constructor(kernel: number, stride?: number, pad?: number) {
+    super("AvgPool2d", kernel, stride, pad);
+  }
+
+  /** Forward pass on a validated batch. */
+  protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
+    const g = this.window(x);
+    this.geom = g;
+    const [oh, ow] = ops.windowOut(g);
+    const y = Tensor.zeros(x.backend, [g.n, g.c, oh, ow], x.dtype);
+    x.backend.avgPoolForward(x.buf, g, y.buf);
+    return y;
+  }
+
+  /** Backward pass: returns dL/dx, accumulates parameter gradients. */
+  protected backwardImpl(dy: Tensor): Tensor {
+    this.saved();
+    const g = this.geom!;
+    const dx = Tensor.zeros(dy.backend, [g.n, g.c, g.h, g.w], dy.dtype);
+    dy.backend.avgPoolBackward(dy.buf, g, dx.buf);
+    return dx;
+  }
+}
+
+/** Mean over each channel's whole plane: `[N, C, H, W]` → `[N, C]`. */
+export class GlobalAvgPool2d extends LayerBase {
+  /** Class name. */
+  readonly kind = "GlobalAvgPool2d";
+  #geom: Window2d | null = null;
+
+  /** Validates the per-sample input shape, creates parameters, returns the output shape. */
+  protected setup(inputShape: readonly number[], _ctx: BuildContext): number[] {
+    if (inputShape.length !== 3) this.rejectShape("[C, H, W]", inputShape);
+    return [inputShape[0]];
+  }
+
+  /** Forward pass on a validated batch. */
+  protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
+    const [n, c, h, w] = x.shape;
+    const g = ops.window2d(x.shape, [h, w], [1, 1], [0, 0]);
+    this.#geom = g;
+    const y = Tensor.zeros(x.backend, [n, c], x.dtype);
+    x.backend.avgPoolForward(x.buf, g, y.buf);
+    return y;
+  }
+
+  /** Backward pass: returns dL/dx, accumulates parameter gradients. */
+  protected backwardImpl(dy: Tensor): Tensor {
+    this.saved();
+    const g = this.#geom!;
+    const dx = Tensor.zeros(dy.backend, [g.n, g.c, g.h, g.w], dy.dtype);
+    dy.backend.avgPoolBackward(dy.buf, g, dx.buf);
+    return dx;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * `Shift`: `y = x + b` with a learnable, shared `b` initialised to 0 (SPEC §1).
+ * `dx = dy`; `db = dy` summed over every axis `b` is shared across.
+ *
+ * @module
+ */
+import { zeros } from "../init.ts";
+import * as ops from "../ops.ts";
+import type { Tensor } from "../tensor.ts";
+import { checkLrMult, LayerBase } from "./base.ts";
+import type { BuildContext, ForwardContext } from "./layer.ts";
+import { Param } from "./layer.ts";
+import { parseSharing, type SharedShape, sharedShape, type Sharing } from "./sharing.ts";
+
+/** Options of {@link Shift}. */
+export interface ShiftOptions {
+  /** Learning-rate multiplier of the shift parameter (default 1; `sh4` uses 4). */
+  lrMult?: number;
+}
+
+/** Shifting layer: adds a learnable parameter shared as `sharing` says. */
+export class Shift extends LayerBase {
+  /** Class name. */
+  readonly kind = "Shift";
+  /** Requested sharing mode. */
+  readonly sharing: Sharing;
+  /** Learning-rate multiplier given to the parameter. */
+  readonly lrMult: number;
+  /** The shift parameter, after build. */
+  shift: Param | null = null;
+  #shape: SharedShape | null = null;
+
+  /** A shift shared `elementwise`, `channelwise` or `layerwise`. */
+  constructor(sharing: Sharing, opts: ShiftOptions = {}) {
+    super();
+    this.sharing = parseSharing("Shift", sharing);
+    this.lrMult = opts.lrMult ?? 1;
+    checkLrMult("Shift", this.lrMult);
+  }
+
+  /** The sharing in effect after build (channelwise on `[F]` is elementwise). */
+  get effectiveSharing(): Sharing {
+    return this.#shape?.effective ?? this.sharing;
+  }
+
+  /** Validates the per-sample input shape, creates parameters, returns the output shape. */
+  protected setup(inputShape: readonly number[], _ctx: BuildContext): number[] {
+    const s = sharedShape(this.sharing, inputShape);
+    this.#shape = s;
+    const value = this.upload(s.shape, zeros(s.shape));
+    this.shift = this.addParam(new Param("shift", value, "shift", { lrMult: this.lrMult }));
+    return [...inputShape];
+  }
+
+  /** Forward pass on a validated batch. */
+  protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
+    this.save();
+    return ops.add(x, this.shift!.value.reshape(this.#shape!.broadcast));
+  }
+
+  /** Backward pass: returns dL/dx, accumulates parameter gradients. */
+  protected backwardImpl(dy: Tensor): Tensor {
+    this.saved();
+    ops.accumulate(this.shift!.grad, ops.sumTo(dy, this.#shape!.broadcast));
+    return dy.clone();
+  }
+
+  /** Hyperparameters for `summary()`. */
+  override describe(): string {
+    return `${this.effectiveSharing}${this.lrMult === 1 ? "" : `, lr x${this.lrMult}`}`;
+  }
+}
