@@ -1,0 +1,126 @@
+/**
+ * `deno task report [DIR]`: regenerates report pages from run records.
+ *
+ * - DIR is an experiment folder (holds `experiment.json`): writes its `index.html`, then the
+ *   results index of the folder above it.
+ * - DIR is a results folder: writes every experiment's page, then `DIR/index.html`.
+ *
+ * Exit status 0 on success, 1 when a report could not be written, 2 on a usage mistake.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { dirname, resolve } from "node:path";
+import { isExperimentDir } from "./load.ts";
+import { writeExperimentReport, writeResultsIndex } from "./report.ts";
+
+/** The `--help` text. */
+export const USAGE = `Usage: deno task report [options] [DIR]
+
+Regenerates the static HTML reports from the run records (partial sweeps included).
+
+  DIR                  an experiment folder (with experiment.json): writes DIR/index.html and the
+                       index of the folder above it; or a results folder: writes the page of every
+                       experiment in it and DIR/index.html. Default: results
+  --threshold X        EMA training-error threshold for "steps to threshold", a number in (0, 1)
+                       (default: plain's mean EMA training error halfway through training)
+  --max-points N       most points per plotted mean curve (default 1500, at least 2)
+  -h, --help           show this help
+`;
+
+/** Parsed command line. */
+export interface CliOptions {
+  dir: string;
+  threshold?: number;
+  maxPoints?: number;
+}
+
+/** Parses arguments; throws an Error whose message says what was wrong and what is expected. */
+export function parseCli(args: string[]): CliOptions | "help" {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      threshold: { type: "string" },
+      "max-points": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) return "help";
+  if (positionals.length > 1) {
+    throw new Error(
+      `expected at most one DIR, got ${positionals.length}: ${positionals.join(" ")}`,
+    );
+  }
+  const out: CliOptions = { dir: positionals[0] ?? "results" };
+  if (values.threshold !== undefined) {
+    const t = Number(values.threshold);
+    if (!(values.threshold.trim() !== "" && t > 0 && t < 1)) {
+      throw new Error(`--threshold must be a number between 0 and 1, got "${values.threshold}"`);
+    }
+    out.threshold = t;
+  }
+  if (values["max-points"] !== undefined) {
+    const n = Number(values["max-points"]);
+    if (!(Number.isInteger(n) && n >= 2)) {
+      throw new Error(`--max-points must be an integer >= 2, got "${values["max-points"]}"`);
+    }
+    out.maxPoints = n;
+  }
+  return out;
+}
+
+/** Runs the command; returns the exit status. */
+export async function main(args: string[]): Promise<number> {
+  let opts: CliOptions | "help";
+  try {
+    opts = parseCli(args);
+  } catch (e) {
+    console.error(`report: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (opts === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const dir = resolve(opts.dir);
+  let stat: Deno.FileInfo;
+  try {
+    stat = await Deno.stat(dir);
+  } catch {
+    console.error(`report: ${opts.dir} does not exist (expected an experiment or results folder)`);
+    return 2;
+  }
+  if (!stat.isDirectory) {
+    console.error(`report: ${opts.dir} is not a folder (expected an experiment or results folder)`);
+    return 2;
+  }
+  const ropts = { threshold: opts.threshold, maxPoints: opts.maxPoints };
+  let failed = 0;
+  try {
+    if (await isExperimentDir(dir)) {
+      console.log(await writeExperimentReport(dir, ropts));
+      console.log(await writeResultsIndex(dirname(dir)));
+    } else {
+      for await (const e of Deno.readDir(dir)) {
+        const sub = resolve(dir, e.name);
+        if (!e.isDirectory || !(await isExperimentDir(sub))) continue;
+        try {
+          console.log(await writeExperimentReport(sub, ropts));
+        } catch (err) {
+          failed++;
+          console.error(`report: ${sub}: ${(err as Error).message}`);
+        }
+      }
+      console.log(await writeResultsIndex(dir));
+    }
+  } catch (err) {
+    console.error(`report: ${(err as Error).message}`);
+    return 1;
+  }
+  return failed ? 1 : 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

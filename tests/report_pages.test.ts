@@ -1,0 +1,195 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { main, parseCli } from "../src/report/cli.ts";
+import { embedJson, escapeHtml } from "../src/report/html.ts";
+import { writeExperimentReport, writeResultsIndex } from "../src/report/report.ts";
+import { writeFixture } from "./report_fixtures.ts";
+
+async function withTemp<T>(fn: (root: string) => Promise<T>): Promise<T> {
+  const root = await Deno.makeTempDir({ prefix: "shiftlab-report-pages-" });
+  try {
+    return await fn(root);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+/** URLs a page would load or link to outside itself (data: URLs and in-page anchors excepted). */
+function externalRefs(html: string): string[] {
+  const outside = html.replace(/<script>[\s\S]*?<\/script>/g, ""); // inlined code is not a reference
+  return [...outside.matchAll(/(?:src|href)\s*=\s*"([^"]*)"/g)].map((m) => m[1])
+    .filter((u) => !u.startsWith("data:") && !u.startsWith("#"));
+}
+
+Deno.test("experiment page: self-contained, Chart.js inlined, data embedded, sections present", async () => {
+  await withTemp(async (root) => {
+    const dir = await writeFixture(root, { runs: 2, epochs: 2, stepsPerEpoch: 100 });
+    const mPath = join(dir, "experiment.json");
+    const m = JSON.parse(await Deno.readTextFile(mPath));
+    m.lrSearch = { plain: { "0.005": 0.09, "0.01": 0.07, "0.02": 0.08 } };
+    await Deno.writeTextFile(mPath, JSON.stringify(m));
+    const page = await writeExperimentReport(dir, { generatedAt: "2026-11-23T00:00:00Z" });
+    assert.equal(page, join(dir, "index.html"));
+    const html = await Deno.readTextFile(page);
+    assert.match(html, /Chart\.js v4\.5\.1/, "the UMD bundle is inlined");
+    assert.doesNotMatch(html, /<script[^>]+src=/, "no external script");
+    assert.doesNotMatch(html, /<link[^>]+stylesheet/, "no external stylesheet");
+    assert.deepEqual(externalRefs(html), ["../index.html"], "only the link back to the index");
+    assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
+    assert.match(html, /<script type="application\/json" id="report-data">\{/);
+    for (const id of ["run", "summary", "paired", "curves", "groups", "runs", "data"]) {
+      assert.match(html, new RegExp(`<section id="${id}">`), `section ${id}`);
+    }
+    for (const g of ["elementwise", "channelwise", "layerwise"]) {
+      assert.match(html, new RegExp(`plain and bn against ${g}`));
+    }
+    assert.match(html, /href="data:text\/csv;charset=utf-8,variant%2Clr%2Crun/);
+    assert.match(html, /<span class="badge complete">complete<\/span>/);
+    assert.match(html, /Learning-rate search/);
+    assert.match(html, /0\.005 → 9\.00%, 0\.01 → 7\.00%, 0\.02 → 8\.00%/);
+    assert.doesNotMatch(html, /Partial sweep/);
+    assert.ok(html.length < 1_500_000, `page size ${html.length} is sensible`);
+  });
+});
+
+Deno.test("experiment page: partial sweep, all-diverged variant and an empty sweep", async () => {
+  await withTemp(async (root) => {
+    const dir = await writeFixture(root, {
+      id: "p",
+      variants: ["plain", "lsh"],
+      runs: 3,
+      epochs: 2,
+      stepsPerEpoch: 50,
+      missing: ["plain/2"],
+      diverge: { "lsh/0": 3, "lsh/1": 3, "lsh/2": 3 },
+    });
+    const html = await Deno.readTextFile(await writeExperimentReport(dir));
+    assert.match(html, /<b>Partial sweep\.<\/b> 5 of 6 planned runs/);
+    assert.match(html, /unfinished: plain \(2\/3\)/);
+    assert.match(html, /badge diverged">3 diverged/);
+
+    const empty = await writeFixture(root, {
+      id: "e",
+      variants: ["plain"],
+      runs: 2,
+      missing: ["plain/0", "plain/1"],
+    });
+    const html2 = await Deno.readTextFile(await writeExperimentReport(empty));
+    assert.match(html2, /No run has finished without\s+diverging yet/);
+    assert.doesNotMatch(html2, /<canvas/, "no chart without data (it would be blank)");
+  });
+});
+
+Deno.test("results index: newest first, best variant, link, broken folder listed with its error", async () => {
+  await withTemp(async (root) => {
+    const a = await writeFixture(root, {
+      id: "older",
+      variants: ["plain", "bn"],
+      runs: 1,
+      epochs: 1,
+      stepsPerEpoch: 20,
+    });
+    const b = await writeFixture(root, {
+      id: "newer",
+      variants: ["plain", "lsh"],
+      runs: 1,
+      epochs: 1,
+      stepsPerEpoch: 20,
+    });
+    const m = JSON.parse(await Deno.readTextFile(join(b, "experiment.json")));
+    m.createdAt = "2026-11-23T08:00:00.000Z";
+    await Deno.writeTextFile(join(b, "experiment.json"), JSON.stringify(m));
+    await writeExperimentReport(a);
+    await Deno.mkdir(join(root, "broken"));
+    await Deno.writeTextFile(join(root, "broken", "experiment.json"), "{}");
+    await Deno.mkdir(join(root, "not-an-experiment"));
+    const html = await Deno.readTextFile(await writeResultsIndex(root));
+    assert.ok(html.indexOf("newer") < html.indexOf("older"), "newest first");
+    assert.match(html, /<a href="older\/index.html">older<\/a>/);
+    assert.match(html, /newer <span class="muted">\(no page yet/);
+    assert.match(html, /<b>bn<\/b> \(\d+\.\d\d%\)/);
+    assert.match(
+      html,
+      /experiment\.json: manifest version undefined is not the supported version 1/,
+    );
+    assert.doesNotMatch(html, /not-an-experiment/);
+    assert.match(html, /3 experiments/);
+    assert.deepEqual(externalRefs(html).sort(), ["older/index.html"]);
+  });
+});
+
+Deno.test("html helpers: escaping and embedded JSON cannot break out of the page", () => {
+  assert.equal(
+    escapeHtml(`<a href="x">&'</a>`),
+    "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;",
+  );
+  const j = embedJson({ s: "</script><b>", x: NaN, y: 1 / 3, n: 7 });
+  assert.doesNotMatch(j, /</);
+  assert.deepEqual(JSON.parse(j), { s: "</script><b>", x: null, y: 0.33333, n: 7 });
+});
+
+Deno.test("cli: parses options and rejects mistakes with what was expected", () => {
+  assert.deepEqual(parseCli([]), { dir: "results" });
+  assert.deepEqual(parseCli(["r", "--threshold", "0.2", "--max-points", "100"]), {
+    dir: "r",
+    threshold: 0.2,
+    maxPoints: 100,
+  });
+  assert.equal(parseCli(["--help"]), "help");
+  assert.throws(
+    () => parseCli(["--threshold", "2"]),
+    /--threshold must be a number between 0 and 1, got "2"/,
+  );
+  assert.throws(() => parseCli(["--max-points", "1"]), /--max-points must be an integer >= 2/);
+  assert.throws(() => parseCli(["a", "b"]), /at most one DIR/);
+  assert.throws(() => parseCli(["--bogus"]), /bogus/);
+});
+
+Deno.test("cli: regenerates a results folder and an experiment folder; exit 2 on mistakes", async () => {
+  await withTemp(async (root) => {
+    const dir = await writeFixture(root, {
+      id: "x",
+      variants: ["plain", "sh"],
+      runs: 1,
+      epochs: 1,
+      stepsPerEpoch: 20,
+    });
+    const log = console.log, err = console.error;
+    const out: string[] = [];
+    console.log = (...a: unknown[]) => out.push(a.join(" "));
+    console.error = (...a: unknown[]) => out.push(a.join(" "));
+    try {
+      assert.equal(await main([root]), 0);
+      assert.equal(await main([dir, "--threshold", "0.5"]), 0);
+      assert.equal(await main([join(root, "missing")]), 2);
+      assert.equal(await main(["--nope"]), 2);
+      assert.equal(await main(["--help"]), 0);
+    } finally {
+      console.log = log;
+      console.error = err;
+    }
+    assert.ok((await Deno.stat(join(dir, "index.html"))).isFile);
+    assert.ok((await Deno.stat(join(root, "index.html"))).isFile);
+    assert.ok(
+      out.some((l) =>
+        /missing does not exist \(expected an experiment or results folder\)/.test(l)
+      ),
+    );
+    assert.ok(out.some((l) => l.startsWith("Usage: deno task report")));
+    const html = await Deno.readTextFile(join(dir, "index.html"));
+    assert.match(html, /steps to 50\.00%/, "--threshold reaches the page");
+  });
+});
+
+Deno.test("cli: as a process, exit status 2 and a message on a bad option", async () => {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "src/report/cli.ts", "--threshold", "abc"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(r.code, 2);
+  assert.match(
+    new TextDecoder().decode(r.stderr),
+    /--threshold must be a number between 0 and 1, got "abc"/,
+  );
+});
