@@ -103,7 +103,22 @@ Deno.test("results index: newest first, best variant, link, broken folder listed
     await Deno.mkdir(join(root, "broken"));
     await Deno.writeTextFile(join(root, "broken", "experiment.json"), "{}");
     await Deno.mkdir(join(root, "not-an-experiment"));
+    await Deno.mkdir(join(root, "vis-1"));
+    await Deno.writeTextFile(
+      join(root, "vis-1", "visualize.json"),
+      JSON.stringify({
+        kind: "visualize",
+        title: "Gradient ascent on 2_relu",
+        createdAt: "2026-11-23T09:00:00.000Z",
+        layerName: "2_relu",
+        accuracy: 0.9512,
+        adversarial: { successRate: 0.8 },
+      }),
+    );
     const html = await Deno.readTextFile(await writeResultsIndex(root));
+    assert.match(html, /<a href="vis-1\/index.html">Gradient ascent on 2_relu<\/a>/);
+    assert.match(html, /95\.12%/);
+    assert.match(html, /80\.00%/);
     assert.ok(html.indexOf("newer") < html.indexOf("older"), "newest first");
     assert.match(html, /<a href="older\/index.html">older<\/a>/);
     assert.match(html, /newer <span class="muted">\(no page yet/);
@@ -114,7 +129,7 @@ Deno.test("results index: newest first, best variant, link, broken folder listed
     );
     assert.doesNotMatch(html, /not-an-experiment/);
     assert.match(html, /3 experiments/);
-    assert.deepEqual(externalRefs(html).sort(), ["older/index.html"]);
+    assert.deepEqual(externalRefs(html).sort(), ["older/index.html", "vis-1/index.html"]);
   });
 });
 

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { type AnalysisOptions, analyzeExperiment } from "./analysis.ts";
 import { chartJsBundle } from "./chartjs.ts";
 import { epochCsv } from "./csv.ts";
-import { experimentPage, indexPage, type IndexRow } from "./html.ts";
+import { experimentPage, indexPage, type IndexRow, type VisualizationRow } from "./html.ts";
 import { isExperimentDir, loadExperiment } from "./load.ts";
 
 /** Options of {@link writeExperimentReport}. */
@@ -65,12 +65,15 @@ export async function writeResultsIndex(resultsDir: string): Promise<string> {
     throw e;
   }
   const rows: IndexRow[] = [];
+  const visualizations: VisualizationRow[] = [];
   for (
     const e of entries.filter((e) => e.isDirectory).sort((a, b) => a.name.localeCompare(b.name))
   ) {
     const dir = join(resultsDir, e.name);
-    if (!(await isExperimentDir(dir))) continue;
     const href = `${encodeURIComponent(e.name)}/index.html`;
+    const vis = await readVisualization(dir, href);
+    if (vis) visualizations.push(vis);
+    if (!(await isExperimentDir(dir))) continue;
     try {
       const exp = await loadExperiment(dir);
       const a = analyzeExperiment(exp.manifest, exp.records, exp.files, { resamples: 1 });
@@ -119,6 +122,40 @@ export async function writeResultsIndex(resultsDir: string): Promise<string> {
   }
   rows.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id));
   const out = join(resultsDir, "index.html");
-  await writeAtomic(out, indexPage(rows, new Date().toISOString()));
+  visualizations.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  await writeAtomic(out, indexPage(rows, new Date().toISOString(), visualizations));
   return out;
+}
+
+/** Reads the `visualize.json` summary that `deno task visualize` writes, if the folder has one. */
+async function readVisualization(dir: string, href: string): Promise<VisualizationRow | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(join(dir, "visualize.json"));
+  } catch {
+    return null;
+  }
+  try {
+    const v = JSON.parse(text);
+    if (v?.kind !== "visualize") return null;
+    return {
+      href,
+      title: String(v.title ?? dir),
+      createdAt: String(v.createdAt ?? ""),
+      layerName: String(v.layerName ?? ""),
+      accuracy: typeof v.accuracy === "number" ? v.accuracy : null,
+      adversarialSuccess: typeof v.adversarial?.successRate === "number"
+        ? v.adversarial.successRate
+        : null,
+    };
+  } catch (err) {
+    return {
+      href,
+      title: `${dir}: unreadable visualize.json (${(err as Error).message})`,
+      createdAt: "",
+      layerName: "",
+      accuracy: null,
+      adversarialSuccess: null,
+    };
+  }
 }
