@@ -125,7 +125,7 @@ SL_API int sl_batchnorm_backward(const float* x, const float* dy, int64_t outer,
                                  const float* inv_std, float* dx, float* dgamma, float* dbeta);
 
 /* ---- randomness: see src/rng.ts for the generator ---- */
-SL_API int sl_dropout_mask(float* out, int64_t outer, int64_t c, int64_t inner, float p,
+SL_API int sl_dropout_mask(float* out, int64_t outer, int64_t c, int64_t inner, double p,
                            int32_t per_channel, uint32_t seed, uint32_t stream, uint64_t counter);
 SL_API int sl_topk_mask(const float* x, int64_t rows, int64_t cols, int64_t k, float* out);
 

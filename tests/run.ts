@@ -49,5 +49,6 @@ if (passed < 0) {
   Deno.exit(status.code === 0 ? 1 : status.code);
 }
 console.log("");
-console.log(`${passed} passed, ${failed} failed${ignored ? `, ${ignored} skipped` : ""}`);
+if (ignored) console.log(`${ignored} ignored`);
+console.log(`${passed} passed, ${failed} failed`);
 Deno.exit(status.code);

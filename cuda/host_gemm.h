@@ -1,0 +1,328 @@
+/*
+ * ShiftLab host SGEMM: packed panels, cache blocking (BLIS-style loop order jc -> pc -> ic ->
+ * jr -> ir), a register-tiled micro-kernel written with GCC vector extensions so the compiler
+ * emits AVX-512 / AVX2+FMA / SSE / NEON from the same source (a plain C kernel is used when the
+ * compiler lacks vector extensions), and OpenMP threads over the jr (column micro-panel) loop
+ * while the packing of A and B is shared between the threads.
+ *
+ * Row-major: C[m x n] = alpha * op(A)[m x k] * op(B)[k x n] + beta * C.
+ * This header is included once, by host.c.
+ */
+#ifndef SHIFTLAB_HOST_GEMM_H
+#define SHIFTLAB_HOST_GEMM_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__) && (defined(__AVX512F__))
+#define SLG_VW 16
+#define SLG_MR 12
+#elif defined(__GNUC__) && (defined(__AVX__) || defined(__AVX2__))
+#define SLG_VW 8
+#define SLG_MR 6
+#elif defined(__GNUC__)
+#define SLG_VW 4
+#define SLG_MR 6
+#else
+#define SLG_VW 0
+#define SLG_MR 4
+#endif
+
+#if SLG_VW > 0
+#define SLG_NR (2 * SLG_VW)
+typedef float slg_vf __attribute__((vector_size(SLG_VW * 4), aligned(SLG_VW * 4)));
+typedef float slg_vfu __attribute__((vector_size(SLG_VW * 4), aligned(4)));
+#else
+#define SLG_NR 8
+#endif
+
+/* Cache blocking: A block MC x KC stays in L2, a B micro-panel KC x NR in L1, the packed B
+ * panel KC x NC in L3. */
+#define SLG_KC 256
+#define SLG_MC (SLG_MR * 24)
+#define SLG_NC 4096
+
+/* Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row micro-panels (zero-padded). */
+static void slg_pack_a_panel(int trans_a, const float* a, int64_t lda, int64_t i0, int64_t p0,
+                             int64_t mr_valid, int64_t kc, float* dst) {
+  if (!trans_a) {
+    for (int64_t r = 0; r < mr_valid; r++) {
+      const float* src = a + (i0 + r) * lda + p0;
+      for (int64_t p = 0; p < kc; p++) dst[p * SLG_MR + r] = src[p];
+    }
+    for (int64_t r = mr_valid; r < SLG_MR; r++) {
+      for (int64_t p = 0; p < kc; p++) dst[p * SLG_MR + r] = 0.0f;
+    }
+  } else {
+    for (int64_t p = 0; p < kc; p++) {
+      const float* src = a + (p0 + p) * lda + i0;
+      float* d = dst + p * SLG_MR;
+      int64_t r = 0;
+      for (; r < mr_valid; r++) d[r] = src[r];
+      for (; r < SLG_MR; r++) d[r] = 0.0f;
+    }
+  }
+}
+
+/* Packs rows [p0, p0+kc) x cols [j0, j0+nr) of op(B) into one NR-column micro-panel. */
+static void slg_pack_b_panel(int trans_b, const float* b, int64_t ldb, int64_t p0, int64_t j0,
+                             int64_t nr_valid, int64_t kc, float* dst) {
+  if (!trans_b) {
+    for (int64_t p = 0; p < kc; p++) {
+      const float* src = b + (p0 + p) * ldb + j0;
+      float* d = dst + p * SLG_NR;
+      int64_t j = 0;
+      if (nr_valid == SLG_NR) {
+        memcpy(d, src, sizeof(float) * SLG_NR);
+      } else {
+        for (; j < nr_valid; j++) d[j] = src[j];
+        for (; j < SLG_NR; j++) d[j] = 0.0f;
+      }
+    }
+  } else {
+#if SLG_VW == 8
+    if (nr_valid == SLG_NR) {
+      /* 8x8 in-register transposes: two row groups of 8, eight k values at a time */
+      typedef int32_t slg_vi __attribute__((vector_size(32)));
+      int64_t p = 0;
+      for (; p + 8 <= kc; p += 8) {
+        for (int h = 0; h < 2; h++) {
+          const float* src = b + (j0 + 8 * h) * ldb + p0 + p;
+          slg_vf r[8];
+          for (int q = 0; q < 8; q++) r[q] = (slg_vf)(*(const slg_vfu*)(src + q * ldb));
+          const slg_vi lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
+          const slg_vi s0 = {0, 1, 8, 9, 4, 5, 12, 13}, s1 = {2, 3, 10, 11, 6, 7, 14, 15};
+          const slg_vi f0 = {0, 1, 2, 3, 8, 9, 10, 11}, f1 = {4, 5, 6, 7, 12, 13, 14, 15};
+          slg_vf t[8], u[8];
+          for (int q = 0; q < 4; q++) {
+            t[2 * q] = __builtin_shuffle(r[2 * q], r[2 * q + 1], lo);
+            t[2 * q + 1] = __builtin_shuffle(r[2 * q], r[2 * q + 1], hi);
+          }
+          for (int g = 0; g < 2; g++) {
+            u[4 * g + 0] = __builtin_shuffle(t[4 * g + 0], t[4 * g + 2], s0);
+            u[4 * g + 1] = __builtin_shuffle(t[4 * g + 0], t[4 * g + 2], s1);
+            u[4 * g + 2] = __builtin_shuffle(t[4 * g + 1], t[4 * g + 3], s0);
+            u[4 * g + 3] = __builtin_shuffle(t[4 * g + 1], t[4 * g + 3], s1);
+          }
+          float* d = dst + p * SLG_NR + 8 * h;
+          for (int q = 0; q < 4; q++) {
+            *(slg_vf*)(d + q * SLG_NR) = __builtin_shuffle(u[q], u[4 + q], f0);
+            *(slg_vf*)(d + (q + 4) * SLG_NR) = __builtin_shuffle(u[q], u[4 + q], f1);
+          }
+        }
+      }
+      for (; p < kc; p++) {
+        for (int64_t j = 0; j < SLG_NR; j++) dst[p * SLG_NR + j] = b[(j0 + j) * ldb + p0 + p];
+      }
+      return;
+    }
+#endif
+    for (int64_t j = 0; j < nr_valid; j++) {
+      const float* src = b + (j0 + j) * ldb + p0;
+      for (int64_t p = 0; p < kc; p++) dst[p * SLG_NR + j] = src[p];
+    }
+    for (int64_t j = nr_valid; j < SLG_NR; j++) {
+      for (int64_t p = 0; p < kc; p++) dst[p * SLG_NR + j] = 0.0f;
+    }
+  }
+}
+
+/*
+ * Micro-kernel: acc[MR x NR] = sum_p a[p*MR + r] * b[p*NR + j]; then
+ * C = alpha * acc + (first ? beta * C : C) for the valid mr x nr corner.
+ * `first` marks the first k-block, where beta applies (beta == 0: C is not read).
+ */
+static inline void slg_kernel(int64_t kc, const float* restrict a, const float* restrict b,
+                              float* restrict c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
+                              float beta, int first) {
+#if SLG_VW > 0
+  slg_vf acc[SLG_MR][2];
+  for (int r = 0; r < SLG_MR; r++) {
+    acc[r][0] = (slg_vf){0};
+    acc[r][1] = (slg_vf){0};
+  }
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kc; p++) {
+    const slg_vf b0 = *(const slg_vf*)(b + p * SLG_NR);
+    const slg_vf b1 = *(const slg_vf*)(b + p * SLG_NR + SLG_VW);
+    const float* ap = a + p * SLG_MR;
+#pragma GCC unroll 16
+    for (int r = 0; r < SLG_MR; r++) {
+      /* x - 0 == x exactly, so this folds to a plain broadcast load */
+      const slg_vf av = ap[r] - (slg_vf){0};
+      acc[r][0] += av * b0;
+      acc[r][1] += av * b1;
+    }
+  }
+  if (mr == SLG_MR && nr == SLG_NR) {
+    for (int r = 0; r < SLG_MR; r++) {
+      slg_vfu* c0 = (slg_vfu*)(c + r * ldc);
+      slg_vfu* c1 = (slg_vfu*)(c + r * ldc + SLG_VW);
+      slg_vf v0 = acc[r][0] * alpha;
+      slg_vf v1 = acc[r][1] * alpha;
+      if (!first) {
+        v0 += (slg_vf)*c0;
+        v1 += (slg_vf)*c1;
+      } else if (beta != 0.0f) {
+        v0 += (slg_vf)*c0 * beta;
+        v1 += (slg_vf)*c1 * beta;
+      }
+      *c0 = (slg_vfu)v0;
+      *c1 = (slg_vfu)v1;
+    }
+    return;
+  }
+  float tile[SLG_MR][SLG_NR] __attribute__((aligned(64)));
+  for (int r = 0; r < SLG_MR; r++) {
+    *(slg_vf*)&tile[r][0] = acc[r][0];
+    *(slg_vf*)&tile[r][SLG_VW] = acc[r][1];
+  }
+#else
+  float tile[SLG_MR][SLG_NR];
+  for (int r = 0; r < SLG_MR; r++)
+    for (int j = 0; j < SLG_NR; j++) tile[r][j] = 0.0f;
+  for (int64_t p = 0; p < kc; p++) {
+    for (int r = 0; r < SLG_MR; r++) {
+      const float av = a[p * SLG_MR + r];
+      for (int j = 0; j < SLG_NR; j++) tile[r][j] += av * b[p * SLG_NR + j];
+    }
+  }
+#endif
+  for (int64_t r = 0; r < mr; r++) {
+    float* cr = c + r * ldc;
+    for (int64_t j = 0; j < nr; j++) {
+      float v = alpha * tile[r][j];
+      if (!first) v += cr[j];
+      else if (beta != 0.0f) v += beta * cr[j];
+      cr[j] = v;
+    }
+  }
+}
+
+/* C = beta * C (beta == 0: zero fill, ignoring NaN in C); used when k == 0 or alpha == 0. */
+static void slg_scale_c(int64_t m, int64_t n, float beta, float* c) {
+  for (int64_t i = 0; i < m; i++) {
+    float* cr = c + i * n;
+    if (beta == 0.0f) memset(cr, 0, sizeof(float) * (size_t)n);
+    else for (int64_t j = 0; j < n; j++) cr[j] *= beta;
+  }
+}
+
+/* Below this many multiply-adds (~0.1 ms on one core) one thread runs the GEMM: waking the
+ * team costs microseconds on an idle machine but a scheduler tick (ms) when the other cores
+ * are busy with other processes. */
+#define SLG_PARALLEL_MIN_FLOPS (200LL * 200 * 200)
+
+/* One thread's GEMM on a sub-block with explicit leading dimensions; pa / pb are this
+ * thread's packing buffers (MC x KC and KC x NC). */
+static void slg_gemm_serial(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                            float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
+                            float beta, float* c, int64_t ldc, float* pa, float* pb) {
+  for (int64_t jc = 0; jc < n; jc += SLG_NC) {
+    const int64_t nc = (n - jc) < SLG_NC ? (n - jc) : SLG_NC;
+    const int64_t npanels = (nc + SLG_NR - 1) / SLG_NR;
+    for (int64_t pc = 0; pc < k; pc += SLG_KC) {
+      const int64_t kc = (k - pc) < SLG_KC ? (k - pc) : SLG_KC;
+      const int first = pc == 0;
+      for (int64_t jp = 0; jp < npanels; jp++) {
+        const int64_t j0 = jp * SLG_NR;
+        const int64_t nr = (nc - j0) < SLG_NR ? (nc - j0) : SLG_NR;
+        slg_pack_b_panel(trans_b, b, ldb, pc, jc + j0, nr, kc, pb + jp * kc * SLG_NR);
+      }
+      for (int64_t ic = 0; ic < m; ic += SLG_MC) {
+        const int64_t mc = (m - ic) < SLG_MC ? (m - ic) : SLG_MC;
+        const int64_t mpanels = (mc + SLG_MR - 1) / SLG_MR;
+        for (int64_t ip = 0; ip < mpanels; ip++) {
+          const int64_t i0 = ip * SLG_MR;
+          const int64_t mr = (mc - i0) < SLG_MR ? (mc - i0) : SLG_MR;
+          slg_pack_a_panel(trans_a, a, lda, ic + i0, pc, mr, kc, pa + ip * kc * SLG_MR);
+        }
+        /* jr outer (a B micro-panel stays in L1), ir inner (the A block stays in L2) */
+        for (int64_t jp = 0; jp < npanels; jp++) {
+          const int64_t j0 = jp * SLG_NR;
+          const int64_t nr = (nc - j0) < SLG_NR ? (nc - j0) : SLG_NR;
+          for (int64_t ip = 0; ip < mpanels; ip++) {
+            const int64_t i0 = ip * SLG_MR;
+            const int64_t mr = (mc - i0) < SLG_MR ? (mc - i0) : SLG_MR;
+            slg_kernel(kc, pa + ip * kc * SLG_MR, pb + jp * kc * SLG_NR,
+                       c + (ic + i0) * ldc + jc + j0, ldc, mr, nr, alpha, beta, first);
+          }
+        }
+      }
+    }
+  }
+}
+
+/*
+ * Threads split the larger of M and N into a few chunks (a multiple of the micro-tile, about
+ * two per thread, taken dynamically) and each chunk runs an independent blocked GEMM with its
+ * own packing buffers: no barriers, so a core shared with another process slows only the
+ * chunks it runs. The other operand is packed once per chunk, which costs little against the
+ * chunk's arithmetic.
+ * Returns 0, or -1 when the packing buffers could not be allocated.
+ */
+static int slg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float* a, const float* b, float beta, float* c) {
+  if (m == 0 || n == 0) return 0;
+  if (k == 0 || alpha == 0.0f) {
+    slg_scale_c(m, n, beta, c);
+    return 0;
+  }
+  const int64_t lda = trans_a ? m : k;
+  const int64_t ldb = trans_b ? k : n;
+  const int64_t ldc = n;
+  int nt = 1;
+#ifdef _OPENMP
+  if ((double)m * (double)n * (double)k >= (double)SLG_PARALLEL_MIN_FLOPS) nt = omp_get_max_threads();
+#endif
+  const int split_n = n >= m;
+  const int64_t dim = split_n ? n : m;
+  const int64_t unit = split_n ? SLG_NR : SLG_MR;
+  int64_t chunk = dim;
+  if (nt > 1) {
+    const int64_t want = (int64_t)nt * 2;
+    chunk = (dim + want - 1) / want;
+    chunk = (chunk + unit - 1) / unit * unit;
+    const int64_t min_chunk = 4 * unit;
+    if (chunk < min_chunk) chunk = min_chunk;
+  }
+  const int64_t nchunks = (dim + chunk - 1) / chunk;
+  const int64_t sub_n = split_n ? chunk : n;
+  const int64_t sub_m = split_n ? m : chunk;
+  const int64_t nc_max = sub_n < SLG_NC ? ((sub_n + SLG_NR - 1) / SLG_NR) * SLG_NR : SLG_NC;
+  const int64_t mc_max = sub_m < SLG_MC ? ((sub_m + SLG_MR - 1) / SLG_MR) * SLG_MR : SLG_MC;
+  const int64_t kc_max = k < SLG_KC ? k : SLG_KC;
+  const size_t pb_bytes = (size_t)(((kc_max * nc_max * 4) + 63) / 64 * 64);
+  const size_t pa_bytes = (size_t)(((kc_max * mc_max * 4) + 63) / 64 * 64);
+  int oom = 0;
+#pragma omp parallel num_threads(nt) if (nt > 1 && nchunks > 1)
+  {
+    float* pb = (float*)aligned_alloc(64, pb_bytes);
+    float* pa = (float*)aligned_alloc(64, pa_bytes);
+    if (!pb || !pa) oom = 1;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t ch = 0; ch < nchunks; ch++) {
+      if (!pb || !pa) continue;
+      const int64_t lo = ch * chunk;
+      const int64_t len = (dim - lo) < chunk ? (dim - lo) : chunk;
+      if (split_n) {
+        const float* bs = trans_b ? b + lo * ldb : b + lo;
+        slg_gemm_serial(trans_a, trans_b, m, len, k, alpha, a, lda, bs, ldb, beta, c + lo, ldc,
+                        pa, pb);
+      } else {
+        const float* as = trans_a ? a + lo : a + lo * lda;
+        slg_gemm_serial(trans_a, trans_b, len, n, k, alpha, as, lda, b, ldb, beta, c + lo * ldc,
+                        ldc, pa, pb);
+      }
+    }
+    free(pb);
+    free(pa);
+  }
+  return oom ? -1 : 0;
+}
+
+#endif

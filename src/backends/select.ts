@@ -1,0 +1,86 @@
+/**
+ * Backend selection behind `--backend auto|ts|cpu|cuda`.
+ *
+ * `auto` picks `cuda` when the CUDA library loads and a device answers (`sl_init`), else `cpu`
+ * when the host library loads, else `ts`, and says which it chose and why. Naming a backend
+ * explicitly either gives that backend or throws an error saying why it is unavailable and how
+ * to fix it. Native backends are created once per process and shared.
+ *
+ * @module
+ */
+import type { Backend } from "../backend.ts";
+import { tsBackend } from "./ts.ts";
+import { NativeBackend } from "./native.ts";
+import type { LibraryKind } from "../../ffi/library.ts";
+
+/** Names accepted by {@link selectBackend}. */
+export type BackendName = "auto" | "ts" | "cpu" | "cuda";
+
+/** The valid names, for CLIs and error messages. */
+export const BACKEND_NAMES: readonly BackendName[] = ["auto", "ts", "cpu", "cuda"];
+
+/** A chosen backend and the reason it was chosen. */
+export interface BackendChoice {
+  backend: Backend;
+  reason: string;
+}
+
+const natives = new Map<LibraryKind, NativeBackend>();
+const failures = new Map<LibraryKind, string>();
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+}
+
+/** The shared native backend of `kind`, or the reason it cannot be had (cached either way). */
+export function tryNative(kind: LibraryKind): NativeBackend | string {
+  const have = natives.get(kind);
+  if (have) return have;
+  const failed = failures.get(kind);
+  if (failed !== undefined) return failed;
+  try {
+    const b = NativeBackend.open(kind);
+    natives.set(kind, b);
+    return b;
+  } catch (e) {
+    const why = firstLine(e);
+    failures.set(kind, why);
+    return why;
+  }
+}
+
+/**
+ * Returns the backend for `name` and why. Throws for an unknown name (listing the valid ones)
+ * and when an explicitly named native backend is unavailable.
+ */
+export function selectBackend(name: BackendName | string): BackendChoice {
+  switch (name) {
+    case "ts":
+      return { backend: tsBackend, reason: "ts requested" };
+    case "cpu":
+    case "cuda": {
+      const b = tryNative(name);
+      if (typeof b === "string") throw new Error(`backend '${name}' is unavailable: ${b}`);
+      return { backend: b, reason: `${name} requested (${b.device})` };
+    }
+    case "auto": {
+      const cuda = tryNative("cuda");
+      if (typeof cuda !== "string") {
+        return { backend: cuda, reason: `auto: cuda, a device answered (${cuda.device})` };
+      }
+      const cpu = tryNative("cpu");
+      if (typeof cpu !== "string") {
+        return {
+          backend: cpu,
+          reason: `auto: cpu (${cpu.device}); cuda unavailable: ${cuda}`,
+        };
+      }
+      return {
+        backend: tsBackend,
+        reason: `auto: ts; cuda unavailable: ${cuda}; cpu unavailable: ${cpu}`,
+      };
+    }
+    default:
+      throw new Error(`unknown backend '${name}' (expected one of ${BACKEND_NAMES.join(", ")})`);
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Whole-network parity: 50 training steps of a small conv net (conv, ReLU, spatial dropout,
+ * max pool, dropout, dense) for each of the 11 variants give the same loss curve on `cpu` and
+ * `ts` within 1e-4 relative. Both backends draw the same dropout masks from the counter-based
+ * generator (a different mask would move the loss far more than that). And a soak: 5,000
+ * training steps leave the library's bytes in use and the process's resident memory flat.
+ */
+import assert from "node:assert/strict";
+import type { Backend } from "../src/backend.ts";
+import type { ArchSpec } from "../src/presets.ts";
+import { buildNetwork, VARIANTS } from "../src/variants.ts";
+import { Optimizer } from "../src/optim.ts";
+import { SoftmaxCrossEntropy } from "../src/loss.ts";
+import { trainStep } from "../src/train.ts";
+import { Tensor } from "../src/tensor.ts";
+import { cpu, rand, ref } from "./native_helpers.ts";
+
+const ARCH: ArchSpec = {
+  name: "parity-net",
+  inputShape: [2, 9, 9],
+  classes: 5,
+  layers: [
+    { type: "conv", filters: 6, kernel: 3, stride: 1, pad: 1 },
+    { type: "act", op: "relu" },
+    { type: "spatial_dropout", p: 0.25 },
+    { type: "maxpool", kernel: 2, stride: 2 },
+    { type: "conv", filters: 8, kernel: 3, stride: 2, pad: 1 },
+    { type: "act", op: "tanh" },
+    { type: "flatten" },
+    { type: "dropout", p: 0.5 },
+    { type: "dense", units: 12 },
+    { type: "act", op: "relu" },
+    { type: "dense", units: 5 },
+  ],
+};
+const BATCH = 8;
+const STEPS = 50;
+
+function lossCurve(backend: Backend, variant: string): number[] {
+  const model = buildNetwork(ARCH, variant, { backend, seed: 11 });
+  const opt = new Optimizer(model.params(), { kind: "momentum", lr: 0.02, momentum: 0.9 });
+  const loss = new SoftmaxCrossEntropy();
+  const per = 2 * 9 * 9;
+  const xs = rand(BATCH * per * 4, 3, -1.5, 1.5);
+  const ys = new Float32Array(BATCH * 4).map((_, i) => (i * 3 + 1) % 5);
+  const curve: number[] = [];
+  try {
+    for (let step = 0; step < STEPS; step++) {
+      const b = step % 4;
+      const x = Tensor.from(
+        backend,
+        [BATCH, 2, 9, 9],
+        xs.subarray(b * BATCH * per, (b + 1) * BATCH * per),
+      );
+      const y = Tensor.from(backend, [BATCH], ys.subarray(b * BATCH, (b + 1) * BATCH));
+      curve.push(trainStep(model, loss, opt, x, y, { training: true, seed: 5, step }).loss);
+      x.dispose();
+      y.dispose();
+    }
+  } finally {
+    loss.dispose();
+    opt.dispose();
+    model.dispose();
+  }
+  return curve;
+}
+
+for (const variant of VARIANTS) {
+  Deno.test(`native training: ${variant}, 50 steps, cpu and ts loss curves agree`, () => {
+    const a = lossCurve(cpu, variant);
+    const b = lossCurve(ref, variant);
+    assert.ok(
+      b[STEPS - 1] < b[0],
+      `${variant}: the reference did not learn (${b[0]} -> ${b[STEPS - 1]})`,
+    );
+    for (let i = 0; i < STEPS; i++) {
+      const rel = Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-6);
+      assert.ok(rel <= 1e-4, `${variant} step ${i}: cpu loss ${a[i]} vs ts ${b[i]} (rel ${rel})`);
+    }
+  });
+}
+
+/** The soak, run in a process of its own so that its resident memory is its own. */
+const SOAK = (url: (p: string) => string) => `
+  import { NativeBackend } from ${url("../src/backends/native.ts")};
+  import { buildNetwork } from ${url("../src/variants.ts")};
+  import { Optimizer } from ${url("../src/optim.ts")};
+  import { SoftmaxCrossEntropy } from ${url("../src/loss.ts")};
+  import { trainStep } from ${url("../src/train.ts")};
+  import { Tensor } from ${url("../src/tensor.ts")};
+  const cpu = NativeBackend.open("cpu");
+  const arch = {
+    name: "soak", inputShape: [16], classes: 4,
+    layers: [
+      { type: "dense", units: 32 }, { type: "act", op: "relu" },
+      { type: "dropout", p: 0.5 }, { type: "dense", units: 4 },
+    ],
+  };
+  const model = buildNetwork(arch, "lsh_lsc", { backend: cpu, seed: 1 });
+  const opt = new Optimizer(model.params(), { kind: "adam", lr: 1e-3 });
+  const loss = new SoftmaxCrossEntropy();
+  const x = Tensor.from(cpu, [8, 16], Array.from({ length: 128 }, (_, i) => Math.sin(i)));
+  const y = Tensor.from(cpu, [8], [0, 1, 2, 3, 0, 1, 2, 3]);
+  const step = (i) => trainStep(model, loss, opt, x, y, { training: true, seed: 1, step: i });
+  for (let i = 0; i < 500; i++) step(i); // warm-up
+  globalThis.gc?.();
+  const bytes0 = cpu.memoryInUse(), rss0 = Deno.memoryUsage().rss;
+  for (let i = 500; i < 5000; i++) step(i);
+  globalThis.gc?.();
+  const bytes1 = cpu.memoryInUse(), rss1 = Deno.memoryUsage().rss;
+  console.log(JSON.stringify({ bytes0, bytes1, rss0, rss1 }));
+`;
+
+Deno.test("native training: 5,000 steps keep bytes in use and resident memory flat", async () => {
+  const url = (p: string) => JSON.stringify(new URL(p, import.meta.url).href);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--v8-flags=--expose-gc", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(SOAK(url)));
+  await w.close();
+  const out = await child.output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  assert.equal(out.code, 0, `soak process failed: ${new TextDecoder().decode(out.stderr)}`);
+  const { bytes0, bytes1, rss0, rss1 } = JSON.parse(text.split("\n").pop()!);
+  assert.equal(bytes1, bytes0, "library bytes in use changed over 4,500 steps");
+  assert.ok(rss1 - rss0 < 16 * 1024 * 1024, `resident memory grew by ${(rss1 - rss0) / 1e6} MB`);
+});
