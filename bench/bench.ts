@@ -337,7 +337,8 @@ async function torchTimings(parts: string[]): Promise<Map<string, number>> {
 
 function withRef(rec: BenchRecord, torch: Map<string, number>): BenchRecord {
   const ref = torch.get(`${rec.name}|${rec.size}`);
-  if (ref !== undefined && rec.ms_per_step !== undefined) {
+  // The PyTorch timings are CPU timings: they are a reference for the cpu backend only.
+  if (ref !== undefined && rec.ms_per_step !== undefined && rec.backend === "cpu") {
     rec.reference = { backend: "torch", ms_per_step: ref };
     rec.ratio = ref / rec.ms_per_step;
   }
@@ -449,6 +450,90 @@ if (only.has("sgemm")) {
 }
 const torchParts = ["conv", "train"].filter((p) => only.has(p));
 const torch = await torchTimings(torchParts);
-const all: Backend[] = [...backends, ...(useTs ? [tsBackend] : [])];
-if (only.has("conv")) { for (const be of all) if (be.name !== "ts") benchConv(be, torch); }
-if (only.has("train")) { for (const be of all) benchTrain(be, torch); }
+// The cuda backend is measured by cuda_bench.ts, against cuBLAS and cuDNN on the same device.
+const host: Backend[] = [
+  ...backends.filter((b) => b.name !== "cuda"),
+  ...(useTs ? [tsBackend] : []),
+];
+if (only.has("conv")) { for (const be of host) if (be.name !== "ts") benchConv(be, torch); }
+if (only.has("train")) { for (const be of host) benchTrain(be, torch); }
+if (backends.some((b) => b.name === "cuda")) await benchCuda();
+
+// ------------------------------------------------------------------ cuda
+
+interface CudaReport {
+  sgemm?: {
+    reference: string;
+    rows: { shape: string; label: string; ours: number; ref: number | null }[];
+  };
+  conv?: { layer: string; oursMs: number; refMs: number | null }[];
+  training?: { rows: { batch: number; oursMs: number; torchMs: number | null }[] };
+}
+
+/**
+ * Runs bench/cuda_bench.ts (its tables go to the terminal, or to stderr with `--json`) and,
+ * with `--json`, turns its report into records of the common format.
+ */
+async function benchCuda(): Promise<void> {
+  const out = await Deno.makeTempFile({ prefix: "shiftlab-cuda-bench-", suffix: ".json" });
+  const script = new URL("./cuda_bench.ts", import.meta.url).pathname;
+  const flags = ["run", "-A", script, "--out", out];
+  if (args.quick) flags.push("--quick");
+  if (args["no-torch"]) flags.push("--no-torch");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: flags,
+    stdout: args.json ? "piped" : "inherit",
+    stderr: "inherit",
+  }).spawn();
+  if (args.json) await child.stdout.pipeTo(Deno.stderr.writable, { preventClose: true });
+  const status = await child.status;
+  if (!status.success) {
+    log(`(cuda benchmark failed with exit code ${status.code})`);
+    await Deno.remove(out).catch(() => {});
+    return;
+  }
+  const text = await Deno.readTextFile(out).catch(() => "");
+  await Deno.remove(out).catch(() => {});
+  if (!args.json || text === "") return;
+  const rep = JSON.parse(text) as CudaReport;
+  const ref = (
+    r: BenchRecord,
+    backend: string,
+    v: number | null,
+    key: "gflops" | "ms_per_step",
+  ) => {
+    if (v === null || !(v > 0)) return r;
+    r.reference = { backend, [key]: v };
+    r.ratio = key === "gflops" ? r.gflops! / v : v / r.ms_per_step!;
+    return r;
+  };
+  for (const g of rep.sgemm?.rows ?? []) {
+    const r: BenchRecord = {
+      name: "sgemm",
+      backend: "cuda",
+      size: `${g.shape} (${g.label})`,
+      gflops: g.ours,
+    };
+    emit(ref(r, rep.sgemm!.reference, g.ref, "gflops"));
+  }
+  for (const c of rep.conv ?? []) {
+    const r: BenchRecord = {
+      name: "conv fwd+bwd",
+      backend: "cuda",
+      size: `${c.layer} batch 128`,
+      ms_per_step: c.oursMs,
+      images_per_s: (128 * 1000) / c.oursMs,
+    };
+    emit(ref(r, "cudnn", c.refMs, "ms_per_step"));
+  }
+  for (const t of rep.training?.rows ?? []) {
+    const r: BenchRecord = {
+      name: "train step",
+      backend: "cuda",
+      size: `allcnnc batch ${t.batch}`,
+      ms_per_step: t.oursMs,
+      images_per_s: (t.batch * 1000) / t.oursMs,
+    };
+    emit(ref(r, "torch-cuda", t.torchMs, "ms_per_step"));
+  }
+}
