@@ -95,6 +95,10 @@ export interface ExperimentManifest {
   /** Total runs planned, to mark a partial sweep. */
   plannedRuns: number;
   createdAt: string;
+  /** The complete validated experiment config (see `src/experiment/config.ts`), for resuming. */
+  config?: Record<string, unknown>;
+  /** The preset name or config file the sweep came from. */
+  source?: string;
 }
 
 /** File name of a run record. */

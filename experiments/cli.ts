@@ -1,0 +1,451 @@
+/**
+ * `deno task experiment`: runs an experiment sweep (a preset, or a JSON config file, with
+ * command-line overrides), writes one JSON record per finished run and, at the end, the HTML
+ * report. Mistakes in the arguments exit with code 2 and the usage text.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { Backend } from "../src/backend.ts";
+import { DATASETS } from "../src/data/mod.ts";
+import { type ExperimentConfig, readConfigFile, validateConfig } from "../src/experiment/config.ts";
+import { readJsonIfExists } from "../src/experiment/files.ts";
+import { parseShard, type Shard } from "../src/experiment/plan.ts";
+import type { ExperimentManifest } from "../src/experiment/record.ts";
+import { runSweep, type SweepResult } from "../src/experiment/sweep.ts";
+import { architecture } from "../src/presets.ts";
+import { createProgress } from "../src/progress.ts";
+import { parseVariant } from "../src/variants.ts";
+import { DEFAULT_PRESET, presetConfig, presetList } from "./presets.ts";
+
+/** The usage text. */
+export const USAGE = `usage: deno task experiment [options]
+
+Runs a sweep of variants x learning rates x runs, one JSON record per finished run, then
+writes the HTML report and prints its path. A rerun into the same --out folder skips
+finished runs. Default: --preset ${DEFAULT_PRESET}.
+
+  --preset NAME          a named experiment (see the list below)
+  --config FILE          a JSON experiment file (same fields as experiments/presets/*.json)
+  --variants a,b,...     variants to train (plain bn sh sc sh_sc csh csc csh_csc lsh lsc
+                         lsh_lsc, and sh2.. csh2.. biased2.. psc cpsc lpsc)
+  --runs N               runs per variant (run k of every variant uses seed base+k)
+  --epochs N             epochs per run
+  --lr x,y,...           learning rates for every variant (turns the lr search off)
+  --lr-search            run the preset's learning-rate search (default where it has one)
+  --no-lr-search         use the preset's fixed rates instead of its search
+  --batch N              batch size
+  --seed N               base seed
+  --dataset NAME         ${DATASETS.join(" | ")}
+  --data-dir DIR         folder with the dataset's files
+  --train-subset N       train on the first N training samples
+  --test-subset N        evaluate on the first N test samples
+  --backend NAME         auto | ts | cpu | cuda (default auto: cuda, else cpu, else ts)
+  --out DIR              experiment folder (default results/<preset name>)
+  --workers N            run N worker processes in parallel (one GPU each when there are several)
+  --shard i/n            run only part i of n of the sweep (Slurm job arrays; no report)
+  --resume               continue the experiment in --out (its stored config is used when
+                         no --preset/--config is given)
+  --save-models          save every trained network as models/<run>.safetensors
+  --prepare              only settle the learning rates (run the lr search) and write
+                         experiment.json; train nothing (before a --shard job array)
+  --no-report            do not write the HTML report at the end
+  --progress MODE        auto | live | plain (default auto: live on a terminal)
+  --list                 list the presets and exit
+  -h, --help             this text
+
+presets:
+${presetList()}`;
+
+class UsageError extends Error {}
+
+function posInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 1) {
+    throw new UsageError(`${flag} must be a positive integer, got '${v}'`);
+  }
+  return n;
+}
+
+function rates(v: string): number[] {
+  const out = v.split(",").map((s) => s.trim());
+  return out.map((s) => {
+    const n = Number(s);
+    if (s === "" || !Number.isFinite(n) || n <= 0) {
+      throw new UsageError(`--lr must be a comma-separated list of positive numbers, got '${v}'`);
+    }
+    return n;
+  });
+}
+
+const OPTIONS = {
+  preset: { type: "string" },
+  config: { type: "string" },
+  variants: { type: "string" },
+  runs: { type: "string" },
+  epochs: { type: "string" },
+  lr: { type: "string" },
+  "lr-search": { type: "boolean" },
+  "no-lr-search": { type: "boolean" },
+  batch: { type: "string" },
+  seed: { type: "string" },
+  dataset: { type: "string" },
+  "data-dir": { type: "string" },
+  "train-subset": { type: "string" },
+  "test-subset": { type: "string" },
+  backend: { type: "string" },
+  out: { type: "string" },
+  workers: { type: "string" },
+  shard: { type: "string" },
+  worker: { type: "string" },
+  resume: { type: "boolean" },
+  "save-models": { type: "boolean" },
+  prepare: { type: "boolean" },
+  "no-report": { type: "boolean" },
+  progress: { type: "string" },
+  list: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Parsed command line. */
+export interface CliArgs {
+  config: ExperimentConfig;
+  source: string;
+  outDir: string;
+  backend: "auto" | "ts" | "cpu" | "cuda";
+  workers: number;
+  shard?: Shard;
+  worker?: Shard;
+  resume: boolean;
+  saveModels: boolean;
+  prepare: boolean;
+  report: boolean;
+  progress: "auto" | "live" | "plain";
+}
+
+const checks = {
+  variant: (v: string) => void parseVariant(v),
+  architecture: (a: string) => void architecture(a, { inputShape: [1, 28, 28], classes: 10 }),
+};
+
+/**
+ * Parses and validates the arguments into a complete config. Throws `UsageError`-style errors
+ * (message only) for mistakes; returns null for `--help`/`--list` (already printed).
+ */
+export async function parseCli(args: string[]): Promise<CliArgs | null> {
+  let v;
+  try {
+    v = parseArgs({ args, options: OPTIONS, allowPositionals: false, strict: true }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (v.help) {
+    console.log(USAGE);
+    return null;
+  }
+  if (v.list) {
+    console.log(presetList());
+    return null;
+  }
+  if (v.preset && v.config) throw new UsageError("give --preset or --config, not both");
+  if (v.lr && v["lr-search"]) throw new UsageError("--lr and --lr-search exclude each other");
+  const backend = v.backend ?? "auto";
+  if (!["auto", "ts", "cpu", "cuda"].includes(backend)) {
+    throw new UsageError(`--backend must be auto, ts, cpu or cuda, got '${backend}'`);
+  }
+  const progress = v.progress ?? "auto";
+  if (!["auto", "live", "plain"].includes(progress)) {
+    throw new UsageError(`--progress must be auto, live or plain, got '${progress}'`);
+  }
+  if (v.dataset && !(DATASETS as readonly string[]).includes(v.dataset)) {
+    throw new UsageError(`--dataset must be one of ${DATASETS.join(", ")}, got '${v.dataset}'`);
+  }
+  let shard: Shard | undefined;
+  let worker: Shard | undefined;
+  try {
+    if (v.shard) shard = parseShard(v.shard, "--shard");
+    if (v.worker) worker = parseShard(v.worker, "--worker");
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const workers = posInt("--workers", v.workers) ?? 1;
+
+  let raw: Record<string, unknown>;
+  let source: string;
+  if (v.config) {
+    source = v.config;
+    raw = { ...(await readConfigFile(v.config, checks)) } as unknown as Record<string, unknown>;
+  } else if (v.resume && !v.preset) {
+    if (!v.out) throw new UsageError("--resume needs --out DIR (or a --preset/--config)");
+    const m = await readJsonIfExists<ExperimentManifest>(`${v.out}/experiment.json`);
+    if (!m?.config) {
+      throw new UsageError(`--resume: ${v.out}/experiment.json not found; nothing to resume`);
+    }
+    source = m.source ?? m.preset;
+    raw = { ...m.config } as unknown as Record<string, unknown>;
+  } else {
+    source = v.preset ?? DEFAULT_PRESET;
+    try {
+      raw = presetConfig(source) as Record<string, unknown>;
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  if (v.variants !== undefined) {
+    raw.variants = v.variants.split(",").map((s) => s.trim()).filter(Boolean);
+    // keep per-variant rates only for variants still in the sweep
+    if (raw.lr && typeof raw.lr === "object" && !Array.isArray(raw.lr)) {
+      const lr = raw.lr as Record<string, unknown>;
+      raw.lr = Object.fromEntries(
+        Object.entries(lr).filter(([k]) =>
+          k === "default" || (raw.variants as string[]).includes(k)
+        ),
+      );
+    }
+    if (raw.dropoutOverrides) {
+      raw.dropoutOverrides = Object.fromEntries(
+        Object.entries(raw.dropoutOverrides as Record<string, boolean>)
+          .filter(([k]) => (raw.variants as string[]).includes(k)),
+      );
+    }
+  }
+  if (v.runs) raw.runs = posInt("--runs", v.runs);
+  if (v.epochs) raw.epochs = posInt("--epochs", v.epochs);
+  if (v.batch) raw.batchSize = posInt("--batch", v.batch);
+  if (v.seed !== undefined) {
+    if (!/^\d+$/.test(v.seed)) {
+      throw new UsageError(`--seed must be a non-negative integer, got '${v.seed}'`);
+    }
+    raw.baseSeed = Number(v.seed);
+  }
+  if (v.dataset) raw.dataset = v.dataset;
+  if (v["data-dir"]) raw.dataDir = v["data-dir"];
+  if (v["train-subset"]) raw.trainSubset = posInt("--train-subset", v["train-subset"]);
+  if (v["test-subset"]) raw.testSubset = posInt("--test-subset", v["test-subset"]);
+  if (v.lr) {
+    raw.lr = rates(v.lr);
+    delete raw.lrSearch;
+  }
+  if (v["no-lr-search"]) delete raw.lrSearch;
+  if (v["lr-search"] && !raw.lrSearch) raw.lrSearch = {};
+  let config: ExperimentConfig;
+  try {
+    config = validateConfig(raw, v.config ?? `preset '${source}'`, checks);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return {
+    config,
+    source,
+    outDir: (v.out ?? `results/${config.name}`).replace(/\/+$/, ""),
+    backend: backend as CliArgs["backend"],
+    workers,
+    shard,
+    worker,
+    resume: !!v.resume,
+    saveModels: !!v["save-models"],
+    prepare: !!v.prepare,
+    report: !v["no-report"] && !shard && !worker && !v.prepare,
+    progress: progress as CliArgs["progress"],
+  };
+}
+
+/** Picks the backend through `src/backends/select.ts`, or `ts` when that module is absent. */
+export async function chooseBackend(
+  name: CliArgs["backend"],
+): Promise<{ backend: Backend; reason: string }> {
+  type Select = (n: string) => { backend: Backend; reason: string };
+  const found: { select?: Select } = {};
+  // A variable specifier: this checkout may not have the native backends yet.
+  const selectModule = new URL("../src/backends/select.ts", import.meta.url).href;
+  try {
+    const mod = await import(selectModule);
+    found.select = mod.selectBackend as Select;
+  } catch (e) {
+    if (!/Module not found|Cannot find module|No such file/i.test((e as Error).message)) throw e;
+  }
+  if (found.select) return found.select(name);
+  if (name === "cpu" || name === "cuda") {
+    throw new Error(`backend '${name}' is not available in this build (no src/backends/select.ts)`);
+  }
+  const { tsBackend } = await import("../src/backends/ts.ts");
+  return { backend: tsBackend, reason: "native backends not built into this checkout; using ts" };
+}
+
+function gpuCount(): number {
+  try {
+    const out = new Deno.Command("nvidia-smi", { args: ["-L"], stdout: "piped", stderr: "null" })
+      .outputSync();
+    if (!out.success) return 0;
+    return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.startsWith("GPU "))
+      .length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Arguments for worker `j` of `n`: the parent's, minus --workers, plus --worker and --out. */
+export function workerArgs(args: string[], j: number, n: number, outDir: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--workers" || a === "--out" || a === "--progress") {
+      i++;
+      continue;
+    }
+    if (a.startsWith("--workers=") || a.startsWith("--out=") || a.startsWith("--progress=")) {
+      continue;
+    }
+    out.push(a);
+  }
+  return [...out, "--worker", `${j}/${n}`, "--out", outDir, "--no-report", "--progress", "plain"];
+}
+
+async function runWorkers(cli: CliArgs, args: string[], stop: () => boolean): Promise<boolean> {
+  const gpus = cli.backend === "ts" || cli.backend === "cpu" ? 0 : gpuCount();
+  const children = [];
+  for (let j = 0; j < cli.workers; j++) {
+    const env: Record<string, string> = { SHIFTLAB_WORKER: String(j) };
+    if (gpus > 1) env.CUDA_VISIBLE_DEVICES = String(j % gpus);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL(import.meta.url).pathname,
+        ...workerArgs(args, j, cli.workers, cli.outDir),
+      ],
+      env,
+      stdout: "inherit",
+      stderr: "inherit",
+      stdin: "null",
+    }).spawn();
+    children.push(child);
+  }
+  console.log(`started ${cli.workers} worker processes${gpus > 1 ? ` over ${gpus} GPUs` : ""}`);
+  const statuses = await Promise.all(children.map((c) => c.status));
+  const ok = statuses.every((s) => s.success);
+  if (!ok && !stop()) {
+    console.error(
+      `error: ${statuses.filter((s) => !s.success).length} worker(s) failed (exit codes ${
+        statuses.map((s) => s.code).join(", ")
+      })`,
+    );
+  }
+  return ok;
+}
+
+/** The CLI; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let cli: CliArgs | null;
+  try {
+    cli = await parseCli(args);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (!cli) return 0;
+
+  let stopRequested = false;
+  const onSigint = () => {
+    if (stopRequested) Deno.exit(130);
+    stopRequested = true;
+    console.error(
+      "\nstopping: finished runs are saved; the run in progress is dropped (Ctrl-C again to quit now)",
+    );
+  };
+  try {
+    Deno.addSignalListener("SIGINT", onSigint);
+  } catch { /* signals unsupported here */ }
+  const stop = () => stopRequested;
+
+  try {
+    const { backend, reason } = await chooseBackend(cli.backend);
+    const progress = createProgress({
+      tty: cli.progress === "auto" ? undefined : cli.progress === "live",
+      prefix: cli.worker ? `[worker ${cli.worker.index}]` : undefined,
+    });
+    if (!cli.worker) {
+      console.log(`backend: ${backend.name} (${backend.device}) - ${reason}`);
+      console.log(`experiment: ${cli.source} -> ${cli.outDir}`);
+    }
+    const t0 = performance.now();
+    let result: SweepResult;
+    if (cli.prepare) {
+      result = await runSweep({ ...sweepOpts(cli, backend, progress, stop), prepareOnly: true });
+      console.log(
+        `prepared ${cli.outDir}/experiment.json: ${result.planned} runs planned, learning rates ${
+          JSON.stringify(
+            Object.fromEntries(
+              Object.entries(result.learningRates).map(([k, v]) => [k, v.join(",")]),
+            ),
+          )
+        }`,
+      );
+    } else if (cli.workers > 1) {
+      result = await runSweep({ ...sweepOpts(cli, backend, progress, stop), prepareOnly: true });
+      if (!stop()) {
+        const ok = await runWorkers(cli, args, stop);
+        if (!ok && !stop()) return 1;
+      }
+    } else {
+      result = await runSweep(sweepOpts(cli, backend, progress, stop));
+      if (!cli.worker) {
+        console.log(
+          `${result.ran} run(s) trained${
+            result.diverged ? ` (${result.diverged} diverged)` : ""
+          }, ` +
+            `${result.skipped} already finished, ${result.selected} in this share of ${result.planned}, ` +
+            `${((performance.now() - t0) / 1000).toFixed(1)}s`,
+        );
+      }
+    }
+    if (cli.shard) {
+      console.log(
+        `shard ${cli.shard.index}/${cli.shard.count} done; merge with: deno task report ${cli.outDir}`,
+      );
+    }
+    if (cli.report && !stop()) {
+      const { writeExperimentReport, writeResultsIndex } = await import("../src/report/report.ts");
+      const page = await writeExperimentReport(cli.outDir);
+      const parent = cli.outDir.includes("/")
+        ? cli.outDir.slice(0, cli.outDir.lastIndexOf("/"))
+        : ".";
+      await writeResultsIndex(parent).catch(() => {});
+      console.log(`report: ${page}`);
+    }
+    if (stop()) {
+      console.log(`interrupted; resume with: deno task experiment --resume --out ${cli.outDir}`);
+      return 130;
+    }
+    return 0;
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    try {
+      Deno.removeSignalListener("SIGINT", onSigint);
+    } catch { /* ignore */ }
+  }
+}
+
+function sweepOpts(
+  cli: CliArgs,
+  backend: Backend,
+  progress: ReturnType<typeof createProgress>,
+  stop: () => boolean,
+) {
+  return {
+    config: cli.config,
+    source: cli.source,
+    outDir: cli.outDir,
+    backend,
+    shard: cli.shard,
+    worker: cli.worker,
+    saveModels: cli.saveModels,
+    progress,
+    shouldStop: stop,
+  };
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,93 @@
+/**
+ * Dataset loading by name: `mnist` (embedded), `fashion-mnist`, `cifar10`, `cifar100`, each
+ * normalised per element with its training set's statistics (SPEC §3).
+ *
+ * @module
+ */
+import { loadCifar } from "./cifar.ts";
+import { computeNormStats, type Dataset, normalize, type NormStats } from "./dataset.ts";
+import { loadFashionMnist, loadMnist, type Split } from "./mnist.ts";
+
+export * from "./dataset.ts";
+export type { Split } from "./mnist.ts";
+
+/** Names accepted by {@link loadDataset}. */
+export const DATASETS = ["mnist", "fashion-mnist", "cifar10", "cifar100"] as const;
+/** One of {@link DATASETS}. */
+export type DatasetName = typeof DATASETS[number];
+
+/** Throws unless `name` is a known dataset, listing the valid ones. */
+export function parseDatasetName(name: string): DatasetName {
+  if ((DATASETS as readonly string[]).includes(name)) return name as DatasetName;
+  throw new Error(`unknown dataset '${name}' (expected one of: ${DATASETS.join(", ")})`);
+}
+
+/**
+ * Default folder for downloaded datasets: `$SHIFTLAB_DATA`, else `~/.cache/shiftlab/<name>`.
+ */
+export function defaultDataDir(name: DatasetName): string {
+  const env = Deno.env.get("SHIFTLAB_DATA");
+  if (env) return `${env}/${name}`;
+  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".";
+  return `${home}/.cache/shiftlab/${name}`;
+}
+
+/** Options of {@link loadDataset}. */
+export interface LoadOptions {
+  /** Folder with the files; defaults: embedded (MNIST), system (Fashion), {@link defaultDataDir}. */
+  dataDir?: string;
+  split: Split;
+  /** Normalise with the training set's per-element statistics (default true). */
+  normalize?: boolean;
+}
+
+/** Loads one split unnormalised, pixels in [0, 1]. */
+export async function loadRaw(name: DatasetName, split: Split, dataDir?: string): Promise<Dataset> {
+  switch (name) {
+    case "mnist":
+      return await loadMnist(split, dataDir);
+    case "fashion-mnist":
+      return await loadFashionMnist(split, dataDir);
+    case "cifar10":
+    case "cifar100":
+      return await loadCifar(name, split, dataDir ?? defaultDataDir(name));
+  }
+}
+
+const statsCache = new Map<string, NormStats>();
+
+/** Per-element statistics of the training split (cached per dataset and folder). */
+export async function trainingStats(name: DatasetName, dataDir?: string): Promise<NormStats> {
+  const key = `${name}\0${dataDir ?? ""}`;
+  let s = statsCache.get(key);
+  if (!s) {
+    s = computeNormStats(await loadRaw(name, "train", dataDir));
+    statsCache.set(key, s);
+  }
+  return s;
+}
+
+/** Loads one split of a dataset by name, normalised with training statistics by default. */
+export async function loadDataset(name: string, opts: LoadOptions): Promise<Dataset> {
+  const n = parseDatasetName(name);
+  if (opts.split !== "train" && opts.split !== "test") {
+    throw new Error(`loadDataset: split must be 'train' or 'test', got '${opts.split}'`);
+  }
+  const raw = await loadRaw(n, opts.split, opts.dataDir);
+  if (opts.normalize === false) return raw;
+  const stats = opts.split === "train"
+    ? computeNormStats(raw)
+    : await trainingStats(n, opts.dataDir);
+  if (opts.split === "train") statsCache.set(`${n}\0${opts.dataDir ?? ""}`, stats);
+  return normalize(raw, stats);
+}
+
+/** Both splits, normalised with the training statistics (one pass over the training set). */
+export async function loadTrainTest(
+  name: string,
+  dataDir?: string,
+): Promise<{ train: Dataset; test: Dataset }> {
+  const train = await loadDataset(name, { split: "train", dataDir });
+  const test = await loadDataset(name, { split: "test", dataDir });
+  return { train, test };
+}

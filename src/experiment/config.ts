@@ -1,0 +1,309 @@
+/**
+ * Experiments as data: the {@link ExperimentConfig} type, its validation (clear errors naming
+ * the field and what was expected) and the per-variant learning-rate resolution.
+ *
+ * A config is plain JSON; presets are config files in `experiments/presets/`, and a user's own
+ * file is read and validated the same way.
+ *
+ * @module
+ */
+import { DATASETS } from "../data/mod.ts";
+import { OPTIMIZER_KINDS, type OptimizerKind } from "../optim.ts";
+
+/**
+ * Learning rates: one rate or a list of rates for every variant, or an object mapping variant
+ * names (and `default`) to a rate or a list. Each listed rate is a separate set of runs.
+ */
+export type LearningRates = number | number[] | Record<string, number | number[]>;
+
+/**
+ * The thesis's learning-rate search (SPEC §3): `plain` tries each anchor `10^-i`, then a grid of
+ * multipliers around the best one (or, with `plainGrid`, just that grid); `bn` tries its own,
+ * higher grid. Every other variant gets the chosen plain rate; batch-norm variants the bn rate.
+ */
+export interface LrSearchConfig {
+  /** Anchor rates for plain (default `[0.1, 0.01, 0.001, 0.0001]`); ignored with `plainGrid`. */
+  anchors?: number[];
+  /** Multipliers of the best anchor (default `[0.5, 1, 2]`). */
+  grid?: number[];
+  /** Explicit plain grid (skips the anchors), e.g. the thesis's `[0.005, 0.01, 0.02]`. */
+  plainGrid?: number[];
+  /** Explicit bn grid; default: the chosen plain rate times `bnMultipliers`. */
+  bnGrid?: number[];
+  /** Multipliers of the plain rate for bn (default `[2, 4, 8]`). */
+  bnMultipliers?: number[];
+  /** Epochs per trial (default: the experiment's). */
+  epochs?: number;
+  /** Training samples per trial (default: the experiment's). */
+  trainSubset?: number;
+  /** Runs per trial, averaged (default 1). */
+  runs?: number;
+}
+
+/** A complete experiment description. */
+export interface ExperimentConfig {
+  /** Short identifier, used as the default output folder name. */
+  name: string;
+  description: string;
+  dataset: string;
+  /** Folder with the dataset's files (default: embedded / system / ~/.cache/shiftlab). */
+  dataDir?: string;
+  /** An architecture preset name (`src/presets.ts`). */
+  architecture: string;
+  /** Build the architecture with its dropout layers. */
+  dropout: boolean;
+  /** Variants to train (SPEC §1 names). */
+  variants: string[];
+  /**
+   * Variants trained with the dropout setting flipped (e.g. the dropout experiment's bn
+   * without dropout); recorded as `<variant>` with `dropout` in the run config.
+   */
+  dropoutOverrides?: Record<string, boolean>;
+  lr: LearningRates;
+  lrSearch?: LrSearchConfig;
+  epochs: number;
+  batchSize: number;
+  runs: number;
+  /** Run k of every variant uses seed `baseSeed + k`. */
+  baseSeed: number;
+  optimizer: OptimizerKind;
+  momentum: number;
+  weightDecay: number;
+  /** Use only the first N training samples (null/absent: all). */
+  trainSubset?: number | null;
+  /** Use only the first N test samples (null/absent: all). */
+  testSubset?: number | null;
+  /** Validate on N samples held out of the training set instead of the test set. */
+  holdOut?: number | null;
+  /** Batch size for evaluation (default 500). */
+  evalBatchSize?: number;
+}
+
+const KEYS: Record<keyof ExperimentConfig, string> = {
+  name: "string",
+  description: "string",
+  dataset: "string",
+  dataDir: "string",
+  architecture: "string",
+  dropout: "boolean",
+  variants: "array",
+  dropoutOverrides: "object",
+  lr: "number|array|object",
+  lrSearch: "object",
+  epochs: "number",
+  batchSize: "number",
+  runs: "number",
+  baseSeed: "number",
+  optimizer: "string",
+  momentum: "number",
+  weightDecay: "number",
+  trainSubset: "number",
+  testSubset: "number",
+  holdOut: "number",
+  evalBatchSize: "number",
+};
+
+/** Default values for optional fields of a config file. */
+export const CONFIG_DEFAULTS: Partial<ExperimentConfig> = {
+  description: "",
+  dropout: false,
+  epochs: 10,
+  batchSize: 32,
+  runs: 1,
+  baseSeed: 1,
+  optimizer: "momentum",
+  momentum: 0.9,
+  weightDecay: 0,
+};
+
+function fail(where: string, msg: string): never {
+  throw new Error(`${where}: ${msg}`);
+}
+
+function posInt(where: string, field: string, v: unknown): void {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+    fail(where, `'${field}' must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+}
+
+function rate(where: string, field: string, v: unknown): void {
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+    fail(where, `'${field}' must be a positive number, got ${JSON.stringify(v)}`);
+  }
+}
+
+function rateList(where: string, field: string, v: unknown): void {
+  if (!Array.isArray(v) || v.length === 0) {
+    fail(
+      where,
+      `'${field}' must be a non-empty list of positive numbers, got ${JSON.stringify(v)}`,
+    );
+  }
+  v.forEach((x, i) => rate(where, `${field}[${i}]`, x));
+}
+
+/**
+ * Validates a parsed JSON config, fills defaults and returns it. `where` names the source
+ * (file or preset) in errors. `checkVariant` and `checkArchitecture` validate names (they throw
+ * listing the valid ones); they are injected so this module stays free of model code.
+ */
+export function validateConfig(
+  raw: unknown,
+  where: string,
+  checks: { variant?: (name: string) => void; architecture?: (name: string) => void } = {},
+): ExperimentConfig {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
+    fail(where, `an experiment config must be a JSON object, got ${JSON.stringify(raw)}`);
+  }
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (k === "$comment") continue;
+    if (!(k in KEYS)) {
+      fail(where, `unknown field '${k}' (expected: ${Object.keys(KEYS).join(", ")})`);
+    }
+  }
+  const c = { ...CONFIG_DEFAULTS, ...o } as Record<string, unknown>;
+  delete c.$comment;
+  for (const k of ["name", "dataset", "architecture", "variants", "lr"]) {
+    if (c[k] === undefined) fail(where, `missing required field '${k}'`);
+  }
+  for (const [k, t] of Object.entries(KEYS)) {
+    const v = c[k];
+    if (v === undefined || (v === null && ["trainSubset", "testSubset", "holdOut"].includes(k))) {
+      continue;
+    }
+    const kind = Array.isArray(v) ? "array" : v === null ? "null" : typeof v;
+    if (!t.split("|").includes(kind)) {
+      fail(where, `field '${k}' must be ${t.replace(/\|/g, " or ")}, got ${JSON.stringify(v)}`);
+    }
+  }
+  if (!/^[A-Za-z0-9._-]+$/.test(c.name as string)) {
+    fail(where, `'name' must be letters, digits, '.', '_' or '-', got ${JSON.stringify(c.name)}`);
+  }
+  if (!(DATASETS as readonly string[]).includes(c.dataset as string)) {
+    fail(where, `unknown dataset '${c.dataset}' (expected one of: ${DATASETS.join(", ")})`);
+  }
+  if (!(OPTIMIZER_KINDS as readonly string[]).includes(c.optimizer as string)) {
+    fail(
+      where,
+      `unknown optimizer '${c.optimizer}' (expected one of: ${OPTIMIZER_KINDS.join(", ")})`,
+    );
+  }
+  const variants = c.variants as unknown[];
+  if (variants.length === 0) fail(where, `'variants' must list at least one variant`);
+  const seen = new Set<string>();
+  for (const v of variants) {
+    if (typeof v !== "string") {
+      fail(where, `'variants' must hold strings, got ${JSON.stringify(v)}`);
+    }
+    if (seen.has(v)) fail(where, `variant '${v}' is listed twice`);
+    seen.add(v);
+    try {
+      checks.variant?.(v);
+    } catch (e) {
+      fail(where, (e as Error).message);
+    }
+  }
+  try {
+    checks.architecture?.(c.architecture as string);
+  } catch (e) {
+    fail(where, (e as Error).message);
+  }
+  for (const k of ["epochs", "batchSize", "runs"]) posInt(where, k, c[k]);
+  for (const k of ["trainSubset", "testSubset", "holdOut", "evalBatchSize"]) {
+    if (c[k] !== undefined && c[k] !== null) posInt(where, k, c[k]);
+  }
+  if (!Number.isInteger(c.baseSeed) || (c.baseSeed as number) < 0) {
+    fail(where, `'baseSeed' must be a non-negative integer, got ${JSON.stringify(c.baseSeed)}`);
+  }
+  const mom = c.momentum as number;
+  if (!(mom >= 0 && mom < 1)) fail(where, `'momentum' must be in [0, 1), got ${mom}`);
+  if (!((c.weightDecay as number) >= 0)) {
+    fail(where, `'weightDecay' must be >= 0, got ${c.weightDecay}`);
+  }
+  const lr = c.lr;
+  if (typeof lr === "number") rate(where, "lr", lr);
+  else if (Array.isArray(lr)) rateList(where, "lr", lr);
+  else {
+    const m = lr as Record<string, unknown>;
+    for (const [k, v] of Object.entries(m)) {
+      if (k !== "default" && !seen.has(k)) {
+        fail(where, `'lr' names '${k}', which is not in 'variants' (nor 'default')`);
+      }
+      if (Array.isArray(v)) rateList(where, `lr.${k}`, v);
+      else rate(where, `lr.${k}`, v);
+    }
+    for (const v of seen) {
+      if (!(v in m) && !("default" in m)) {
+        fail(where, `'lr' gives no rate for variant '${v}' and has no 'default'`);
+      }
+    }
+  }
+  if (c.dropoutOverrides) {
+    for (const [k, v] of Object.entries(c.dropoutOverrides as Record<string, unknown>)) {
+      if (!seen.has(k)) fail(where, `'dropoutOverrides' names '${k}', which is not in 'variants'`);
+      if (typeof v !== "boolean") fail(where, `'dropoutOverrides.${k}' must be true or false`);
+    }
+  }
+  if (c.lrSearch) validateLrSearch(where, c.lrSearch as Record<string, unknown>);
+  return c as unknown as ExperimentConfig;
+}
+
+function validateLrSearch(where: string, s: Record<string, unknown>): void {
+  const keys = [
+    "anchors",
+    "grid",
+    "plainGrid",
+    "bnGrid",
+    "bnMultipliers",
+    "epochs",
+    "trainSubset",
+    "runs",
+  ];
+  for (const k of Object.keys(s)) {
+    if (!keys.includes(k)) {
+      fail(where, `unknown field 'lrSearch.${k}' (expected: ${keys.join(", ")})`);
+    }
+  }
+  for (const k of ["anchors", "grid", "plainGrid", "bnGrid", "bnMultipliers"]) {
+    if (s[k] !== undefined) rateList(where, `lrSearch.${k}`, s[k]);
+  }
+  for (const k of ["epochs", "trainSubset", "runs"]) {
+    if (s[k] !== undefined) posInt(where, `lrSearch.${k}`, s[k]);
+  }
+}
+
+/** The learning rates variant `variant` is trained at (before any search). */
+export function ratesFor(config: ExperimentConfig, variant: string): number[] {
+  const lr = config.lr;
+  if (typeof lr === "number") return [lr];
+  if (Array.isArray(lr)) return [...lr];
+  const v = lr[variant] ?? lr.default;
+  if (v === undefined) throw new Error(`no learning rate for variant '${variant}'`);
+  return Array.isArray(v) ? [...v] : [v];
+}
+
+/** Whether `variant` uses batch norm (its rate comes from the bn search). */
+export function isBatchNormVariant(variant: string): boolean {
+  return variant === "bn" || variant.startsWith("bn_") || variant.endsWith("_bn");
+}
+
+/** Reads and validates a JSON config file. */
+export async function readConfigFile(
+  path: string,
+  checks?: Parameters<typeof validateConfig>[2],
+): Promise<ExperimentConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new Error(`${path}: cannot read config (${(e as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  return validateConfig(raw, path, checks);
+}

@@ -1,0 +1,131 @@
+/**
+ * One run: build the variant's network from the run's seed, train it, and turn the history
+ * into a {@link RunRecord}. Nothing here writes files; the sweep does.
+ *
+ * @module
+ */
+import type { Backend } from "../backend.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { Optimizer } from "../optim.ts";
+import { architecture, type ArchSpec } from "../presets.ts";
+import type { Progress } from "../progress.ts";
+import { fit } from "../train.ts";
+import { buildNetwork } from "../variants.ts";
+import type { Sequential } from "../model.ts";
+import type { ExperimentConfig } from "./config.ts";
+import type { RunSpec } from "./plan.ts";
+import { provenance } from "./provenance.ts";
+import { RECORD_VERSION, type RunConfig, type RunRecord } from "./record.ts";
+
+/** What every run of a sweep shares. */
+export interface RunEnv {
+  config: ExperimentConfig;
+  backend: Backend;
+  train: Dataset;
+  test: Dataset;
+  /** Experiment id written into each record (the output folder's name). */
+  experiment: string;
+  progress?: Progress;
+  shouldStop?: () => boolean;
+  /** Called with the trained model before it is disposed (e.g. to save it). */
+  onModel?: (model: Sequential, record: RunRecord) => Promise<void>;
+}
+
+/** The architecture for the dataset's shape with the run's dropout setting. */
+export function archFor(config: ExperimentConfig, data: Dataset, dropout: boolean): ArchSpec {
+  return architecture(config.architecture, {
+    inputShape: data.inputShape,
+    classes: data.classes,
+    dropout,
+  });
+}
+
+/** Human-readable name of a run, e.g. `lsh_lsc lr=0.01 run 2`. */
+export function runName(spec: Pick<RunSpec, "variant" | "lr" | "run">): string {
+  return `${spec.variant} lr=${spec.lr} run ${spec.run}`;
+}
+
+/**
+ * Trains one run. Returns its record, or null when `shouldStop` interrupted it (nothing is
+ * recorded for an interrupted run; it is redone on resume).
+ */
+export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord | null> {
+  const { config, backend, train, test } = env;
+  const prov = provenance(backend);
+  const arch = archFor(config, train, spec.dropout);
+  const model = buildNetwork(arch, spec.variant, { backend, seed: spec.seed });
+  const opt = new Optimizer(model.params(), {
+    kind: config.optimizer,
+    lr: spec.lr,
+    momentum: config.momentum,
+    weightDecay: config.weightDecay,
+  });
+  try {
+    const stepsPerEpoch = Math.ceil(train.size / config.batchSize);
+    env.progress?.runStart({ name: runName(spec), epochs: config.epochs, stepsPerEpoch });
+    const h = await fit(model, opt, train, test, {
+      epochs: config.epochs,
+      batchSize: config.batchSize,
+      seed: spec.seed,
+      evalBatchSize: config.evalBatchSize,
+      shouldStop: env.shouldStop,
+      onStep: (s) => env.progress?.step(s.epoch, s.step, s.loss, s.error),
+      onEpoch: (e) => env.progress?.epoch(e.epoch, e.valLoss, e.valError, e.seconds),
+    });
+    if (h.stopped) {
+      env.progress?.runEnd("interrupted, not recorded");
+      return null;
+    }
+    const runConfig: RunConfig = {
+      experiment: env.experiment,
+      dataset: config.dataset,
+      architecture: arch.name,
+      variant: spec.variant,
+      lr: spec.lr,
+      momentum: config.momentum,
+      epochs: config.epochs,
+      batchSize: config.batchSize,
+      run: spec.run,
+      seed: spec.seed,
+      dropout: spec.dropout,
+      trainSize: train.size,
+      testSize: test.size,
+      weightDecay: config.weightDecay,
+      optimizer: config.optimizer,
+    };
+    const record: RunRecord = {
+      version: RECORD_VERSION,
+      config: runConfig,
+      provenance: prov,
+      parameters: model.parameterCount(),
+      trainLoss: h.trainLoss.map(finiteOrNull) as number[],
+      trainError: h.trainError,
+      valLoss: h.valLoss.map(finiteOrNull) as number[],
+      valError: h.valError,
+      stepsPerEpoch: h.stepsPerEpoch,
+      wallSeconds: h.wallSeconds,
+      epochSeconds: h.epochSeconds,
+      divergedAtStep: h.divergedAtStep,
+    };
+    await env.onModel?.(model, record);
+    env.progress?.runEnd(
+      h.divergedAtStep !== null
+        ? `diverged at step ${h.divergedAtStep} (loss ${h.trainLoss.at(-1)}), recorded`
+        : `done in ${h.wallSeconds.toFixed(1)}s, val_error ${
+          ((h.valError.at(-1) ?? NaN) * 100).toFixed(2)
+        }%`,
+    );
+    return record;
+  } finally {
+    opt.dispose();
+    model.dispose();
+  }
+}
+
+/**
+ * JSON has no NaN or Infinity: non-finite losses are stored as null (the step is still there,
+ * and `divergedAtStep` says where it happened).
+ */
+function finiteOrNull(v: number): number | null {
+  return Number.isFinite(v) ? v : null;
+}

@@ -1,0 +1,215 @@
+import assert from "node:assert/strict";
+import { main, parseCli, workerArgs } from "../experiments/cli.ts";
+import { PRESETS } from "../experiments/presets.ts";
+import { validateConfig } from "../src/experiment/config.ts";
+import { architecture } from "../src/presets.ts";
+import { parseVariant } from "../src/variants.ts";
+
+const CLI = new URL("../experiments/cli.ts", import.meta.url).pathname;
+const TINY = [
+  "--variants",
+  "plain,lsh_lsc",
+  "--runs",
+  "2",
+  "--epochs",
+  "1",
+  "--batch",
+  "16",
+  "--train-subset",
+  "160",
+  "--test-subset",
+  "32",
+  "--backend",
+  "ts",
+  "--progress",
+  "plain",
+];
+
+function cli(args: string[]) {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+async function runFiles(dir: string): Promise<string[]> {
+  try {
+    return (await Array.fromAsync(Deno.readDir(`${dir}/runs`))).map((e) => e.name).sort();
+  } catch {
+    return [];
+  }
+}
+
+async function silenced<T>(fn: () => Promise<T>): Promise<{ value: T; err: string; out: string }> {
+  const e = console.error;
+  const l = console.log;
+  let err = "";
+  let out = "";
+  console.error = (...a: unknown[]) => void (err += a.join(" ") + "\n");
+  console.log = (...a: unknown[]) => void (out += a.join(" ") + "\n");
+  try {
+    return { value: await fn(), err, out };
+  } finally {
+    console.error = e;
+    console.log = l;
+  }
+}
+
+Deno.test("experiment CLI: mistakes exit 2 with the usage text", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--bogus"], /Unknown option '--bogus'/],
+    [["--runs", "0"], /--runs must be a positive integer, got '0'/],
+    [["--runs", "x"], /--runs must be a positive integer/],
+    [["--shard", "2/2"], /--shard 2\/2: need 0 <= i < n/],
+    [["--shard", "a"], /--shard must look like i\/n/],
+    [["--backend", "gpu"], /--backend must be auto, ts, cpu or cuda, got 'gpu'/],
+    [["--preset", "nope"], /unknown preset 'nope' \(expected one of: quick, initial/],
+    [["--variants", "plain,xyz"], /xyz/],
+    [["--lr", "0.1,abc"], /--lr must be a comma-separated list of positive numbers/],
+    [["--dataset", "svhn"], /--dataset must be one of mnist, fashion-mnist, cifar10, cifar100/],
+    [["--preset", "quick", "--config", "x.json"], /give --preset or --config, not both/],
+    [["--config", "/nonexistent/x.json"], /\/nonexistent\/x\.json: cannot read config/],
+    [["--resume"], /--resume needs --out DIR/],
+    [["stray"], /positional|Unexpected argument/i],
+  ];
+  for (const [args, re] of cases) {
+    const { value, err } = await silenced(() => main(args));
+    assert.equal(value, 2, args.join(" "));
+    assert.match(err, re, args.join(" "));
+    assert.match(err, /usage: deno task experiment/, args.join(" "));
+  }
+  const { value, out } = await silenced(() => main(["--help"]));
+  assert.equal(value, 0);
+  assert.match(out, /--shard i\/n/);
+  // and as a real process
+  const p = await cli(["--workers", "-1"]).output();
+  assert.equal(p.code, 2);
+  assert.match(new TextDecoder().decode(p.stderr), /usage: deno task experiment/);
+});
+
+Deno.test("experiment CLI: overrides reach the config; every preset is valid", async () => {
+  const a = (await parseCli([
+    "--preset",
+    "initial",
+    "--lr",
+    "0.1,0.2",
+    "--variants",
+    "plain,bn",
+    "--runs",
+    "3",
+  ]))!;
+  assert.deepEqual(a.config.lr, [0.1, 0.2]);
+  assert.equal(a.config.lrSearch, undefined, "--lr turns the search off");
+  assert.deepEqual(a.config.variants, ["plain", "bn"]);
+  assert.equal(a.config.runs, 3);
+  assert.equal(a.outDir, "results/initial");
+  assert.equal(a.report, true);
+  const q = (await parseCli([]))!;
+  assert.equal(q.source, "quick");
+  assert.equal(q.config.variants.length, 11);
+  assert.ok(q.config.runs >= 3);
+  assert.equal((await parseCli(["--shard", "1/4"]))!.report, false);
+  const checks = {
+    variant: (v: string) => void parseVariant(v),
+    architecture: (n: string) => void architecture(n, { inputShape: [3, 32, 32], classes: 10 }),
+  };
+  for (const [name, raw] of Object.entries(PRESETS)) {
+    const c = validateConfig(raw, name, checks);
+    assert.equal(c.name, name);
+  }
+  assert.deepEqual(
+    workerArgs(["--preset", "quick", "--workers", "2", "--out", "x"], 1, 2, "/abs/x"),
+    [
+      "--preset",
+      "quick",
+      "--worker",
+      "1/2",
+      "--out",
+      "/abs/x",
+      "--no-report",
+      "--progress",
+      "plain",
+    ],
+  );
+});
+
+Deno.test("experiment CLI: killed after the first record, --resume finishes without redoing it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const child = cli([...TINY, "--out", dir, "--no-report"]).spawn();
+    let files: string[] = [];
+    for (let i = 0; i < 1200 && files.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      files = await runFiles(dir);
+    }
+    child.kill("SIGKILL");
+    await child.output();
+    assert.ok(files.length >= 1, "a first record was written");
+    const before = await runFiles(dir);
+    assert.ok(before.length < 4, `killed before the end (had ${before.length})`);
+    const first = await Deno.readTextFile(`${dir}/runs/${before[0]}`);
+    const p = await cli([
+      "--resume",
+      "--out",
+      dir,
+      "--no-report",
+      "--progress",
+      "plain",
+      "--backend",
+      "ts",
+    ]).output();
+    const out = new TextDecoder().decode(p.stdout);
+    assert.equal(p.code, 0, new TextDecoder().decode(p.stderr));
+    assert.match(out, new RegExp(`${before.length} already finished`));
+    assert.deepEqual(await runFiles(dir), [
+      "lsh_lsc__lr0.01__run0.json",
+      "lsh_lsc__lr0.01__run1.json",
+      "plain__lr0.01__run0.json",
+      "plain__lr0.01__run1.json",
+    ]);
+    assert.equal(await Deno.readTextFile(`${dir}/runs/${before[0]}`), first);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiment CLI: Ctrl-C stops cleanly after saving finished runs (exit 130)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const child = cli([...TINY, "--out", dir]).spawn();
+    let files: string[] = [];
+    for (let i = 0; i < 1200 && files.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      files = await runFiles(dir);
+    }
+    child.kill("SIGINT");
+    const o = await child.output();
+    const out = new TextDecoder().decode(o.stdout);
+    assert.equal(o.code, 130, out + new TextDecoder().decode(o.stderr));
+    assert.match(out, /resume with: deno task experiment --resume --out/);
+    const after = await runFiles(dir);
+    assert.ok(after.length >= 1 && after.length < 4);
+    for (const f of after) JSON.parse(await Deno.readTextFile(`${dir}/runs/${f}`)); // complete JSON
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiment CLI: --workers 2 completes the sweep and writes the report", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const p = await cli([...TINY, "--train-subset", "48", "--workers", "2", "--out", `${dir}/w`])
+      .output();
+    const out = new TextDecoder().decode(p.stdout);
+    assert.equal(p.code, 0, out + new TextDecoder().decode(p.stderr));
+    assert.match(out, /started 2 worker processes/);
+    assert.match(out, /\[worker 0\]/);
+    assert.match(out, /\[worker 1\]/);
+    assert.equal((await runFiles(`${dir}/w`)).length, 4);
+    assert.match(out, /report: .*index\.html/);
+    assert.ok((await Deno.stat(`${dir}/w/index.html`)).size > 1000);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

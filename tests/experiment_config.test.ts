@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import { tsBackend } from "../src/backends/ts.ts";
+import { ratesFor, readConfigFile, validateConfig } from "../src/experiment/config.ts";
+import { searchLearningRates } from "../src/experiment/lrsearch.ts";
+import type { ExperimentManifest } from "../src/experiment/record.ts";
+import { prepareData, runSweep } from "../src/experiment/sweep.ts";
+import { createProgress } from "../src/progress.ts";
+import { parseVariant } from "../src/variants.ts";
+
+const OK = {
+  name: "x",
+  dataset: "mnist",
+  architecture: "shiftlab-small",
+  variants: ["plain", "bn"],
+  lr: 0.01,
+};
+const checks = { variant: (v: string) => void parseVariant(v) };
+
+Deno.test("experiment config: defaults are filled and per-variant rates resolve", () => {
+  const c = validateConfig({ ...OK, lr: { default: 0.01, bn: [0.02, 0.04] } }, "t");
+  assert.equal(c.batchSize, 32);
+  assert.equal(c.momentum, 0.9);
+  assert.equal(c.optimizer, "momentum");
+  assert.deepEqual(ratesFor(c, "plain"), [0.01]);
+  assert.deepEqual(ratesFor(c, "bn"), [0.02, 0.04]);
+});
+
+Deno.test("experiment config: invalid configs give errors naming the source and the field", async () => {
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ ...OK, colour: 1 }, /cfg\.json: unknown field 'colour' \(expected: name, /],
+    [{ ...OK, name: undefined }, /missing required field 'name'/],
+    [{ ...OK, epochs: 0 }, /'epochs' must be a positive integer, got 0/],
+    [{ ...OK, epochs: "3" }, /field 'epochs' must be number, got "3"/],
+    [{ ...OK, dataset: "svhn" }, /unknown dataset 'svhn'/],
+    [{ ...OK, variants: ["plain", "nope"] }, /nope/],
+    [{ ...OK, variants: ["plain", "plain"] }, /variant 'plain' is listed twice/],
+    [{ ...OK, lr: -1 }, /'lr' must be a positive number, got -1/],
+    [{ ...OK, lr: { plain: 0.1 } }, /'lr' gives no rate for variant 'bn' and has no 'default'/],
+    [{ ...OK, lr: { default: 0.1, lsh: 0.2 } }, /'lr' names 'lsh', which is not in 'variants'/],
+    [{ ...OK, optimizer: "rmsprop" }, /unknown optimizer 'rmsprop'/],
+    [{ ...OK, momentum: 1 }, /'momentum' must be in \[0, 1\)/],
+    [{ ...OK, lrSearch: { anchor: [1] } }, /unknown field 'lrSearch\.anchor'/],
+    [{ ...OK, name: "a b" }, /'name' must be letters/],
+  ];
+  for (const [raw, re] of bad) assert.throws(() => validateConfig(raw, "cfg.json", checks), re);
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/c.json`, "{ not json");
+    await assert.rejects(readConfigFile(`${dir}/c.json`), /c\.json: not valid JSON/);
+    await Deno.writeTextFile(`${dir}/d.json`, JSON.stringify({ ...OK, runs: 2 }));
+    assert.equal((await readConfigFile(`${dir}/d.json`)).runs, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiment: lr search tries the 10^-i anchors, a grid around the best, then a higher bn grid", async () => {
+  const tried: string[] = [];
+  // a valley at 0.02 for plain and 0.08 for bn
+  const r = await searchLearningRates({}, ["plain", "bn", "lsh"], (v, lr) => {
+    tried.push(`${v}@${lr}`);
+    return Promise.resolve(Math.abs(Math.log(lr / (v === "bn" ? 0.08 : 0.02))));
+  });
+  assert.deepEqual(tried, [
+    "plain@0.1",
+    "plain@0.01",
+    "plain@0.001",
+    "plain@0.0001",
+    "plain@0.005",
+    "plain@0.02", // 0.01 already known
+    "bn@0.04",
+    "bn@0.08",
+    "bn@0.16",
+  ]);
+  assert.equal(r.plain, 0.02);
+  assert.equal(r.bn, 0.08);
+  assert.deepEqual(Object.keys(r.table.plain).length, 6);
+  const g = await searchLearningRates(
+    { plainGrid: [0.005, 0.01], bnGrid: [0.3] },
+    ["plain"],
+    (_v, lr) => Promise.resolve(lr),
+  );
+  assert.equal(g.plain, 0.005);
+  assert.equal(g.bn, null, "no bn variant, no bn search");
+});
+
+Deno.test("experiment: a sweep with lrSearch records the trials and trains at the chosen rates", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = validateConfig(
+      {
+        ...OK,
+        variants: ["plain", "bn", "lsh"],
+        lrSearch: { plainGrid: [0.001, 0.05], bnMultipliers: [2] },
+        epochs: 1,
+        batchSize: 16,
+        trainSubset: 64,
+        testSubset: 64,
+      },
+      "t",
+      checks,
+    );
+    const res = await runSweep({
+      config,
+      source: "t",
+      outDir: dir,
+      backend: tsBackend,
+      data: await prepareData(config),
+    });
+    const m: ExperimentManifest = JSON.parse(await Deno.readTextFile(`${dir}/experiment.json`));
+    const plainTable = m.lrSearch!.plain;
+    const best = Object.entries(plainTable).sort((a, b) => a[1] - b[1])[0][0];
+    assert.equal(m.learningRates.plain, Number(best));
+    assert.equal(m.learningRates.lsh, Number(best), "shift/scale variants use the plain rate");
+    assert.equal(m.learningRates.bn, Number(best) * 2);
+    assert.equal(res.ran, 3);
+    const trials = (await Array.fromAsync(Deno.readDir(`${dir}/search`))).map((e) => e.name).sort();
+    assert.equal(trials.length, 3);
+    // rerun: trials are reused, nothing retrained
+    const again = await runSweep({
+      config,
+      source: "t",
+      outDir: dir,
+      backend: tsBackend,
+      data: await prepareData(config),
+    });
+    assert.equal(again.ran, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("progress: plain mode writes one line per epoch and run; live mode redraws in place", () => {
+  let out = "";
+  const p = createProgress({ tty: false, write: (s) => void (out += s), now: () => 0 });
+  p.sweepStart(2, 0);
+  p.runStart({ name: "plain lr=0.01 run 0", epochs: 2, stepsPerEpoch: 3 });
+  for (let s = 0; s < 3; s++) p.step(0, s, 1, 0.5);
+  p.epoch(0, 0.9, 0.25, 1.5);
+  p.runEnd("done");
+  p.end();
+  const lines = out.trim().split("\n");
+  assert.deepEqual(lines, [
+    "sweep: 2 runs, 0 already finished, 2 to run",
+    "[1/2] plain lr=0.01 run 0: start",
+    "[1/2] plain lr=0.01 run 0: epoch 1/2 val_loss 0.9000 val_error 25.00% (1.5s)",
+    "[1/2] plain lr=0.01 run 0: done",
+  ]);
+  let live = "";
+  let t = 0;
+  const q = createProgress({ tty: true, write: (s) => void (live += s), now: () => (t += 200) });
+  q.sweepStart(1, 0);
+  q.runStart({ name: "bn lr=0.04 run 0", epochs: 1, stepsPerEpoch: 10 });
+  q.step(0, 4, 0.5, 0.1);
+  assert.ok(live.includes("\x1b[2K"), "live mode clears lines");
+  assert.match(live, /epoch 1\/1 step 5\/10 loss 0\.5000 ETA/);
+  assert.match(live, /0\/1 runs/);
+});
