@@ -21,6 +21,7 @@ Deno.test("experiment config: defaults are filled and per-variant rates resolve"
   assert.equal(c.batchSize, 32);
   assert.equal(c.momentum, 0.9);
   assert.equal(c.optimizer, "momentum");
+  assert.equal(c.normalize, "per-element");
   assert.deepEqual(ratesFor(c, "plain"), [0.01]);
   assert.deepEqual(ratesFor(c, "bn"), [0.02, 0.04]);
 });
@@ -41,6 +42,10 @@ Deno.test("experiment config: invalid configs give errors naming the source and 
     [{ ...OK, momentum: 1 }, /'momentum' must be in \[0, 1\)/],
     [{ ...OK, lrSearch: { anchor: [1] } }, /unknown field 'lrSearch\.anchor'/],
     [{ ...OK, name: "a b" }, /'name' must be letters/],
+    [
+      { ...OK, normalize: "minmax" },
+      /unknown normalize 'minmax' \(expected one of: per-element, none\)/,
+    ],
   ];
   for (const [raw, re] of bad) assert.throws(() => validateConfig(raw, "cfg.json", checks), re);
   const dir = await Deno.makeTempDir();

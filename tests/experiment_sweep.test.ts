@@ -300,6 +300,37 @@ Deno.test("experiment: an output folder with different settings is refused", asy
   }
 });
 
+Deno.test("experiment: normalize 'none' keeps pixels in [0, 1], is recorded and is part of the settings", async () => {
+  const raw = await prepareData(cfg({ normalize: "none" }));
+  const std = await data();
+  assert.equal(raw.train.norm, undefined);
+  assert.ok(std.train.norm, "per-element normalisation is the default");
+  let lo = Infinity, hi = -Infinity;
+  for (const v of raw.train.images) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+  assert.equal(lo, 0);
+  assert.equal(hi, 1);
+  assert.ok(std.train.images.some((v) => v < 0), "standardised pixels go below 0");
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = cfg({ variants: ["plain"], runs: 1, normalize: "none" });
+    await runSweep({ config, source: "test", outDir: dir, backend: tsBackend, data: raw });
+    const rec = [...(await readRuns(dir)).values()][0];
+    assert.equal(rec.config.normalize, "none");
+    await assert.rejects(
+      runSweep({
+        config: cfg({ variants: ["plain"], runs: 1 }),
+        source: "test",
+        outDir: dir,
+        backend: tsBackend,
+        data: std,
+      }),
+      /different settings \(normalize: "none" there, "per-element" now\)/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 const native = await (async () => {
   try {
     const { selectBackend } = await import("../src/backends/select.ts");

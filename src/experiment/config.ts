@@ -77,7 +77,17 @@ export interface ExperimentConfig {
   holdOut?: number | null;
   /** Batch size for evaluation (default 500). */
   evalBatchSize?: number;
+  /**
+   * Input normalisation: `per-element` (default; SPEC §3: every input element standardised
+   * with the training set's mean and std) or `none` (pixels as loaded, in [0, 1]).
+   */
+  normalize?: Normalization;
 }
+
+/** Values of {@link ExperimentConfig.normalize}. */
+export const NORMALIZATIONS = ["per-element", "none"] as const;
+/** One of {@link NORMALIZATIONS}. */
+export type Normalization = typeof NORMALIZATIONS[number];
 
 const KEYS: Record<keyof ExperimentConfig, string> = {
   name: "string",
@@ -101,6 +111,7 @@ const KEYS: Record<keyof ExperimentConfig, string> = {
   testSubset: "number",
   holdOut: "number",
   evalBatchSize: "number",
+  normalize: "string",
 };
 
 /** Default values for optional fields of a config file. */
@@ -114,6 +125,7 @@ export const CONFIG_DEFAULTS: Partial<ExperimentConfig> = {
   optimizer: "momentum",
   momentum: 0.9,
   weightDecay: 0,
+  normalize: "per-element",
 };
 
 function fail(where: string, msg: string): never {
@@ -215,6 +227,12 @@ export function validateConfig(
   }
   if (!Number.isInteger(c.baseSeed) || (c.baseSeed as number) < 0) {
     fail(where, `'baseSeed' must be a non-negative integer, got ${JSON.stringify(c.baseSeed)}`);
+  }
+  if (!(NORMALIZATIONS as readonly string[]).includes(c.normalize as string)) {
+    fail(
+      where,
+      `unknown normalize '${c.normalize}' (expected one of: ${NORMALIZATIONS.join(", ")})`,
+    );
   }
   const mom = c.momentum as number;
   if (!(mom >= 0 && mom < 1)) fail(where, `'momentum' must be in [0, 1), got ${mom}`);

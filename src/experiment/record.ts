@@ -45,6 +45,8 @@ export interface RunConfig {
   testSize: number;
   weightDecay: number;
   optimizer: string;
+  /** Input normalisation (`per-element` or `none`); absent in older records: per-element. */
+  normalize?: string;
 }
 
 /** One run's measurements. Arrays are indexed by step (train) or epoch (validation). */

@@ -7,7 +7,7 @@
  */
 import type { Backend } from "../backend.ts";
 import { type Dataset, holdOut, subset } from "../data/dataset.ts";
-import { loadTrainTest } from "../data/mod.ts";
+import { loadDataset, loadTrainTest } from "../data/mod.ts";
 import type { Progress } from "../progress.ts";
 import { buildNetwork } from "../variants.ts";
 import { type ExperimentConfig, ratesFor } from "./config.ts";
@@ -66,14 +66,20 @@ export interface SweepResult {
 }
 
 /**
- * Loads the config's dataset, normalised with training statistics, then applies `holdOut`
+ * Loads the config's dataset, normalised with training statistics unless `normalize` is
+ * `none`, then applies `holdOut'
  * (validation on samples held out of the training set, chosen by the base seed) and the
  * train/test subsets.
  */
 export async function prepareData(
   config: ExperimentConfig,
 ): Promise<{ train: Dataset; test: Dataset }> {
-  let { train, test } = await loadTrainTest(config.dataset, config.dataDir);
+  let train: Dataset, test: Dataset;
+  if ((config.normalize ?? "per-element") === "none") {
+    const opts = { dataDir: config.dataDir, normalize: false };
+    train = await loadDataset(config.dataset, { ...opts, split: "train" });
+    test = await loadDataset(config.dataset, { ...opts, split: "test" });
+  } else ({ train, test } = await loadTrainTest(config.dataset, config.dataDir));
   if (config.holdOut) {
     const s = holdOut(train, config.holdOut, config.baseSeed);
     train = s.train;
@@ -97,6 +103,7 @@ const FINGERPRINT: (keyof ExperimentConfig)[] = [
   "trainSubset",
   "testSubset",
   "holdOut",
+  "normalize",
 ];
 
 /** Throws when `outDir` already holds an experiment trained with different settings. */
@@ -107,16 +114,14 @@ export function checkCompatible(
 ): void {
   const old = existing.config as Partial<ExperimentConfig> | undefined;
   if (!old) return;
-  const diff = FINGERPRINT.filter((k) =>
-    JSON.stringify(old[k] ?? null) !== JSON.stringify(config[k] ?? null)
-  );
+  // A field a config does not have counts as its default (older manifests lack `normalize`).
+  const val = (c: Partial<ExperimentConfig>, k: keyof ExperimentConfig) =>
+    JSON.stringify(c[k] ?? (k === "normalize" ? "per-element" : null));
+  const diff = FINGERPRINT.filter((k) => val(old, k) !== val(config, k));
   if (diff.length > 0) {
     throw new Error(
       `${outDir} holds an experiment with different settings (${
-        diff.map((k) =>
-          `${k}: ${JSON.stringify(old[k] ?? null)} there, ${JSON.stringify(config[k] ?? null)} now`
-        )
-          .join("; ")
+        diff.map((k) => `${k}: ${val(old, k)} there, ${val(config, k)} now`).join("; ")
       }); choose another --out or delete that folder`,
     );
   }

@@ -159,7 +159,7 @@ function whatWasRun(a: ExperimentAnalysis, generatedAt: string): string {
     }</dd>
 <dt>training / test samples</dt><dd>${h(firstConfig(a, "trainSize"))} / ${
       h(firstConfig(a, "testSize"))
-    }</dd>`
+    }</dd><dt>input normalisation</dt><dd>${h(a.firstConfig?.normalize ?? "per-element")}</dd>`
     : "";
   return `<section id="run"><h2>What was run</h2>
 <p>${h(m.description)}</p>
