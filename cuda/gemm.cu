@@ -24,6 +24,66 @@ namespace {
 
 constexpr int PAD = 4;
 
+/* p[0..3], where element j exists when first + j < lim: one float4 load when VEC and all four
+ * exist (p is then 16-byte aligned), else element by element; missing elements are 0. */
+template <bool VEC>
+__device__ __forceinline__ float4 load4(const float* p, int first, int lim) {
+  if (VEC && first + 3 < lim) return *reinterpret_cast<const float4*>(p);
+  float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+  if (first < lim) v.x = p[0];
+  if (first + 1 < lim) v.y = p[1];
+  if (first + 2 < lim) v.z = p[2];
+  if (first + 3 < lim) v.w = p[3];
+  return v;
+}
+
+/*
+ * Loads one BK x DIM tile of an operand into registers, 4 floats per piece, LOADS pieces per
+ * thread. DIM is the tile's M (for A) or N (for B) side, starting at `base` of `lim`; the k side
+ * runs from k0 below kend. KCONTIG: the operand is stored with k contiguous (A as is, B
+ * transposed), so a piece is 4 consecutive k of one row; otherwise 4 consecutive rows of one k.
+ */
+template <int DIM, int BK, int LOADS, bool KCONTIG, bool VEC>
+__device__ __forceinline__ void load_tile(float4 (&r)[LOADS], const float* __restrict__ X,
+                                          int64_t ld, int base, int lim, int k0, int kend,
+                                          int tid) {
+#pragma unroll
+  for (int i = 0; i < LOADS; i++) {
+    const int l = tid + i * 256;
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (KCONTIG) {
+      const int row = base + l / (BK / 4);
+      const int kk = k0 + (l % (BK / 4)) * 4;
+      if (row < lim) v = load4<VEC>(X + (int64_t)row * ld + kk, kk, kend);
+    } else {
+      const int kk = k0 + l / (DIM / 4);
+      const int col = base + (l % (DIM / 4)) * 4;
+      if (kk < kend) v = load4<VEC>(X + (int64_t)kk * ld + col, col, lim);
+    }
+    r[i] = v;
+  }
+}
+
+/* Stores the pieces of load_tile into the k-major shared tile S[k][DIM + PAD]. */
+template <int DIM, int BK, int LOADS, bool KCONTIG>
+__device__ __forceinline__ void store_tile(float (*S)[DIM + PAD], const float4 (&r)[LOADS],
+                                           int tid) {
+#pragma unroll
+  for (int i = 0; i < LOADS; i++) {
+    const int l = tid + i * 256;
+    if (KCONTIG) {
+      const int m = l / (BK / 4);
+      const int kq = (l % (BK / 4)) * 4;
+      S[kq + 0][m] = r[i].x;
+      S[kq + 1][m] = r[i].y;
+      S[kq + 2][m] = r[i].z;
+      S[kq + 3][m] = r[i].w;
+    } else {
+      *reinterpret_cast<float4*>(&S[l / (DIM / 4)][(l % (DIM / 4)) * 4]) = r[i];
+    }
+  }
+}
+
 template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB, bool VEC>
 __global__ void __launch_bounds__(256)
     k_sgemm(int M, int N, int K, float alpha, const float* __restrict__ A, int64_t lda,
@@ -49,123 +109,13 @@ __global__ void __launch_bounds__(256)
   float4 rb[B_LOADS];
 
   auto load_a = [&](int k0) {
-#pragma unroll
-    for (int i = 0; i < A_LOADS; i++) {
-      const int l = tid + i * 256;
-      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-      if (!TA) {
-        const int m = l / (BK / 4);
-        const int kq = (l % (BK / 4)) * 4;
-        const int row = bm + m;
-        const int kk = k0 + kq;
-        if (row < M) {
-          const float* p = A + (int64_t)row * lda + kk;
-          if (VEC && kk + 3 < kend) {
-            v = *reinterpret_cast<const float4*>(p);
-          } else {
-            if (kk < kend) v.x = p[0];
-            if (kk + 1 < kend) v.y = p[1];
-            if (kk + 2 < kend) v.z = p[2];
-            if (kk + 3 < kend) v.w = p[3];
-          }
-        }
-      } else {
-        const int k = l / (BM / 4);
-        const int mq = (l % (BM / 4)) * 4;
-        const int kk = k0 + k;
-        const int col = bm + mq;
-        if (kk < kend) {
-          const float* p = A + (int64_t)kk * lda + col;
-          if (VEC && col + 3 < M) {
-            v = *reinterpret_cast<const float4*>(p);
-          } else {
-            if (col < M) v.x = p[0];
-            if (col + 1 < M) v.y = p[1];
-            if (col + 2 < M) v.z = p[2];
-            if (col + 3 < M) v.w = p[3];
-          }
-        }
-      }
-      ra[i] = v;
-    }
+    load_tile<BM, BK, A_LOADS, !TA, VEC>(ra, A, lda, bm, M, k0, kend, tid);
   };
-  auto store_a = [&](int buf) {
-#pragma unroll
-    for (int i = 0; i < A_LOADS; i++) {
-      const int l = tid + i * 256;
-      if (!TA) {
-        const int m = l / (BK / 4);
-        const int kq = (l % (BK / 4)) * 4;
-        As[buf][kq + 0][m] = ra[i].x;
-        As[buf][kq + 1][m] = ra[i].y;
-        As[buf][kq + 2][m] = ra[i].z;
-        As[buf][kq + 3][m] = ra[i].w;
-      } else {
-        const int k = l / (BM / 4);
-        const int mq = (l % (BM / 4)) * 4;
-        *reinterpret_cast<float4*>(&As[buf][k][mq]) = ra[i];
-      }
-    }
-  };
+  auto store_a = [&](int buf) { store_tile<BM, BK, A_LOADS, !TA>(As[buf], ra, tid); };
   auto load_b = [&](int k0) {
-#pragma unroll
-    for (int i = 0; i < B_LOADS; i++) {
-      const int l = tid + i * 256;
-      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-      if (!TB) {
-        const int k = l / (BN / 4);
-        const int nq = (l % (BN / 4)) * 4;
-        const int kk = k0 + k;
-        const int col = bn + nq;
-        if (kk < kend) {
-          const float* p = B + (int64_t)kk * ldb + col;
-          if (VEC && col + 3 < N) {
-            v = *reinterpret_cast<const float4*>(p);
-          } else {
-            if (col < N) v.x = p[0];
-            if (col + 1 < N) v.y = p[1];
-            if (col + 2 < N) v.z = p[2];
-            if (col + 3 < N) v.w = p[3];
-          }
-        }
-      } else {
-        const int n = l / (BK / 4);
-        const int kq = (l % (BK / 4)) * 4;
-        const int row = bn + n;
-        const int kk = k0 + kq;
-        if (row < N) {
-          const float* p = B + (int64_t)row * ldb + kk;
-          if (VEC && kk + 3 < kend) {
-            v = *reinterpret_cast<const float4*>(p);
-          } else {
-            if (kk < kend) v.x = p[0];
-            if (kk + 1 < kend) v.y = p[1];
-            if (kk + 2 < kend) v.z = p[2];
-            if (kk + 3 < kend) v.w = p[3];
-          }
-        }
-      }
-      rb[i] = v;
-    }
+    load_tile<BN, BK, B_LOADS, TB, VEC>(rb, B, ldb, bn, N, k0, kend, tid);
   };
-  auto store_b = [&](int buf) {
-#pragma unroll
-    for (int i = 0; i < B_LOADS; i++) {
-      const int l = tid + i * 256;
-      if (!TB) {
-        const int k = l / (BN / 4);
-        const int nq = (l % (BN / 4)) * 4;
-        *reinterpret_cast<float4*>(&Bs[buf][k][nq]) = rb[i];
-      } else {
-        const int n = l / (BK / 4);
-        const int kq = (l % (BK / 4)) * 4;
-        Bs[buf][kq + 0][n] = rb[i].x;
-        Bs[buf][kq + 1][n] = rb[i].y;
-        Bs[buf][kq + 2][n] = rb[i].z;
-        Bs[buf][kq + 3][n] = rb[i].w;
-      }
-    }
-  };
+  auto store_b = [&](int buf) { store_tile<BN, BK, B_LOADS, TB>(Bs[buf], rb, tid); };
 
   float acc[TM][TN];
 #pragma unroll
