@@ -36,6 +36,7 @@ import { Optimizer } from "../src/optim.ts";
 import { SoftmaxCrossEntropy } from "../src/loss.ts";
 import { trainStep } from "../src/train.ts";
 import { type OpenBlas, openBlas } from "./openblas.ts";
+import { ALLCNNC_CONVS, convGemmShapes } from "./cuda_bench.ts";
 
 /** One benchmark record. */
 export interface BenchRecord {
@@ -180,20 +181,7 @@ log(`threads: ${threads}; batch ${BATCH}; ${args.quick ? "quick" : "full"} timin
 
 // ------------------------------------------------------------------ sgemm
 
-/** All-CNN-C convolutions at batch 32 on 3x32x32: [cin, cout, k, stride, pad, h]. */
-const ALLCNNC_CONVS: [number, number, number, number, number, number][] = [
-  [3, 96, 3, 1, 1, 32],
-  [96, 96, 3, 1, 1, 32],
-  [96, 96, 3, 2, 1, 32],
-  [96, 192, 3, 1, 1, 16],
-  [192, 192, 3, 1, 1, 16],
-  [192, 192, 3, 2, 1, 16],
-  [192, 192, 3, 1, 0, 8],
-  [192, 192, 1, 1, 0, 6],
-  [192, 10, 1, 1, 0, 6],
-];
-
-function convName([cin, cout, k, s, p, h]: number[]): string {
+function convName([cin, cout, k, s, p, h]: readonly number[]): string {
   return `${cin}x${h}x${h}->${cout} k${k} s${s} p${p}`;
 }
 
@@ -207,30 +195,17 @@ async function benchSgemm(blas: OpenBlas | null): Promise<void> {
   for (const s of [128, 256, 512, 1024, 2048]) {
     cases.push({ size: `${s}x${s}x${s}`, ta: false, tb: false, m: s, n: s, k: s });
   }
-  const seen = new Set<string>();
-  for (const c of ALLCNNC_CONVS) {
-    const [cin, cout, k, s, p, h] = c;
-    const o = Math.floor((h + 2 * p - k) / s) + 1;
-    const ck = cin * k * k, np = BATCH * o * o;
-    for (
-      const [what, ta, tb, m, n, kk] of [
-        ["fwd", false, false, cout, np, ck],
-        ["dW", false, true, cout, ck, np],
-        ["dX", true, false, ck, np, cout],
-      ] as const
-    ) {
-      const key = `${ta}${tb}${m}x${n}x${kk}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      cases.push({
-        size: `${m}x${n}x${kk}${ta ? " Aᵀ" : ""}${tb ? " Bᵀ" : ""} (${what} ${convName(c)})`,
-        ta,
-        tb,
-        m,
-        n,
-        k: kk,
-      });
-    }
+  for (const g of convGemmShapes(BATCH)) {
+    const { index, what } = g.conv!;
+    const t = `${g.ta ? " Aᵀ" : ""}${g.tb ? " Bᵀ" : ""}`;
+    cases.push({
+      size: `${g.m}x${g.n}x${g.k}${t} (${what} ${convName(ALLCNNC_CONVS[index])})`,
+      ta: g.ta,
+      tb: g.tb,
+      m: g.m,
+      n: g.n,
+      k: g.k,
+    });
   }
   for (const c of cases) {
     const a = randomFill(cpu, c.m * c.k, 1), b = randomFill(cpu, c.k * c.n, 2);

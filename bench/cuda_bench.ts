@@ -47,6 +47,8 @@ export type GemmShape = {
   ta: boolean;
   tb: boolean;
   label: string;
+  /** For a convolution's GEMM: the index into ALLCNNC_CONVS and which product it is. */
+  conv?: { index: number; what: "fwd" | "dW" | "dX" };
 };
 
 /** The three GEMMs of each All-CNN-C convolution at `batch` (see src/layers/conv2d.ts). */
@@ -57,11 +59,18 @@ export function convGemmShapes(batch: number): GemmShape[] {
     const o = Math.floor((size + 2 * p - k) / s) + 1;
     const np = batch * o * o;
     const ckk = cin * k * k;
-    const add = (m: number, n: number, kk: number, ta: boolean, tb: boolean, what: string) => {
+    const add = (
+      m: number,
+      n: number,
+      kk: number,
+      ta: boolean,
+      tb: boolean,
+      what: "fwd" | "dW" | "dX",
+    ) => {
       const key = `${m}x${n}x${kk}:${ta ? "t" : "n"}${tb ? "t" : "n"}`;
       if (seen.has(key)) return;
       seen.add(key);
-      out.push({ m, n, k: kk, ta, tb, label: `conv${i + 1} ${what}` });
+      out.push({ m, n, k: kk, ta, tb, label: `conv${i + 1} ${what}`, conv: { index: i, what } });
     };
     add(cout, np, ckk, false, false, "fwd");
     add(cout, ckk, np, false, true, "dW");
