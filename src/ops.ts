@@ -23,7 +23,11 @@ function sameBackend(op: string, ...ts: Tensor[]): void {
 }
 
 /** The broadcast shape of two shapes (NumPy rules), or an error naming both. */
-export function broadcastShape(a: readonly number[], b: readonly number[], op = "broadcast") {
+export function broadcastShape(
+  a: readonly number[],
+  b: readonly number[],
+  op = "broadcast",
+): number[] {
   const rank = Math.max(a.length, b.length);
   const out: number[] = [];
   for (let i = 0; i < rank; i++) {
