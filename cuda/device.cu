@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <map>
@@ -205,6 +206,17 @@ static int alloc_raw(int64_t n, float** out, bool zero, const char* what) {
 extern "C" SL_API int sl_alloc(int64_t n, float** out) { return alloc_raw(n, out, true, "sl_alloc"); }
 
 int sl_workspace(int64_t n, float** out) { return alloc_raw(n, out, false, "workspace"); }
+
+/* Contents unspecified; SHIFTLAB_POISON_EMPTY (read per call) fills them with NaN (all-ones
+ * bytes) so tests can prove no op reads them before writing. */
+extern "C" SL_API int sl_alloc_empty(int64_t n, float** out) {
+  SL_TRY(alloc_raw(n, out, false, "sl_alloc_empty"));
+  const char* v = getenv("SHIFTLAB_POISON_EMPTY");
+  if (v != NULL && v[0] != '\0' && strcmp(v, "0") != 0 && n > 0) {
+    SL_CUDA(cudaMemsetAsync(*out, 0xff, (size_t)n * sizeof(float), SL_STREAM), "sl_alloc_empty");
+  }
+  return SL_OK;
+}
 
 extern "C" SL_API int sl_free(float* p) {
   SL_GUARD();

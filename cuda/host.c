@@ -173,7 +173,13 @@ static void zero_fill(void* p, int64_t bytes) {
   }
 }
 
-SL_API int sl_alloc(int64_t n, float** out) {
+/* SHIFTLAB_POISON_EMPTY: sl_alloc_empty fills with NaN (read per call, so tests can toggle it). */
+static int poison_empty(void) {
+  const char* v = getenv("SHIFTLAB_POISON_EMPTY");
+  return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+static int alloc_block(int64_t n, float** out, int zero) {
   REQUIRE(out != NULL, "sl_alloc: null output pointer");
   REQUIRE(n >= 0, "sl_alloc: negative size %lld (expected a count of floats >= 0)", (long long)n);
   REQUIRE(n <= (INT64_C(1) << 40), "sl_alloc: size %lld is too large", (long long)n);
@@ -203,10 +209,18 @@ SL_API int sl_alloc(int64_t n, float** out) {
   b->magic = SL_MAGIC;
   b->next = NULL;
   float* data = (float*)((unsigned char*)b + SL_HEADER);
-  zero_fill(data, n * 4);
+  if (zero) {
+    zero_fill(data, n * 4);
+  } else if (poison_empty()) {
+    for (int64_t i = 0; i < n; i++) data[i] = NAN;
+  }
   *out = data;
   return SL_OK;
 }
+
+SL_API int sl_alloc(int64_t n, float** out) { return alloc_block(n, out, 1); }
+
+SL_API int sl_alloc_empty(int64_t n, float** out) { return alloc_block(n, out, 0); }
 
 SL_API int sl_free(float* p) {
   if (p == NULL) return SL_OK;

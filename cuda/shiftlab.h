@@ -57,6 +57,10 @@ SL_API const char* sl_build_info(void);
 /* ---- memory ---- */
 /* Allocates n zero-filled floats; *out receives the pointer. */
 SL_API int sl_alloc(int64_t n, float** out);
+/* Allocates n floats whose contents are unspecified, for outputs an op overwrites in full.
+ * With the environment variable SHIFTLAB_POISON_EMPTY set (to anything but "0") they are
+ * filled with NaN instead, so a test can prove no op reads them before writing. */
+SL_API int sl_alloc_empty(int64_t n, float** out);
 SL_API int sl_free(float* p);
 SL_API int sl_upload(float* dst, int64_t dst_off, const float* host, int64_t n);
 SL_API int sl_download(const float* src, int64_t src_off, float* host, int64_t n);

@@ -15,6 +15,7 @@ export const SYMBOLS = {
   sl_build_info: { parameters: [], result: "pointer" },
 
   sl_alloc: { parameters: ["i64", "buffer"], result: "i32" },
+  sl_alloc_empty: { parameters: ["i64", "buffer"], result: "i32" },
   sl_free: { parameters: ["pointer"], result: "i32" },
   sl_upload: { parameters: ["pointer", "i64", "buffer", "i64"], result: "i32" },
   sl_download: { parameters: ["pointer", "i64", "buffer", "i64"], result: "i32" },

@@ -110,8 +110,11 @@ export interface Backend {
   supports(dtype: DType): boolean;
 
   // ---- memory ----
-  /** Allocates `length` zero-filled elements. */
-  alloc(length: number, dtype: DType): Buf;
+  /**
+   * Allocates `length` elements, zero-filled unless `zeroed` is false: then the contents are
+   * unspecified (for outputs an op overwrites in full; saves a pass over memory).
+   */
+  alloc(length: number, dtype: DType, zeroed?: boolean): Buf;
   /** Releases memory; idempotent. */
   free(buf: Buf): void;
   /** Copies host data into `buf` starting at element `offset` (default 0). */

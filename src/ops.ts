@@ -49,7 +49,7 @@ function align(shape: readonly number[], rank: number): number[] {
 export function binary(op: BinaryOp, a: Tensor, b: Tensor, out?: Tensor): Tensor {
   sameBackend(op, a, b);
   const shape = broadcastShape(a.shape, b.shape, op);
-  const o = out ?? Tensor.zeros(a.backend, shape, a.dtype);
+  const o = out ?? Tensor.empty(a.backend, shape, a.dtype);
   if (o.size !== shapeSize(shape)) {
     throw new Error(`${op}: output ${fmtShape(o.shape)} does not hold result ${fmtShape(shape)}`);
   }
@@ -76,7 +76,7 @@ export const div = (a: Tensor, b: Tensor, out?: Tensor): Tensor => binary("div",
 
 /** `f(x)` elementwise into a new tensor (or `out`, which may be `x`). */
 export function unary(op: UnaryOp, x: Tensor, alpha = 0, out?: Tensor): Tensor {
-  const o = out ?? Tensor.zeros(x.backend, x.shape, x.dtype);
+  const o = out ?? Tensor.empty(x.backend, x.shape, x.dtype);
   if (o.size !== x.size) throw new Error(`${op}: output size ${o.size} != input size ${x.size}`);
   x.backend.unary(op, x.buf, o.buf, alpha);
   return o;
@@ -98,7 +98,7 @@ export function activationBackward(
   if (dy.size !== x.size) {
     throw new Error(`${op} backward: gradient ${fmtShape(dy.shape)} vs input ${fmtShape(x.shape)}`);
   }
-  const dx = Tensor.zeros(x.backend, x.shape, x.dtype);
+  const dx = Tensor.empty(x.backend, x.shape, x.dtype);
   x.backend.unaryBackward(op, x.buf, y.buf, dy.buf, dx.buf, alpha);
   return dx;
 }
@@ -109,7 +109,7 @@ export function axpby(alpha: number, a: Tensor, beta: number, b: Tensor, out?: T
   if (a.size !== b.size) {
     throw new Error(`axpby: sizes differ, ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
   }
-  const o = out ?? Tensor.zeros(a.backend, a.shape, a.dtype);
+  const o = out ?? Tensor.empty(a.backend, a.shape, a.dtype);
   a.backend.axpby(alpha, a.buf, beta, b.buf, o.buf);
   return o;
 }
@@ -191,7 +191,9 @@ export function matmul(
       }${transB ? "ᵀ" : ""}`,
     );
   }
-  const out = opts.out ?? Tensor.zeros(a.backend, [m, n], a.dtype);
+  // beta * C reads C: a new output is zero-filled unless beta is 0.
+  const out = opts.out ??
+    (beta === 0 ? Tensor.empty : Tensor.zeros)(a.backend, [m, n], a.dtype);
   if (out.size !== m * n) {
     throw new Error(`matmul: output ${fmtShape(out.shape)} is not [${m}, ${n}]`);
   }
@@ -203,7 +205,7 @@ export function matmul(
 export function swapAxes01(x: Tensor): Tensor {
   if (x.rank < 2) throw new Error(`swapAxes01 needs rank >= 2, got ${fmtShape(x.shape)}`);
   const [d0, d1, ...rest] = x.shape;
-  const out = Tensor.zeros(x.backend, [d1, d0, ...rest], x.dtype);
+  const out = Tensor.empty(x.backend, [d1, d0, ...rest], x.dtype);
   x.backend.swapAxes01(x.buf, d0, d1, shapeSize(rest), out.buf);
   return out;
 }
@@ -227,14 +229,14 @@ export function windowOut(g: Window2d): [number, number] {
 /** im2col of `x [N,C,H,W]` → `[C*kh*kw, N*OH*OW]`. */
 export function im2col(x: Tensor, g: Window2d): Tensor {
   const [oh, ow] = windowOut(g);
-  const col = Tensor.zeros(x.backend, [g.c * g.kh * g.kw, g.n * oh * ow], x.dtype);
+  const col = Tensor.empty(x.backend, [g.c * g.kh * g.kw, g.n * oh * ow], x.dtype);
   x.backend.im2col(x.buf, g, col.buf);
   return col;
 }
 
 /** col2im: `[C*kh*kw, N*OH*OW]` → `[N,C,H,W]` (sums overlapping windows). */
 export function col2im(col: Tensor, g: Window2d): Tensor {
-  const x = Tensor.zeros(col.backend, [g.n, g.c, g.h, g.w], col.dtype);
+  const x = Tensor.empty(col.backend, [g.n, g.c, g.h, g.w], col.dtype);
   col.backend.col2im(col.buf, g, x.buf);
   return x;
 }

@@ -81,11 +81,23 @@ export class Tensor {
 
   /** A zero-filled tensor. */
   static zeros(backend: Backend, shape: readonly number[], dtype: DType = "float32"): Tensor {
+    return Tensor.#allocate(backend, shape, dtype, true);
+  }
+
+  /**
+   * A tensor with unspecified contents, for an output that is about to be overwritten in full
+   * (the native backends skip the zero fill; the `ts` backend's arrays are zeroed anyway).
+   */
+  static empty(backend: Backend, shape: readonly number[], dtype: DType = "float32"): Tensor {
+    return Tensor.#allocate(backend, shape, dtype, false);
+  }
+
+  static #allocate(backend: Backend, shape: readonly number[], dtype: DType, zeroed: boolean) {
     checkShape(shape);
     if (!backend.supports(dtype)) {
       throw new Error(`backend '${backend.name}' does not support ${dtype}`);
     }
-    return new Tensor(backend, shape, backend.alloc(shapeSize(shape), dtype));
+    return new Tensor(backend, shape, backend.alloc(shapeSize(shape), dtype, zeroed));
   }
 
   /** A tensor filled with `value`. */

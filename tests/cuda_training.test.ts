@@ -1,7 +1,8 @@
 /**
  * Training parity of the CUDA backend: each of the 11 variants of SPEC §1 trained for 50 steps
  * on the `ts` reference and on `cuda` from the same seed and the same batches must follow the
- * same loss curve and end at the same parameters (up to float32 rounding); and a soak of 5000
+ * same loss curve and end at the same parameters (up to float32 rounding), with the outputs
+ * that ops overwrite poisoned with NaN (SHIFTLAB_POISON_EMPTY); and a soak of 5000
  * training steps during which the device memory in use stays flat. Runs only when a CUDA device
  * answers; otherwise it prints one visible skip line and passes.
  *
@@ -100,7 +101,14 @@ if (typeof CU === "string") {
   for (const variant of VARIANTS) {
     Deno.test(`cuda training parity: ${variant}, ${STEPS} steps`, () => {
       const ref = train(tsBackend, variant, data);
-      const got = train(CU, variant, data);
+      // outputs allocated without a zero fill start as NaN: no kernel may read one unwritten
+      Deno.env.set("SHIFTLAB_POISON_EMPTY", "1");
+      let got;
+      try {
+        got = train(CU, variant, data);
+      } finally {
+        Deno.env.delete("SHIFTLAB_POISON_EMPTY");
+      }
       for (let s = 0; s < STEPS; s++) {
         const w = ref.losses[s];
         const g = got.losses[s];

@@ -36,8 +36,24 @@ const ARCH: ArchSpec = {
 const BATCH = 8;
 const STEPS = 50;
 
-function lossCurve(backend: Backend, variant: string): number[] {
-  const model = buildNetwork(ARCH, variant, { backend, seed: 11 });
+/** Every other window and reshaping path (avg pool with padding, 1x1 conv, global pooling). */
+const ARCH2: ArchSpec = {
+  name: "parity-net-2",
+  inputShape: [2, 9, 9],
+  classes: 5,
+  layers: [
+    { type: "conv", filters: 6, kernel: 3, stride: 2, pad: 0 },
+    { type: "act", op: "leaky_relu" },
+    { type: "avgpool", kernel: 3, stride: 1, pad: 1 },
+    { type: "conv", filters: 7, kernel: 1, stride: 1, pad: 0 },
+    { type: "act", op: "softplus" },
+    { type: "conv", filters: 5, kernel: 1, stride: 1, pad: 0 },
+    { type: "gap" },
+  ],
+};
+
+function lossCurve(backend: Backend, variant: string, arch = ARCH): number[] {
+  const model = buildNetwork(arch, variant, { backend, seed: 11 });
   const opt = new Optimizer(model.params(), { kind: "momentum", lr: 0.02, momentum: 0.9 });
   const loss = new SoftmaxCrossEntropy();
   const per = 2 * 9 * 9;
@@ -79,6 +95,36 @@ for (const variant of VARIANTS) {
     }
   });
 }
+
+/**
+ * Outputs that ops overwrite in full are allocated without a zero fill. With
+ * SHIFTLAB_POISON_EMPTY set the library fills those with NaN, so any op that read one before
+ * writing it would turn the loss curve into NaN.
+ */
+Deno.test("native training: no op reads an output allocated without a zero fill", () => {
+  try {
+    Deno.env.set("SHIFTLAB_POISON_EMPTY", "1");
+    const p = cpu.alloc(33, "float32", false);
+    const seen = Array.from(cpu.download(p));
+    cpu.free(p);
+    assert.ok(seen.every(Number.isNaN), "poisoning is not in effect: the test would prove nothing");
+    for (const variant of ["plain", "bn", "sh_sc", "csh_csc", "lsh_lsc"]) {
+      for (const arch of [ARCH, ARCH2]) {
+        const a = lossCurve(cpu, variant, arch);
+        const b = lossCurve(ref, variant, arch);
+        for (let i = 0; i < STEPS; i++) {
+          const rel = Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-6);
+          assert.ok(
+            rel <= 1e-4,
+            `${arch.name} ${variant} step ${i}: cpu loss ${a[i]} vs ts ${b[i]} (rel ${rel})`,
+          );
+        }
+      }
+    }
+  } finally {
+    Deno.env.delete("SHIFTLAB_POISON_EMPTY");
+  }
+});
 
 /** The soak, run in a process of its own so that its resident memory is its own. */
 const SOAK = (url: (p: string) => string) => `

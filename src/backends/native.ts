@@ -134,10 +134,11 @@ export class NativeBackend implements Backend {
 
   // ---------------------------------------------------------------- memory
 
-  alloc(length: number, dtype: DType): Buf {
+  alloc(length: number, dtype: DType, zeroed = true): Buf {
     if (dtype !== "float32") this.#fail(`supports only float32, not ${dtype}`);
     this.#count(length, "alloc length");
-    this.#check(this.#s.sl_alloc(BigInt(length), this.#ptrOut), "sl_alloc");
+    if (zeroed) this.#check(this.#s.sl_alloc(BigInt(length), this.#ptrOut), "sl_alloc");
+    else this.#check(this.#s.sl_alloc_empty(BigInt(length), this.#ptrOut), "sl_alloc_empty");
     const p = Deno.UnsafePointer.create(this.#ptrOut[0]);
     if (p === null) this.#fail("sl_alloc returned a null pointer");
     return new NativeBuf(this, p, length);
