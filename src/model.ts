@@ -174,8 +174,37 @@ export class Sequential {
           `reached it (the last forward stopped at ${this.#forwardDepth})`,
       );
     }
+    return this.#backwardThrough(dy, layerIndex, 0);
+  }
+
+  /**
+   * The training backward pass: backpropagates `dy`, the gradient of the network's output,
+   * only as far as parameter gradients need. Layers before the first one with parameters are
+   * skipped, and that layer does not compute dL/dx (a conv or dense layer saves a GEMM, and a
+   * conv its col2im). Use `backward` when dL/dx is wanted.
+   */
+  backwardParams(dy: Tensor): void {
+    this.#built();
+    const last = this.layers.length - 1;
+    if (this.#forwardDepth !== last) {
+      throw new Error(
+        `Sequential '${this.name}': backwardParams needs a full forward first (the last ` +
+          `forward stopped at ${this.#forwardDepth})`,
+      );
+    }
+    const first = this.layers.findIndex((l) => l.params().length > 0);
+    if (first < 0) return;
+    const g = this.#backwardThrough(dy, last, first + 1);
+    const layer = this.layers[first];
+    if (layer.backwardParams) layer.backwardParams(g);
+    else layer.backward(g).dispose();
+    if (g !== dy) g.dispose();
+  }
+
+  /** Runs `backward` through layers `from..to` (descending); returns the gradient below `to`. */
+  #backwardThrough(dy: Tensor, from: number, to: number): Tensor {
     let g = dy;
-    for (let i = layerIndex; i >= 0; i--) {
+    for (let i = from; i >= to; i--) {
       const next = this.layers[i].backward(g);
       if (g !== dy && g !== next) g.dispose();
       g = next;

@@ -77,7 +77,7 @@ export function trainStep(
     const logits = model.forward(x, ctx);
     const l = loss.forward(logits, y);
     const wrong = countErrors(loss.probs!, labels);
-    if (Number.isFinite(l)) model.backward(loss.backward());
+    if (Number.isFinite(l)) model.backwardParams(loss.backward());
     return { loss: l, error: wrong / x.shape[0] };
   });
   if (Number.isFinite(m.loss)) opt.step();

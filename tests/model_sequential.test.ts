@@ -182,6 +182,68 @@ Deno.test("forwardTo runs a prefix; backwardFrom backpropagates from that layer"
   m.dispose();
 });
 
+Deno.test("backwardParams gives the same parameter gradients as backward, skipping dL/dx", () => {
+  // first layer with parameters: a conv (plain), a dense after flatten (MLP, input dropout
+  // first), and a shift at the input (sh, whose dL/dx the conv after it must still compute)
+  const mlp: ArchSpec = {
+    name: "mlp",
+    inputShape: [2, 6, 6],
+    classes: 4,
+    layers: [
+      { type: "dropout", p: 0.2 },
+      { type: "flatten" },
+      { type: "dense", units: 7 },
+      { type: "act", op: "relu" },
+      { type: "dense", units: 4 },
+    ],
+  };
+  const cases: [ArchSpec, string][] = [[TINY, "plain"], [TINY_DROP, "plain"], [mlp, "plain"], [
+    TINY,
+    "sh",
+  ], [mlp, "bn"]];
+  for (const [arch, variant] of cases) {
+    const grads = (viaParams: boolean) => {
+      const m = f64(variant, 3, arch);
+      const ctx = { training: true, seed: 1, step: 0 };
+      const y = m.forward(input(), ctx);
+      const dy = Tensor.from(tsBackend, y.shape, randomNormal(y.size, 7), "float64");
+      if (viaParams) m.backwardParams(dy);
+      else m.backward(dy).dispose();
+      const out = m.params().map((p) => p.grad.toArray());
+      m.dispose();
+      return out;
+    };
+    assert.deepEqual(grads(true), grads(false), `${arch.name}/${variant}`);
+  }
+  // the first conv's col2im (its dL/dx) is the only one in TINY: backwardParams skips it
+  const col2im = tsBackend.col2im;
+  let calls = 0;
+  tsBackend.col2im = (...a: Parameters<typeof col2im>) => {
+    calls++;
+    return col2im.apply(tsBackend, a);
+  };
+  try {
+    const ctx = { training: true, seed: 1, step: 0 };
+    const m = f64("plain");
+    const dy = () => Tensor.zeros(tsBackend, [N, 4], "float64");
+    m.forward(input(), ctx).dispose();
+    m.backward(dy()).dispose();
+    assert.equal(calls, 1);
+    m.forward(input(), ctx).dispose();
+    m.backwardParams(dy());
+    assert.equal(calls, 1, "backwardParams computed the first layer's input gradient");
+    m.dispose();
+  } finally {
+    tsBackend.col2im = col2im;
+  }
+  const m = f64("plain");
+  assert.throws(
+    () => m.backwardParams(Tensor.zeros(tsBackend, [N, 4], "float64")),
+    /backwardParams needs a full forward first/,
+  );
+  m.dispose();
+});
+
 for (const variant of VARIANTS) {
   Deno.test(`whole-network finite-difference gradient check: ${variant}`, () => {
     const m = f64(variant);

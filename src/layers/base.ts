@@ -150,8 +150,11 @@ export abstract class LayerBase implements Layer {
   /** Computes the output of a validated batch; temporaries are disposed by the caller's tidy. */
   protected abstract forwardImpl(x: Tensor, ctx: ForwardContext): Tensor;
 
-  /** Computes dL/dx from dL/dy (shape checked) and accumulates parameter gradients. */
-  protected abstract backwardImpl(dy: Tensor): Tensor;
+  /**
+   * Accumulates parameter gradients from dL/dy (shape checked) and returns dL/dx; with
+   * `inputGrad` false the caller does not need dL/dx, and a layer may skip it (return null).
+   */
+  protected abstract backwardImpl(dy: Tensor, inputGrad: boolean): Tensor | null;
 
   /** Registers a parameter (its value and gradient live until `dispose`). */
   protected addParam(p: Param): Param {
@@ -232,6 +235,19 @@ export abstract class LayerBase implements Layer {
 
   /** dL/dx for the last forward (owned by the caller); accumulates parameter gradients. */
   backward(dy: Tensor): Tensor {
+    this.#checkGrad(dy);
+    return tidy(() => this.backwardImpl(dy, true)!);
+  }
+
+  /** Accumulates parameter gradients for the last forward without computing dL/dx. */
+  backwardParams(dy: Tensor): void {
+    this.#checkGrad(dy);
+    tidy(() => {
+      this.backwardImpl(dy, false);
+    });
+  }
+
+  #checkGrad(dy: Tensor): void {
     this.#built();
     const out = this.#lastOut;
     if (!out || !this.#cache) this.saved();
@@ -241,7 +257,6 @@ export abstract class LayerBase implements Layer {
           `the last output ${fmtShape(out!)}`,
       );
     }
-    return tidy(() => this.backwardImpl(dy));
   }
 
   /** The learnable parameters, in a fixed order. */

@@ -4,7 +4,7 @@
  * Forward: `col = im2col(x)` is `[C*k*k, N*OH*OW]`; `W [F, C*k*k] × col` gives
  * `[F, N*OH*OW]`, which swapAxes01 reorders to `[N, F, OH, OW]`; then `+ b` per channel.
  * Backward: `dY' = swapAxes01(dy)` is `[F, N*OH*OW]`; `dW += dY' colᵀ`; `dcol = Wᵀ dY'`;
- * `dx = col2im(dcol)`; `db += sum(dy, (0, 2, 3))`. A 1x1 convolution with stride 1 and no
+ * `dx = col2im(dcol)` (skipped when dx is not needed); `db += sum(dy, (0, 2, 3))`. A 1x1 convolution with stride 1 and no
  * padding skips im2col: `x [N, C, HW]` swapped to `[C, N*HW]` is already the column matrix.
  *
  * @module
@@ -104,7 +104,7 @@ export class Conv2d extends LayerBase {
     const col2d = col.reshape([c * k * k, n * oh * ow]);
     const w2d = this.weight!.value.reshape([f, c * k * k]);
     const yt = ops.matmul(w2d, col2d); // [F, N*OH*OW]
-    const y = Tensor.zeros(x.backend, [n, f, oh, ow], x.dtype);
+    const y = Tensor.empty(x.backend, [n, f, oh, ow], x.dtype);
     x.backend.swapAxes01(yt.buf, f, n, oh * ow, y.buf);
     if (this.bias) ops.add(y, this.bias.value.reshape([f, 1, 1]), y);
     this.save(col);
@@ -112,7 +112,7 @@ export class Conv2d extends LayerBase {
   }
 
   /** Backward pass: returns dL/dx, accumulates parameter gradients. */
-  protected backwardImpl(dy: Tensor): Tensor {
+  protected backwardImpl(dy: Tensor, inputGrad: boolean): Tensor | null {
     const [col] = this.saved();
     const g = this.#geom!;
     const [n, f, oh, ow] = dy.shape;
@@ -123,9 +123,10 @@ export class Conv2d extends LayerBase {
     const w2d = this.weight!.value.reshape([f, ckk]);
     ops.matmul(dyt, col2d, { transB: true, beta: 1, out: this.weight!.grad.reshape([f, ckk]) });
     if (this.bias) ops.accumulate(this.bias.grad, ops.sum(dy, [0, 2, 3]));
+    if (!inputGrad) return null;
     const dcol = ops.matmul(w2d, dyt, { transA: true }); // [C*k*k, N*OH*OW]
     if (this.pointwise) {
-      const dx = Tensor.zeros(dy.backend, [g.n, g.c, g.h, g.w], dy.dtype);
+      const dx = Tensor.empty(dy.backend, [g.n, g.c, g.h, g.w], dy.dtype);
       dy.backend.swapAxes01(dcol.buf, g.c, g.n, g.h * g.w, dx.buf);
       return dx;
     }

@@ -75,12 +75,12 @@ export class Dense extends LayerBase {
   }
 
   /** Backward pass: returns dL/dx, accumulates parameter gradients. */
-  protected backwardImpl(dy: Tensor): Tensor {
+  protected backwardImpl(dy: Tensor, inputGrad: boolean): Tensor | null {
     const [x] = this.saved();
     const w = this.weight!;
     ops.matmul(dy, x, { transA: true, beta: 1, out: w.grad });
     if (this.bias) ops.accumulate(this.bias.grad, ops.sum(dy, [0]));
-    return ops.matmul(dy, w.value);
+    return inputGrad ? ops.matmul(dy, w.value) : null;
   }
 
   /** Hyperparameters for `summary()`. */

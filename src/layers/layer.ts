@@ -102,6 +102,12 @@ export interface Layer {
   forward(x: Tensor, ctx: ForwardContext): Tensor;
   /** Backward pass for the last forward; returns dL/dx and accumulates parameter gradients. */
   backward(dy: Tensor): Tensor;
+  /**
+   * Backward pass that only accumulates parameter gradients: for the first layer of a network
+   * in training, where dL/dx is not needed (a conv or dense layer then skips one GEMM, and a
+   * conv its col2im). Optional: without it callers use `backward` and drop the result.
+   */
+  backwardParams?(dy: Tensor): void;
   /** Learnable parameters (empty for parameter-free layers). */
   params(): Param[];
   /** Non-learned persistent state (batch-norm running statistics), saved with the model. */
