@@ -131,6 +131,31 @@ static void slg_pack_b_panel(int trans_b, const float* b, int64_t ldb, int64_t p
   }
 }
 
+/* Packs rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) into consecutive NR-column
+ * micro-panels. Without a transpose, each row of B is read once, left to right, across all
+ * the panels (sequential reads; a panel at a time would stride ldb floats per 64 bytes). */
+static void slg_pack_b_block(int trans_b, const float* b, int64_t ldb, int64_t p0, int64_t j0,
+                             int64_t nc, int64_t kc, float* dst) {
+  const int64_t full = nc / SLG_NR;
+  const int64_t tail = nc - full * SLG_NR;
+  if (!trans_b) {
+    for (int64_t p = 0; p < kc; p++) {
+      const float* src = b + (p0 + p) * ldb + j0;
+      float* d = dst + p * SLG_NR;
+      for (int64_t jp = 0; jp < full; jp++) {
+        memcpy(d + jp * kc * SLG_NR, src + jp * SLG_NR, sizeof(float) * SLG_NR);
+      }
+    }
+  } else {
+    for (int64_t jp = 0; jp < full; jp++) {
+      slg_pack_b_panel(1, b, ldb, p0, j0 + jp * SLG_NR, SLG_NR, kc, dst + jp * kc * SLG_NR);
+    }
+  }
+  if (tail > 0) {
+    slg_pack_b_panel(trans_b, b, ldb, p0, j0 + full * SLG_NR, tail, kc, dst + full * kc * SLG_NR);
+  }
+}
+
 /*
  * Micro-kernel: acc[MR x NR] = sum_p a[p*MR + r] * b[p*NR + j]; then
  * C = alpha * acc + (first ? beta * C : C) for the valid mr x nr corner.
@@ -228,11 +253,7 @@ static void slg_gemm_serial(int trans_a, int trans_b, int64_t m, int64_t n, int6
     for (int64_t pc = 0; pc < k; pc += SLG_KC) {
       const int64_t kc = (k - pc) < SLG_KC ? (k - pc) : SLG_KC;
       const int first = pc == 0;
-      for (int64_t jp = 0; jp < npanels; jp++) {
-        const int64_t j0 = jp * SLG_NR;
-        const int64_t nr = (nc - j0) < SLG_NR ? (nc - j0) : SLG_NR;
-        slg_pack_b_panel(trans_b, b, ldb, pc, jc + j0, nr, kc, pb + jp * kc * SLG_NR);
-      }
+      slg_pack_b_block(trans_b, b, ldb, pc, jc, nc, kc, pb);
       for (int64_t ic = 0; ic < m; ic += SLG_MC) {
         const int64_t mc = (m - ic) < SLG_MC ? (m - ic) : SLG_MC;
         const int64_t mpanels = (mc + SLG_MR - 1) / SLG_MR;
