@@ -9,7 +9,8 @@
  * - `train`: one training step (forward, backward, momentum update) at batch 32 for the MLP
  *   784-1000-1000-10, the von Hacht MNIST model and All-CNN-C, per backend;
  * - conv and train are compared with PyTorch on the CPU (`bench/torch_bench.py`, same batch,
- *   same thread count) when `python3 -c "import torch"` works.
+ *   same thread count) when `python3 -c "import torch"` works: two alternating rounds (PyTorch,
+ *   ours, PyTorch, ours), best time of each side.
  *
  * Output: a table, or with `--json` one JSON record per line: `name`, `backend`, `size`, then
  * `gflops` or `ms_per_step` and `images_per_s`, and `reference` (`{ backend, gflops }` or
@@ -299,13 +300,6 @@ async function torchTimings(parts: string[]): Promise<Map<string, number>> {
     if (!line.trim()) continue;
     const t = JSON.parse(line) as TorchRecord;
     out.set(`${t.name}|${t.size}`, t.ms_per_step);
-    emit({
-      name: t.name,
-      backend: "torch",
-      size: t.size,
-      ms_per_step: t.ms_per_step,
-      images_per_s: (BATCH * 1000) / t.ms_per_step,
-    });
   }
   return out;
 }
@@ -322,7 +316,8 @@ function withRef(rec: BenchRecord, torch: Map<string, number>): BenchRecord {
 
 // ------------------------------------------------------------------ conv
 
-function benchConv(be: Backend, torch: Map<string, number>): void {
+function benchConv(be: Backend): BenchRecord[] {
+  const recs: BenchRecord[] = [];
   for (const c of ALLCNNC_CONVS) {
     const [cin, cout, k, s, p, h] = c;
     const layer = new Conv2d(cout, k, { stride: s, pad: p });
@@ -343,19 +338,20 @@ function benchConv(be: Backend, torch: Map<string, number>): void {
         be.synchronize();
       });
     const t = timeIt(step, { maxReps: 200 });
-    emit(withRef({
+    recs.push({
       name: "conv fwd+bwd",
       backend: be.name,
       size: convName(c),
       ms_per_step: t * 1000,
       images_per_s: BATCH / t,
-    }, torch));
+    });
     layer.dispose();
     tidy(() => {
       x.dispose();
       dy.dispose();
     });
   }
+  return recs;
 }
 
 // ------------------------------------------------------------------ training steps
@@ -382,7 +378,8 @@ function models(): ArchSpec[] {
   ];
 }
 
-function benchTrain(be: Backend, torch: Map<string, number>): void {
+function benchTrain(be: Backend): BenchRecord[] {
+  const recs: BenchRecord[] = [];
   for (const arch of models()) {
     if (be.name === "ts" && arch.name === "allcnnc") continue; // minutes per step
     const model = buildNetwork(arch, "plain", { backend: be, seed: 1 });
@@ -400,19 +397,20 @@ function benchTrain(be: Backend, torch: Map<string, number>): void {
       be.synchronize();
     };
     const t = timeIt(step, { warmup: 2, minReps: be.name === "ts" ? 2 : 3, maxReps: 500 });
-    emit(withRef({
+    recs.push({
       name: "train step",
       backend: be.name,
       size: arch.name,
       ms_per_step: t * 1000,
       images_per_s: BATCH / t,
-    }, torch));
+    });
     x.dispose();
     y.dispose();
     loss.dispose();
     opt.dispose();
     model.dispose();
   }
+  return recs;
 }
 
 // ------------------------------------------------------------------ main
@@ -423,15 +421,44 @@ if (only.has("sgemm")) {
   await benchSgemm(typeof blas === "string" ? null : blas);
   await pause(300);
 }
-const torchParts = ["conv", "train"].filter((p) => only.has(p));
-const torch = await torchTimings(torchParts);
 // The cuda backend is measured by cuda_bench.ts, against cuBLAS and cuDNN on the same device.
 const host: Backend[] = [
   ...backends.filter((b) => b.name !== "cuda"),
   ...(useTs ? [tsBackend] : []),
 ];
-if (only.has("conv")) { for (const be of host) if (be.name !== "ts") benchConv(be, torch); }
-if (only.has("train")) { for (const be of host) benchTrain(be, torch); }
+await benchHost();
+
+/**
+ * conv and train on the host backends against PyTorch. The machine's load drifts over a run,
+ * so with PyTorch present the two alternate over two rounds (PyTorch, ours, PyTorch, ours) and
+ * each keeps its best time: neither side gets only the quiet or only the busy minutes.
+ */
+async function benchHost(): Promise<void> {
+  const torchParts = ["conv", "train"].filter((p) => only.has(p));
+  if (torchParts.length === 0) return;
+  const torch = new Map<string, number>();
+  const ours = new Map<string, BenchRecord>();
+  for (let round = 0; round < 2; round++) {
+    const t = await torchTimings(torchParts);
+    for (const [k, v] of t) torch.set(k, Math.min(v, torch.get(k) ?? Infinity));
+    await pause(300);
+    const recs = [
+      ...(only.has("conv") ? host.filter((b) => b.name !== "ts").flatMap(benchConv) : []),
+      ...(only.has("train") ? host.flatMap(benchTrain) : []),
+    ];
+    for (const r of recs) {
+      const key = `${r.backend}|${r.name}|${r.size}`;
+      const best = ours.get(key);
+      if (!best || r.ms_per_step! < best.ms_per_step!) ours.set(key, r);
+    }
+    if (t.size === 0) break; // no PyTorch: one round of ours is enough
+  }
+  for (const [k, ms] of torch) {
+    const [name, size] = k.split("|");
+    emit({ name, backend: "torch", size, ms_per_step: ms, images_per_s: (BATCH * 1000) / ms });
+  }
+  for (const r of ours.values()) emit(withRef(r, torch));
+}
 if (backends.some((b) => b.name === "cuda")) await benchCuda();
 
 // ------------------------------------------------------------------ cuda
