@@ -193,7 +193,9 @@ export function matmul(
   }
   // beta * C reads C: a new output is zero-filled unless beta is 0.
   const out = opts.out ??
-    (beta === 0 ? Tensor.empty : Tensor.zeros)(a.backend, [m, n], a.dtype);
+    (beta === 0
+      ? Tensor.empty(a.backend, [m, n], a.dtype)
+      : Tensor.zeros(a.backend, [m, n], a.dtype));
   if (out.size !== m * n) {
     throw new Error(`matmul: output ${fmtShape(out.shape)} is not [${m}, ${n}]`);
   }

@@ -4,7 +4,7 @@ import type { Dataset } from "../src/data/dataset.ts";
 import { type ExperimentConfig, validateConfig } from "../src/experiment/config.ts";
 import { planRuns, selectShard } from "../src/experiment/plan.ts";
 import type { ExperimentManifest, RunRecord } from "../src/experiment/record.ts";
-import { prepareData, runSweep } from "../src/experiment/sweep.ts";
+import { checkCompatible, prepareData, runSweep } from "../src/experiment/sweep.ts";
 
 const BASE = {
   name: "tiny",
@@ -325,6 +325,14 @@ Deno.test("experiment: normalize 'none' keeps pixels in [0, 1], is recorded and 
         data: std,
       }),
       /different settings \(normalize: "none" there, "per-element" now\)/,
+    );
+    // a manifest written before `normalize` existed counts as the default, per-element
+    const { normalize: _, ...before } = cfg({ variants: ["plain"], runs: 1 });
+    const manifest = { config: before } as unknown as ExperimentManifest;
+    checkCompatible(manifest, cfg({ variants: ["plain"], runs: 1 }), dir);
+    assert.throws(
+      () => checkCompatible(manifest, config, dir),
+      /normalize: "per-element" there, "none" now/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

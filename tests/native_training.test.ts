@@ -81,6 +81,14 @@ function lossCurve(backend: Backend, variant: string, arch = ARCH): number[] {
   return curve;
 }
 
+/** The cpu curve `a` follows the ts curve `b` within 1e-4 relative at every step. */
+function assertSameCurve(a: number[], b: number[], what: string): void {
+  for (let i = 0; i < STEPS; i++) {
+    const rel = Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-6);
+    assert.ok(rel <= 1e-4, `${what} step ${i}: cpu loss ${a[i]} vs ts ${b[i]} (rel ${rel})`);
+  }
+}
+
 for (const variant of VARIANTS) {
   Deno.test(`native training: ${variant}, 50 steps, cpu and ts loss curves agree`, () => {
     const a = lossCurve(cpu, variant);
@@ -89,10 +97,7 @@ for (const variant of VARIANTS) {
       b[STEPS - 1] < b[0],
       `${variant}: the reference did not learn (${b[0]} -> ${b[STEPS - 1]})`,
     );
-    for (let i = 0; i < STEPS; i++) {
-      const rel = Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-6);
-      assert.ok(rel <= 1e-4, `${variant} step ${i}: cpu loss ${a[i]} vs ts ${b[i]} (rel ${rel})`);
-    }
+    assertSameCurve(a, b, variant);
   });
 }
 
@@ -110,15 +115,11 @@ Deno.test("native training: no op reads an output allocated without a zero fill"
     assert.ok(seen.every(Number.isNaN), "poisoning is not in effect: the test would prove nothing");
     for (const variant of ["plain", "bn", "sh_sc", "csh_csc", "lsh_lsc"]) {
       for (const arch of [ARCH, ARCH2]) {
-        const a = lossCurve(cpu, variant, arch);
-        const b = lossCurve(ref, variant, arch);
-        for (let i = 0; i < STEPS; i++) {
-          const rel = Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-6);
-          assert.ok(
-            rel <= 1e-4,
-            `${arch.name} ${variant} step ${i}: cpu loss ${a[i]} vs ts ${b[i]} (rel ${rel})`,
-          );
-        }
+        assertSameCurve(
+          lossCurve(cpu, variant, arch),
+          lossCurve(ref, variant, arch),
+          `${arch.name} ${variant}`,
+        );
       }
     }
   } finally {

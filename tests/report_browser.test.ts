@@ -118,9 +118,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    if (!chromium) return;
     const root = await Deno.makeTempDir({ prefix: "shiftlab-report-browser-" });
-    const b = await Browser.launch(chromium);
+    const b = await Browser.launch(chromium!);
     try {
       const full = await writeFixture(root, { id: "complete", runs: 3, epochs: 5 });
       const partial = await writeFixture(root, {

@@ -86,8 +86,9 @@ export async function loadDataset(name: string, opts: LoadOptions): Promise<Data
 export async function loadTrainTest(
   name: string,
   dataDir?: string,
+  normalize = true,
 ): Promise<{ train: Dataset; test: Dataset }> {
-  const train = await loadDataset(name, { split: "train", dataDir });
-  const test = await loadDataset(name, { split: "test", dataDir });
+  const train = await loadDataset(name, { split: "train", dataDir, normalize });
+  const test = await loadDataset(name, { split: "test", dataDir, normalize });
   return { train, test };
 }

@@ -81,7 +81,7 @@ export interface ExperimentConfig {
    * Input normalisation: `per-element` (default; SPEC §3: every input element standardised
    * with the training set's mean and std) or `none` (pixels as loaded, in [0, 1]).
    */
-  normalize?: Normalization;
+  normalize: Normalization;
 }
 
 /** Values of {@link ExperimentConfig.normalize}. */

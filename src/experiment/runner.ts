@@ -92,7 +92,7 @@ export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord 
       testSize: test.size,
       weightDecay: config.weightDecay,
       optimizer: config.optimizer,
-      normalize: config.normalize ?? "per-element",
+      normalize: config.normalize,
     };
     const record: RunRecord = {
       version: RECORD_VERSION,

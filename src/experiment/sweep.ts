@@ -7,10 +7,10 @@
  */
 import type { Backend } from "../backend.ts";
 import { type Dataset, holdOut, subset } from "../data/dataset.ts";
-import { loadDataset, loadTrainTest } from "../data/mod.ts";
+import { loadTrainTest } from "../data/mod.ts";
 import type { Progress } from "../progress.ts";
 import { buildNetwork } from "../variants.ts";
-import { type ExperimentConfig, ratesFor } from "./config.ts";
+import { CONFIG_DEFAULTS, type ExperimentConfig, ratesFor } from "./config.ts";
 import { finishedRuns, readJsonIfExists, writeJsonAtomic } from "./files.ts";
 import {
   cleanRate,
@@ -67,19 +67,17 @@ export interface SweepResult {
 
 /**
  * Loads the config's dataset, normalised with training statistics unless `normalize` is
- * `none`, then applies `holdOut'
- * (validation on samples held out of the training set, chosen by the base seed) and the
- * train/test subsets.
+ * `none`, then applies `holdOut` (validation on samples held out of the training set, chosen by
+ * the base seed) and the train/test subsets.
  */
 export async function prepareData(
   config: ExperimentConfig,
 ): Promise<{ train: Dataset; test: Dataset }> {
-  let train: Dataset, test: Dataset;
-  if ((config.normalize ?? "per-element") === "none") {
-    const opts = { dataDir: config.dataDir, normalize: false };
-    train = await loadDataset(config.dataset, { ...opts, split: "train" });
-    test = await loadDataset(config.dataset, { ...opts, split: "test" });
-  } else ({ train, test } = await loadTrainTest(config.dataset, config.dataDir));
+  let { train, test } = await loadTrainTest(
+    config.dataset,
+    config.dataDir,
+    config.normalize !== "none",
+  );
   if (config.holdOut) {
     const s = holdOut(train, config.holdOut, config.baseSeed);
     train = s.train;
@@ -114,9 +112,9 @@ export function checkCompatible(
 ): void {
   const old = existing.config as Partial<ExperimentConfig> | undefined;
   if (!old) return;
-  // A field a config does not have counts as its default (older manifests lack `normalize`).
+  // A field a manifest lacks (written before the field existed) counts as its default.
   const val = (c: Partial<ExperimentConfig>, k: keyof ExperimentConfig) =>
-    JSON.stringify(c[k] ?? (k === "normalize" ? "per-element" : null));
+    JSON.stringify(c[k] ?? CONFIG_DEFAULTS[k] ?? null);
   const diff = FINGERPRINT.filter((k) => val(old, k) !== val(config, k));
   if (diff.length > 0) {
     throw new Error(

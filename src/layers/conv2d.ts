@@ -3,9 +3,10 @@
  *
  * Forward: `col = im2col(x)` is `[C*k*k, N*OH*OW]`; `W [F, C*k*k] × col` gives
  * `[F, N*OH*OW]`, which swapAxes01 reorders to `[N, F, OH, OW]`; then `+ b` per channel.
- * Backward: `dY' = swapAxes01(dy)` is `[F, N*OH*OW]`; `dW += dY' colᵀ`; `dcol = Wᵀ dY'`;
- * `dx = col2im(dcol)` (skipped when dx is not needed); `db += sum(dy, (0, 2, 3))`. A 1x1 convolution with stride 1 and no
- * padding skips im2col: `x [N, C, HW]` swapped to `[C, N*HW]` is already the column matrix.
+ * Backward: `dY' = swapAxes01(dy)` is `[F, N*OH*OW]`; `dW += dY' colᵀ`; `db += sum(dy, (0, 2,
+ * 3))`; then, unless dx is not needed, `dcol = Wᵀ dY'` and `dx = col2im(dcol)`. A 1x1
+ * convolution with stride 1 and no padding skips im2col: `x [N, C, HW]` swapped to `[C, N*HW]`
+ * is already the column matrix.
  *
  * @module
  */
@@ -111,7 +112,7 @@ export class Conv2d extends LayerBase {
     return y;
   }
 
-  /** Backward pass: returns dL/dx, accumulates parameter gradients. */
+  /** Backward pass: accumulates parameter gradients, returns dL/dx (null when not wanted). */
   protected backwardImpl(dy: Tensor, inputGrad: boolean): Tensor | null {
     const [col] = this.saved();
     const g = this.#geom!;

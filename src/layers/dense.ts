@@ -74,7 +74,7 @@ export class Dense extends LayerBase {
     return y;
   }
 
-  /** Backward pass: returns dL/dx, accumulates parameter gradients. */
+  /** Backward pass: accumulates parameter gradients, returns dL/dx (null when not wanted). */
   protected backwardImpl(dy: Tensor, inputGrad: boolean): Tensor | null {
     const [x] = this.saved();
     const w = this.weight!;
