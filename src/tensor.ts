@@ -29,12 +29,16 @@ export function checkShape(shape: readonly number[], what = "shape"): void {
 
 const scopes: Set<Tensor>[] = [];
 
+/** Owners of a buffer beyond the first, added by {@link Tensor.share}. */
+const extraOwners = new WeakMap<Buf, number>();
+
 /** An n-dimensional array living on one backend. */
 export class Tensor {
   /** Element count. */
   readonly size: number;
   #buf: Buf;
   #owner: boolean;
+  #released = false;
 
   /**
    * Wraps a buffer. `owner` false marks a view (e.g. a reshape) whose `dispose()` leaves the
@@ -60,7 +64,9 @@ export class Tensor {
 
   /** The backend buffer; throws once disposed. */
   get buf(): Buf {
-    if (this.#buf.disposed) throw new Error(`tensor ${fmtShape(this.shape)} used after dispose()`);
+    if (this.#released || this.#buf.disposed) {
+      throw new Error(`tensor ${fmtShape(this.shape)} used after dispose()`);
+    }
     return this.#buf;
   }
 
@@ -76,7 +82,7 @@ export class Tensor {
 
   /** Whether the memory was released. */
   get disposed(): boolean {
-    return this.#buf.disposed;
+    return this.#released || this.#buf.disposed;
   }
 
   /** A zero-filled tensor. */
@@ -156,7 +162,7 @@ export class Tensor {
 
   /** A new tensor with a copy of the data. */
   clone(): Tensor {
-    const t = Tensor.zeros(this.backend, this.shape, this.dtype);
+    const t = Tensor.empty(this.backend, this.shape, this.dtype);
     this.backend.copy(this.buf, 0, t.buf, 0, this.size);
     return t;
   }
@@ -169,9 +175,27 @@ export class Tensor {
     this.backend.copy(src.buf, 0, this.buf, 0, this.size);
   }
 
-  /** Releases the memory (views: no-op). Safe to call twice. */
+  /**
+   * Another owning handle of the same memory, without a copy: the memory is freed when the
+   * last owner is disposed. For keeping a tensor that its producer will dispose (a layer saving
+   * its input for backward); the data must not be changed in place while both are in use.
+   */
+  share(): Tensor {
+    const buf = this.buf;
+    const t = new Tensor(this.backend, this.shape, buf, true);
+    extraOwners.set(buf, (extraOwners.get(buf) ?? 0) + 1);
+    return t;
+  }
+
+  /** Releases this handle's ownership: the memory once no other owner remains (views: no-op).
+   * Safe to call twice. */
   dispose(): void {
-    if (this.#owner) this.backend.free(this.#buf);
+    if (this.#owner && !this.#released) {
+      this.#released = true;
+      const extra = extraOwners.get(this.#buf) ?? 0;
+      if (extra > 0) extraOwners.set(this.#buf, extra - 1);
+      else this.backend.free(this.#buf);
+    }
     for (const s of scopes) s.delete(this);
   }
 

@@ -240,3 +240,32 @@ Deno.test("ts optimizer rules: momentum under constant gradient, Adam first step
   );
   close(B.download(q), [-0.01, 0.01, -0.01], 1e-4);
 });
+
+Deno.test("Tensor.share: the memory lives until the last owner is disposed", () => {
+  const t = Tensor.from(B, [2, 3], [1, 2, 3, 4, 5, 6]);
+  const raw = t.buf;
+  const s = t.share();
+  const s2 = s.share();
+  assert.equal(s.buf, raw); // no copy
+  t.dispose();
+  assert.ok(t.disposed);
+  assert.throws(() => t.buf, /used after dispose/);
+  assert.ok(!raw.disposed);
+  assert.deepEqual([...s.toArray()], [1, 2, 3, 4, 5, 6]);
+  s.dispose();
+  s.dispose(); // a second dispose of one handle does not release another owner's share
+  assert.ok(!raw.disposed);
+  assert.deepEqual([...s2.reshape([6]).toArray()], [1, 2, 3, 4, 5, 6]);
+  s2.dispose();
+  assert.ok(raw.disposed);
+  assert.throws(() => t.share(), /used after dispose/);
+  // a share made inside tidy and not returned is released with the scope
+  const u = Tensor.from(B, [2], [7, 8]);
+  const ub = u.buf;
+  tidy(() => {
+    u.share();
+  });
+  assert.ok(!ub.disposed);
+  u.dispose();
+  assert.ok(ub.disposed);
+});

@@ -266,11 +266,14 @@ Deno.test("noGrad forward keeps nothing; backward then says so", () => {
   const y1 = d.forward(x, train);
   const before = B.memoryInUse();
   const y2 = d.forward(x, { ...evalCtx, noGrad: true });
-  // The cached input copy of the first forward was released, nothing new was kept.
-  assert.equal(B.memoryInUse(), before - 3 * 8 + 2 * 8);
+  // Only the output is new: the first forward kept its input as a share, not a copy.
+  assert.equal(B.memoryInUse(), before + 2 * 8);
   assert.deepEqual([...y2.toArray()], [...y1.toArray()]);
   assert.throws(() => d.backward(y2), /noGrad/);
-  for (const t of [x, y1, y2]) t.dispose();
+  // ... and the noGrad forward released that share: disposing x frees its memory.
+  x.dispose();
+  assert.equal(B.memoryInUse(), before + 2 * 8 - 3 * 8);
+  for (const t of [y1, y2]) t.dispose();
 });
 
 Deno.test("repeated forward/backward steps do not leak memory", () => {

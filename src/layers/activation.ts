@@ -60,7 +60,7 @@ export class Activation extends LayerBase {
   /** Forward pass on a validated batch. */
   protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
     const y = ops.unary(this.op, x, this.alpha);
-    if (this.recording) this.save(x.clone(), y.clone());
+    if (this.recording) this.save(x.share(), y.share());
     return y;
   }
 

@@ -100,8 +100,8 @@ export class BatchNorm extends LayerBase {
       invStd.buf,
     );
     if (this.recording) {
-      if (ctx.training) this.save(x.clone(), mean, invStd);
-      else this.save(x.clone());
+      if (ctx.training) this.save(x.share(), mean, invStd);
+      else this.save(x.share());
     }
     return y;
   }

@@ -70,7 +70,7 @@ export class Dense extends LayerBase {
   protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
     const y = ops.matmul(x, this.weight!.value, { transB: true });
     if (this.bias) ops.add(y, this.bias.value, y);
-    if (this.recording) this.save(x.clone());
+    if (this.recording) this.save(x.share());
     return y;
   }
 

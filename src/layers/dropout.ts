@@ -99,7 +99,7 @@ export abstract class DropoutBase extends LayerBase {
   protected forwardImpl(x: Tensor, ctx: ForwardContext): Tensor {
     if (!ctx.training) {
       this.save();
-      return x.clone();
+      return x.share();
     }
     let mask: Tensor;
     if (this.fixedMask) {
@@ -121,7 +121,7 @@ export abstract class DropoutBase extends LayerBase {
   /** Backward pass: returns dL/dx, accumulates parameter gradients. */
   protected backwardImpl(dy: Tensor): Tensor {
     const [mask] = this.saved();
-    return mask ? ops.mul(dy, mask) : dy.clone();
+    return mask ? ops.mul(dy, mask) : dy.share();
   }
 
   /** Hyperparameters for `summary()`. */

@@ -64,7 +64,7 @@ export class Scale extends LayerBase {
 
   /** Forward pass on a validated batch. */
   protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
-    if (this.recording) this.save(x.clone());
+    if (this.recording) this.save(x.share());
     return ops.mul(x, this.scale!.value.reshape(this.#shape!.broadcast));
   }
 

@@ -62,7 +62,7 @@ export class Shift extends LayerBase {
   protected backwardImpl(dy: Tensor): Tensor {
     this.saved();
     ops.accumulate(this.shift!.grad, ops.sumTo(dy, this.#shape!.broadcast));
-    return dy.clone();
+    return dy.share();
   }
 
   /** Hyperparameters for `summary()`. */
