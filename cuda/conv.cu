@@ -347,3 +347,100 @@ extern "C" SL_API int sl_swap_axes01(const float* x, int64_t d0, int64_t d1, int
   }
   return sl_check_launch("sl_swap_axes01");
 }
+
+/* ---------------------------------------------------------------- convolution
+ * The CUDA build composes the fused convolution from the ops above: the column matrix of the
+ * whole batch is a workspace of the caching allocator, the GEMM is sl_gemm, and two small
+ * kernels move between [f, n*s] and [n, f, s] (with the bias) and sum the bias gradient. */
+
+namespace {
+
+/* y[b, f, j] = t[f, b*s + j] + bias[f] */
+__global__ void k_conv_out(const float* __restrict__ t, const float* __restrict__ bias, int64_t n,
+                           int64_t f, int64_t s, float* __restrict__ y) {
+  const int64_t total = n * f * s;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+       i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t j = i % s;
+    const int64_t r = i / s;
+    const int64_t ff = r % f;
+    const int64_t b = r / f;
+    y[i] = t[ff * n * s + b * s + j] + (bias ? bias[ff] : 0.f);
+  }
+}
+
+/* db[f] += sum of row f of d [f, cols]; one block per row, fixed-order tree: deterministic */
+__global__ void k_bias_grad(const float* __restrict__ d, int64_t cols, float* __restrict__ db) {
+  __shared__ float part[256];
+  const float* row = d + (int64_t)blockIdx.x * cols;
+  float acc = 0.f;
+  for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) acc += row[j];
+  part[threadIdx.x] = acc;
+  __syncthreads();
+  for (int w = 128; w > 0; w >>= 1) {
+    if ((int)threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) db[blockIdx.x] += part[0];
+}
+
+}  // namespace
+
+extern "C" SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
+                                        WIN_PARAMS, int32_t f, float* y) {
+  SL_GUARD();
+  SL_ARG(f > 0, "sl_conv2d_forward: filters must be positive, got %d", (int)f);
+  Win g;
+  SL_TRY(make_win("sl_conv2d_forward", WIN_ARGS, &g));
+  if (n == 0) return SL_OK;
+  const int64_t s = (int64_t)g.oh * g.ow, ckk = (int64_t)c * kh * kw, cols = (int64_t)n * s;
+  SL_TRY(sl_check_buf(x, (int64_t)n * c * h * w, "sl_conv2d_forward input"));
+  SL_TRY(sl_check_buf(wt, f * ckk, "sl_conv2d_forward weight"));
+  if (bias) SL_TRY(sl_check_buf(bias, f, "sl_conv2d_forward bias"));
+  SL_TRY(sl_check_buf(y, f * cols, "sl_conv2d_forward output"));
+  float* col = nullptr;
+  float* t = nullptr;
+  int st = sl_workspace(ckk * cols, &col);
+  if (st == SL_OK) st = sl_workspace(f * cols, &t);
+  if (st == SL_OK) st = sl_im2col(x, WIN_ARGS, col);
+  if (st == SL_OK) st = sl_gemm(0, 0, f, cols, ckk, 1.f, wt, 0, col, 0, 0.f, t, 0);
+  if (st == SL_OK) {
+    k_conv_out<<<sl_blocks(f * cols, 256), 256, 0, SL_STREAM>>>(t, bias, n, f, s, y);
+    st = sl_check_launch("sl_conv2d_forward");
+  }
+  if (col) sl_workspace_free(col);
+  if (t) sl_workspace_free(t);
+  return st;
+}
+
+extern "C" SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy,
+                                         WIN_PARAMS, int32_t f, float* dw, float* db, float* dx) {
+  SL_GUARD();
+  SL_ARG(f > 0, "sl_conv2d_backward: filters must be positive, got %d", (int)f);
+  Win g;
+  SL_TRY(make_win("sl_conv2d_backward", WIN_ARGS, &g));
+  if (n == 0) return SL_OK;
+  const int64_t s = (int64_t)g.oh * g.ow, ckk = (int64_t)c * kh * kw, cols = (int64_t)n * s;
+  SL_TRY(sl_check_buf(x, (int64_t)n * c * h * w, "sl_conv2d_backward input"));
+  SL_TRY(sl_check_buf(wt, f * ckk, "sl_conv2d_backward weight"));
+  SL_TRY(sl_check_buf(dy, f * cols, "sl_conv2d_backward dy"));
+  SL_TRY(sl_check_buf(dw, f * ckk, "sl_conv2d_backward dw"));
+  if (db) SL_TRY(sl_check_buf(db, f, "sl_conv2d_backward db"));
+  if (dx) SL_TRY(sl_check_buf(dx, (int64_t)n * c * h * w, "sl_conv2d_backward dx"));
+  float* col = nullptr;
+  float* d = nullptr;
+  int st = sl_workspace(ckk * cols, &col);
+  if (st == SL_OK) st = sl_workspace(f * cols, &d);
+  if (st == SL_OK) st = sl_im2col(x, WIN_ARGS, col);
+  if (st == SL_OK) st = sl_swap_axes01(dy, n, f, s, d);
+  if (st == SL_OK) st = sl_gemm(0, 1, f, ckk, cols, 1.f, d, 0, col, 0, 1.f, dw, 0);
+  if (st == SL_OK && db) {
+    k_bias_grad<<<(unsigned)f, 256, 0, SL_STREAM>>>(d, cols, db);
+    st = sl_check_launch("sl_conv2d_backward (bias)");
+  }
+  if (st == SL_OK && dx) st = sl_gemm(1, 0, ckk, cols, f, 1.f, wt, 0, d, 0, 0.f, col, 0);
+  if (st == SL_OK && dx) st = sl_col2im(col, WIN_ARGS, dx);
+  if (col) sl_workspace_free(col);
+  if (d) sl_workspace_free(d);
+  return st;
+}

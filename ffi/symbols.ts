@@ -7,6 +7,20 @@
  * @module
  */
 
+/** The window geometry n, c, h, w, kh, kw, sh, sw, ph, pw of the convolution functions. */
+const WINDOW_PARAMS = [
+  "i32",
+  "i32",
+  "i32",
+  "i32",
+  "i32",
+  "i32",
+  "i32",
+  "i32",
+  "i32",
+  "i32",
+] as const;
+
 /** Every exported function of `cuda/shiftlab.h`, as a Deno FFI interface. */
 export const SYMBOLS = {
   sl_last_error: { parameters: [], result: "pointer" },
@@ -58,6 +72,30 @@ export const SYMBOLS = {
       "i32",
       "i32",
       "pointer",
+    ],
+    result: "i32",
+  },
+  sl_conv2d_forward: {
+    parameters: [
+      "pointer", // x
+      "pointer", // weight
+      "pointer", // bias (null: none)
+      ...WINDOW_PARAMS,
+      "i32", // filters
+      "pointer", // y
+    ],
+    result: "i32",
+  },
+  sl_conv2d_backward: {
+    parameters: [
+      "pointer", // x
+      "pointer", // weight
+      "pointer", // dy
+      ...WINDOW_PARAMS,
+      "i32", // filters
+      "pointer", // dw (accumulated)
+      "pointer", // db (accumulated; null: none)
+      "pointer", // dx (null: not wanted)
     ],
     result: "i32",
   },

@@ -160,6 +160,27 @@ export interface Backend {
   im2col(x: Buf, g: Window2d, col: Buf): void;
   /** Adjoint of {@link im2col}: sums `col` back into `x` (overwrites `x`). */
   col2im(col: Buf, g: Window2d, x: Buf): void;
+  /**
+   * Convolution forward, weight `[filters, C, kh, kw]`: `y [N, filters, OH, OW]` is
+   * `w · im2col(x)` plus `bias[f]` per filter (`bias` null: none). The native CPU build never
+   * holds the whole batch's column matrix (it works on groups of images in cache).
+   */
+  conv2dForward(x: Buf, w: Buf, bias: Buf | null, g: Window2d, filters: number, y: Buf): void;
+  /**
+   * Convolution backward from `dy [N, filters, OH, OW]` and the forward's input `x`:
+   * `dw += dL/dw`, `db += dL/db` (null: no bias), and `dx = dL/dx`, overwritten (null: not
+   * wanted).
+   */
+  conv2dBackward(
+    x: Buf,
+    w: Buf,
+    dy: Buf,
+    g: Window2d,
+    filters: number,
+    dw: Buf,
+    db: Buf | null,
+    dx: Buf | null,
+  ): void;
 
   // ---- pooling ----
   /**

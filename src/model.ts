@@ -351,6 +351,14 @@ export class DryRunBackend implements Backend {
     noCompute("col2im");
   }
   /** Throws: no compute. */
+  conv2dForward(): void {
+    noCompute("conv2dForward");
+  }
+  /** Throws: no compute. */
+  conv2dBackward(): void {
+    noCompute("conv2dBackward");
+  }
+  /** Throws: no compute. */
   maxPoolForward(): void {
     noCompute("maxPoolForward");
   }

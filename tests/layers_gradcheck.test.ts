@@ -46,8 +46,6 @@ Deno.test("gradcheck: Conv2d stride 2 pad 0, stride 1 pad 1, 1x1, odd sizes", ()
     const res = checkLayerGradients(layer, shape);
     assert.equal(res.tensors.length, layer.hasBias ? 3 : 2);
   }
-  assert.ok(new Conv2d(4, 1).pointwise);
-  assert.ok(!new Conv2d(4, 1, { pad: 1 }).pointwise);
 });
 
 Deno.test("gradcheck: MaxPool2d (no ties), AvgPool2d, GlobalAvgPool2d, Flatten", () => {

@@ -143,6 +143,80 @@ Deno.test("native: im2col and col2im", () => {
   }
 });
 
+/**
+ * The fused convolution: the windows above plus shapes that take each of the cpu build's
+ * modes: threads over single images, threads over groups of several images with a short last
+ * group, and a batch too small to split (groups in turn, threaded GEMMs).
+ */
+Deno.test("native: conv2d forward and backward (bias or not, dx or not)", () => {
+  const cases: [Window2d, number][] = [
+    ...windows.map((g, i): [Window2d, number] => [g, 3 + (i % 4)]),
+    [{ n: 9, c: 10, h: 25, w: 25, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 24],
+    [{ n: 23, c: 40, h: 7, w: 7, kh: 3, kw: 3, sh: 1, sw: 1, ph: 0, pw: 0 }, 40],
+    [{ n: 3, c: 16, h: 31, w: 31, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 32],
+    [{ n: 6, c: 16, h: 31, w: 29, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }, 33],
+  ];
+  let seed = 500;
+  cases.forEach(([g, f], i) => {
+    const what = `conv2d ${geom(g)} f${f}`;
+    const oh = outSize(g.h, g.kh, g.sh, g.ph), ow = outSize(g.w, g.kw, g.sw, g.pw);
+    const xN = g.n * g.c * g.h * g.w, wN = f * g.c * g.kh * g.kw, yN = g.n * f * oh * ow;
+    const withBias = i % 2 === 0, withDx = i % 3 !== 1;
+    const x = pair(rand(xN, seed++));
+    const w = pair(rand(wN, seed++, -0.3, 0.3));
+    const b = pair(rand(f, seed++));
+    const y = pair(rand(yN, seed++)); // overwritten
+    cpu.conv2dForward(x[0], w[0], withBias ? b[0] : null, g, f, y[0]);
+    ref.conv2dForward(x[1], w[1], withBias ? b[1] : null, g, f, y[1]);
+    assertPair(y, `${what} forward`, 1e-5);
+    const dy = pair(rand(yN, seed++));
+    const dw = pair(rand(wN, seed++)); // accumulated into
+    const db = pair(rand(f, seed++)); // accumulated into
+    const dx = pair(rand(xN, seed++)); // overwritten
+    cpu.conv2dBackward(
+      x[0],
+      w[0],
+      dy[0],
+      g,
+      f,
+      dw[0],
+      withBias ? db[0] : null,
+      withDx ? dx[0] : null,
+    );
+    ref.conv2dBackward(
+      x[1],
+      w[1],
+      dy[1],
+      g,
+      f,
+      dw[1],
+      withBias ? db[1] : null,
+      withDx ? dx[1] : null,
+    );
+    assertPair(dw, `${what} dw`, 1e-5);
+    assertPair(db, `${what} db`, 1e-5);
+    assertPair(dx, `${what} dx`, 1e-5);
+    free(x, w, b, y, dy, dw, db, dx);
+  });
+});
+
+Deno.test("native: conv2d rejects bad geometry and short buffers, naming the operand", () => {
+  const g: Window2d = { n: 2, c: 3, h: 5, w: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 0, pw: 0 };
+  const x = cpu.alloc(2 * 3 * 25, "float32"), w = cpu.alloc(4 * 27, "float32");
+  const y = cpu.alloc(2 * 4 * 9, "float32");
+  assert.throws(() => cpu.conv2dForward(x, w, null, g, 0, y), /filters must be a positive/);
+  assert.throws(() => cpu.conv2dForward(x, w, null, g, 5, y), /conv2dForward weight needs 135/);
+  assert.throws(
+    () => cpu.conv2dForward(x, w, null, { ...g, kh: 7 }, 4, y),
+    /window 7x3 does not fit|does not fit/,
+  );
+  assert.throws(
+    () => cpu.conv2dBackward(x, w, y, g, 4, w, null, y),
+    /conv2dBackward dx needs 150/,
+  );
+  for (const b of [x, w, y]) cpu.free(b);
+});
+
 Deno.test("native: max and average pooling forward and backward", () => {
   let seed = 200;
   for (const g of windows) {

@@ -307,6 +307,85 @@ export class NativeBackend implements Backend {
     );
   }
 
+  #conv(g: Window2d, filters: number, op: string): [number, number] {
+    if (!isInt(filters) || filters === 0 || filters > 0x7fffffff) {
+      this.#fail(`${op}: filters must be a positive integer, got ${filters}`);
+    }
+    return this.#window(g, op);
+  }
+
+  conv2dForward(x: Buf, w: Buf, bias: Buf | null, g: Window2d, filters: number, y: Buf): void {
+    const [oh, ow] = this.#conv(g, filters, "conv2dForward");
+    const ckk = g.c * g.kh * g.kw;
+    const px = this.#buf(x, g.n * g.c * g.h * g.w, "conv2dForward input");
+    const pw = this.#buf(w, filters * ckk, "conv2dForward weight");
+    const pb = bias === null ? null : this.#buf(bias, filters, "conv2dForward bias");
+    const py = this.#buf(y, g.n * filters * oh * ow, "conv2dForward output");
+    this.#check(
+      this.#s.sl_conv2d_forward(
+        px,
+        pw,
+        pb,
+        g.n,
+        g.c,
+        g.h,
+        g.w,
+        g.kh,
+        g.kw,
+        g.sh,
+        g.sw,
+        g.ph,
+        g.pw,
+        filters,
+        py,
+      ),
+      "sl_conv2d_forward",
+    );
+  }
+
+  conv2dBackward(
+    x: Buf,
+    w: Buf,
+    dy: Buf,
+    g: Window2d,
+    filters: number,
+    dw: Buf,
+    db: Buf | null,
+    dx: Buf | null,
+  ): void {
+    const [oh, ow] = this.#conv(g, filters, "conv2dBackward");
+    const ckk = g.c * g.kh * g.kw;
+    const inSize = g.n * g.c * g.h * g.w;
+    const px = this.#buf(x, inSize, "conv2dBackward input");
+    const pw = this.#buf(w, filters * ckk, "conv2dBackward weight");
+    const pdy = this.#buf(dy, g.n * filters * oh * ow, "conv2dBackward dy");
+    const pdw = this.#buf(dw, filters * ckk, "conv2dBackward dw");
+    const pdb = db === null ? null : this.#buf(db, filters, "conv2dBackward db");
+    const pdx = dx === null ? null : this.#buf(dx, inSize, "conv2dBackward dx");
+    this.#check(
+      this.#s.sl_conv2d_backward(
+        px,
+        pw,
+        pdy,
+        g.n,
+        g.c,
+        g.h,
+        g.w,
+        g.kh,
+        g.kw,
+        g.sh,
+        g.sw,
+        g.ph,
+        g.pw,
+        filters,
+        pdw,
+        pdb,
+        pdx,
+      ),
+      "sl_conv2d_backward",
+    );
+  }
+
   maxPoolForward(x: Buf, g: Window2d, y: Buf, argmax: Buf): void {
     const [oh, ow] = this.#window(g, "maxPoolForward");
     const px = this.#buf(x, g.n * g.c * g.h * g.w, "maxpool input");

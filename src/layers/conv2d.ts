@@ -1,12 +1,13 @@
 /**
- * `Conv2d`: 2-D cross-correlation over NCHW input via im2col + GEMM.
+ * `Conv2d`: 2-D cross-correlation over NCHW input, computed as im2col + GEMM by the backend's
+ * `conv2dForward` / `conv2dBackward`.
  *
- * Forward: `col = im2col(x)` is `[C*k*k, N*OH*OW]`; `W [F, C*k*k] × col` gives
- * `[F, N*OH*OW]`, which swapAxes01 reorders to `[N, F, OH, OW]`; then `+ b` per channel.
- * Backward: `dY' = swapAxes01(dy)` is `[F, N*OH*OW]`; `dW += dY' colᵀ`; `db += sum(dy, (0, 2,
- * 3))`; then, unless dx is not needed, `dcol = Wᵀ dY'` and `dx = col2im(dcol)`. A 1x1
- * convolution with stride 1 and no padding skips im2col: `x [N, C, HW]` swapped to `[C, N*HW]`
- * is already the column matrix.
+ * Forward: with `col = im2col(x)` (`[C*k*k, N*OH*OW]`), `y = W [F, C*k*k] × col` reordered to
+ * `[N, F, OH, OW]`, plus `b` per filter. Backward, with `dY'` the `[F, N*OH*OW]` reorder of dy:
+ * `dW += dY' colᵀ`, `db += Σ dY'`, and, unless dx is not needed, `dx = col2im(Wᵀ dY')`. The
+ * layer keeps its input (shared, not copied) rather than the column matrix: the native CPU
+ * build rebuilds the columns of a few images at a time in cache, where the whole batch's
+ * matrix would run to hundreds of MB for All-CNN-C.
  *
  * @module
  */
@@ -62,11 +63,6 @@ export class Conv2d extends LayerBase {
     this.hasBias = opts.bias ?? true;
   }
 
-  /** Whether this layer takes the 1x1 path without im2col. */
-  get pointwise(): boolean {
-    return this.kernel === 1 && this.stride === 1 && this.pad === 0;
-  }
-
   /** Validates the per-sample input shape, creates parameters, returns the output shape. */
   protected setup(inputShape: readonly number[], ctx: BuildContext): number[] {
     if (inputShape.length !== 3) this.rejectShape("[C, H, W]", inputShape);
@@ -95,43 +91,34 @@ export class Conv2d extends LayerBase {
 
   /** Forward pass on a validated batch. */
   protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
-    const [n, c, h, w] = x.shape;
+    const [n] = x.shape;
     const k = this.kernel;
     const g = ops.window2d(x.shape, [k, k], [this.stride, this.stride], [this.pad, this.pad]);
     this.#geom = g;
     const [oh, ow] = ops.windowOut(g);
-    const f = this.filters;
-    const col = this.pointwise ? ops.swapAxes01(x.reshape([n, c, h * w])) : ops.im2col(x, g);
-    const col2d = col.reshape([c * k * k, n * oh * ow]);
-    const w2d = this.weight!.value.reshape([f, c * k * k]);
-    const yt = ops.matmul(w2d, col2d); // [F, N*OH*OW]
-    const y = Tensor.empty(x.backend, [n, f, oh, ow], x.dtype);
-    x.backend.swapAxes01(yt.buf, f, n, oh * ow, y.buf);
-    if (this.bias) ops.add(y, this.bias.value.reshape([f, 1, 1]), y);
-    this.save(col);
+    const y = Tensor.empty(x.backend, [n, this.filters, oh, ow], x.dtype);
+    const b = this.bias ? this.bias.value.buf : null;
+    x.backend.conv2dForward(x.buf, this.weight!.value.buf, b, g, this.filters, y.buf);
+    if (this.recording) this.save(x.share());
     return y;
   }
 
   /** Backward pass: accumulates parameter gradients, returns dL/dx (null when not wanted). */
   protected backwardImpl(dy: Tensor, inputGrad: boolean): Tensor | null {
-    const [col] = this.saved();
+    const [x] = this.saved();
     const g = this.#geom!;
-    const [n, f, oh, ow] = dy.shape;
-    const k = this.kernel;
-    const ckk = g.c * k * k;
-    const dyt = ops.swapAxes01(dy.reshape([n, f, oh * ow])).reshape([f, n * oh * ow]);
-    const col2d = col.reshape([ckk, n * oh * ow]);
-    const w2d = this.weight!.value.reshape([f, ckk]);
-    ops.matmul(dyt, col2d, { transB: true, beta: 1, out: this.weight!.grad.reshape([f, ckk]) });
-    if (this.bias) ops.accumulate(this.bias.grad, ops.sum(dy, [0, 2, 3]));
-    if (!inputGrad) return null;
-    const dcol = ops.matmul(w2d, dyt, { transA: true }); // [C*k*k, N*OH*OW]
-    if (this.pointwise) {
-      const dx = Tensor.empty(dy.backend, [g.n, g.c, g.h, g.w], dy.dtype);
-      dy.backend.swapAxes01(dcol.buf, g.c, g.n, g.h * g.w, dx.buf);
-      return dx;
-    }
-    return ops.col2im(dcol, g);
+    const dx = inputGrad ? Tensor.empty(dy.backend, x.shape, dy.dtype) : null;
+    dy.backend.conv2dBackward(
+      x.buf,
+      this.weight!.value.buf,
+      dy.buf,
+      g,
+      this.filters,
+      this.weight!.grad.buf,
+      this.bias ? this.bias.grad.buf : null,
+      dx ? dx.buf : null,
+    );
+    return dx;
   }
 
   /** Hyperparameters for `summary()`. */
