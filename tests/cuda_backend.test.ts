@@ -283,6 +283,34 @@ function registerDeviceTests(cu: NativeBackend): void {
     }
   });
 
+  Deno.test("cuda: conv2d forward and backward parity (bias or not, dx or not)", () => {
+    windows.forEach((g, i) => {
+      const f = 2 + (i % 5);
+      const oh = outSize(g.h, g.kh, g.sh, g.ph);
+      const ow = outSize(g.w, g.kw, g.sw, g.pw);
+      const xN = g.n * g.c * g.h * g.w, wN = f * g.c * g.kh * g.kw, yN = g.n * f * oh * ow;
+      const withBias = i % 2 === 0, withDx = i % 3 !== 1;
+      const x = pair(rand(xN));
+      const w = pair(rand(wN));
+      const b = pair(rand(f));
+      const y = pair(rand(yN)); // overwritten
+      ts.conv2dForward(x[0], w[0], withBias ? b[0] : null, g, f, y[0]);
+      cu.conv2dForward(x[1], w[1], withBias ? b[1] : null, g, f, y[1]);
+      check(`conv2d forward ${wname(g)} f${f}`, y);
+      const dy = pair(rand(yN));
+      const dw = pair(rand(wN)); // accumulated into
+      const db = pair(rand(f)); // accumulated into
+      const dx = pair(rand(xN)); // overwritten
+      const [bt, bc] = withBias ? db : [null, null];
+      ts.conv2dBackward(x[0], w[0], dy[0], g, f, dw[0], bt, withDx ? dx[0] : null);
+      cu.conv2dBackward(x[1], w[1], dy[1], g, f, dw[1], bc, withDx ? dx[1] : null);
+      check(`conv2d dw ${wname(g)} f${f}`, dw);
+      check(`conv2d db ${wname(g)} f${f}`, db);
+      check(`conv2d dx ${wname(g)} f${f}`, dx);
+      freeAll(x, w, b, y, dy, dw, db, dx);
+    });
+  });
+
   Deno.test("cuda: max and average pooling parity, forward and backward (ties)", () => {
     for (const g of windows) {
       const oh = outSize(g.h, g.kh, g.sh, g.ph);
