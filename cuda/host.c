@@ -48,6 +48,8 @@ SL_API const char* sl_last_error(void) { return sl_err; }
 /* Work (elements) below which a loop runs on one thread. */
 #define PAR_MIN 131072
 
+#include "host_winograd.h"
+
 /* for (i < n) BODY, over the OpenMP team when n is large, else serially without touching the
  * OpenMP runtime at all (entering even an if(0) parallel region costs ~1 us). */
 #define ELEMENTWISE(n, BODY)                                              \
@@ -617,7 +619,9 @@ SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
   REQUIRE(x != NULL && wt != NULL && y != NULL, "sl_conv2d_forward: null pointer");
   CONV_WINDOW("sl_conv2d_forward");
   int oom = 0;
-  if (plan.outer) {
+  if (plan.outer && wino_applies(kh, kw, sh, sw, ph, pw, c, f, oh, ow)) {
+    oom = wino_conv_forward(x, wt, bias, n, c, h, w, ph, pw, f, oh, ow, y, plan.nt) != 0;
+  } else if (plan.outer) {
 #pragma omp parallel num_threads(plan.nt)
     {
       conv_scratch_t sc;
@@ -660,7 +664,9 @@ SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy, 
   CONV_WINDOW("sl_conv2d_backward");
   const int64_t wsize = (int64_t)f * plan.ckk;
   int oom = 0;
-  if (plan.outer) {
+  if (plan.outer && wino_applies(kh, kw, sh, sw, ph, pw, c, f, oh, ow)) {
+    oom = wino_conv_backward(x, wt, dy, n, c, h, w, ph, pw, f, oh, ow, dw, db, dx, plan.nt) != 0;
+  } else if (plan.outer) {
     const int nt = plan.nt;
     float* dw_t = (float*)calloc((size_t)(nt * wsize), sizeof(float));
     double* db_t = (double*)calloc((size_t)(nt * f), sizeof(double));

@@ -145,15 +145,31 @@ Deno.test("native: im2col and col2im", () => {
 
 /**
  * The fused convolution: the windows above plus shapes that take each of the cpu build's
- * modes: threads over single images, threads over groups of several images with a short last
- * group, and a batch too small to split (groups in turn, threaded GEMMs).
+ * paths: threads over single images, threads over groups of several images with a short last
+ * group, a batch too small to split (groups in turn, threaded GEMMs), and Winograd for 3x3
+ * stride 1 (run a second time with it switched off, SHIFTLAB_CONV_ALGO=im2col).
  */
-Deno.test("native: conv2d forward and backward (bias or not, dx or not)", () => {
+for (const algo of ["auto", "im2col"]) {
+  Deno.test(`native: conv2d forward and backward (bias or not, dx or not; ${algo})`, () => {
+    if (algo === "im2col") Deno.env.set("SHIFTLAB_CONV_ALGO", "im2col");
+    try {
+      convParity();
+    } finally {
+      Deno.env.delete("SHIFTLAB_CONV_ALGO");
+    }
+  });
+}
+
+function convParity(): void {
   const cases: [Window2d, number][] = [
     ...windows.map((g, i): [Window2d, number] => [g, 3 + (i % 4)]),
     [{ n: 9, c: 10, h: 25, w: 25, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 24],
     [{ n: 23, c: 40, h: 7, w: 7, kh: 3, kw: 3, sh: 1, sw: 1, ph: 0, pw: 0 }, 40],
     [{ n: 3, c: 16, h: 31, w: 31, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 32],
+    // Winograd F(2x2, 3x3): odd and even output sizes, paddings 0, 1, 2, unequal ph / pw
+    [{ n: 6, c: 24, h: 22, w: 19, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 20],
+    [{ n: 4, c: 16, h: 29, w: 27, kh: 3, kw: 3, sh: 1, sw: 1, ph: 2, pw: 0 }, 32],
+    [{ n: 5, c: 33, h: 12, w: 12, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 40],
     [{ n: 6, c: 16, h: 31, w: 29, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }, 33],
   ];
   let seed = 500;
@@ -198,7 +214,7 @@ Deno.test("native: conv2d forward and backward (bias or not, dx or not)", () => 
     assertPair(dx, `${what} dx`, 1e-5);
     free(x, w, b, y, dy, dw, db, dx);
   });
-});
+}
 
 Deno.test("native: conv2d rejects bad geometry and short buffers, naming the operand", () => {
   const g: Window2d = { n: 2, c: 3, h: 5, w: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 0, pw: 0 };
