@@ -748,16 +748,34 @@ SL_API int sl_maxpool_forward(const float* x, int32_t n, int32_t c, int32_t h, i
       for (int32_t ox = 0; ox < ow; ox++) {
         float best = -INFINITY;
         int32_t bi = -1;
-        for (int32_t ky = 0; ky < kh; ky++) {
-          const int32_t iy = oy * sh - ph + ky;
-          if (iy < 0 || iy >= h) continue;
-          for (int32_t kx = 0; kx < kw; kx++) {
-            const int32_t ix = ox * sw - pw + kx;
-            if (ix < 0 || ix >= w) continue;
-            const float v = plane[iy * w + ix];
-            if (v > best || bi < 0) {
-              best = v;
-              bi = iy * w + ix;
+        const int32_t iy0 = oy * sh - ph, ix0 = ox * sw - pw;
+        if (iy0 >= 0 && iy0 + kh <= h && ix0 >= 0 && ix0 + kw <= w) {
+          /* window inside the plane: no bounds checks, and selects instead of branches (the
+           * winner is unpredictable); same rule: first element, then strictly greater */
+          const int32_t base = iy0 * w + ix0;
+          best = plane[base];
+          bi = base;
+          for (int32_t ky = 0; ky < kh; ky++) {
+            for (int32_t kx = 0; kx < kw; kx++) {
+              const int32_t i = base + ky * w + kx;
+              const float v = plane[i];
+              const int take = v > best;
+              best = take ? v : best;
+              bi = take ? i : bi;
+            }
+          }
+        } else {
+          for (int32_t ky = 0; ky < kh; ky++) {
+            const int32_t iy = iy0 + ky;
+            if (iy < 0 || iy >= h) continue;
+            for (int32_t kx = 0; kx < kw; kx++) {
+              const int32_t ix = ix0 + kx;
+              if (ix < 0 || ix >= w) continue;
+              const float v = plane[iy * w + ix];
+              if (v > best || bi < 0) {
+                best = v;
+                bi = iy * w + ix;
+              }
             }
           }
         }
