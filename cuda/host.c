@@ -48,6 +48,57 @@ SL_API const char* sl_last_error(void) { return sl_err; }
 /* Work (elements) below which a loop runs on one thread. */
 #define PAR_MIN 131072
 
+/* ---- pieces shared by the two threaded convolution paths (im2col groups, Winograd) ---- */
+
+/* In a parallel region: the calling thread's index (returned), the team size, and the
+ * contiguous run [lo, hi) of `groups` the thread owns: a static split, so the per-thread
+ * partial sums are always added in the same order. A team smaller than asked for still
+ * covers every group. */
+static int conv_thread_range(int64_t groups, int* team, int64_t* lo, int64_t* hi) {
+  int t = 0;
+  *team = 1;
+#ifdef _OPENMP
+  t = omp_get_thread_num();
+  *team = omp_get_num_threads();
+#endif
+  *lo = groups * t / *team;
+  *hi = groups * (t + 1) / *team;
+  return t;
+}
+
+/* acc[ff] += the sum of each of gn images' f planes of dy (s values each), in double. */
+static void conv_bias_sums(const float* dy, int64_t gn, int32_t f, int64_t s, double* acc) {
+  for (int64_t i = 0; i < gn; i++) {
+    for (int32_t ff = 0; ff < f; ff++) {
+      const float* row = dy + (i * f + ff) * s;
+      double a = 0.0;
+      for (int64_t j = 0; j < s; j++) a += row[j];
+      acc[ff] += a;
+    }
+  }
+}
+
+/* Inside the parallel region, after a barrier: dst[i] = (add ? dst[i] : 0) + the team's
+ * partials parts[u * size + i] in thread order (dst may be parts itself), and db[ff] += the
+ * team's bias sums db_parts[u * f + ff] (db NULL: none). */
+static void conv_reduce_partials(float* dst, int add, const float* parts, int64_t size,
+                                 int team, float* db, const double* db_parts, int32_t f) {
+#pragma omp for schedule(static)
+  for (int64_t i = 0; i < size; i++) {
+    float acc = 0.0f;
+    for (int u = 0; u < team; u++) acc += parts[u * size + i];
+    dst[i] = add ? dst[i] + acc : acc;
+  }
+  if (db) {
+#pragma omp single
+    for (int32_t ff = 0; ff < f; ff++) {
+      double acc = 0.0;
+      for (int u = 0; u < team; u++) acc += db_parts[u * f + ff];
+      db[ff] += (float)acc;
+    }
+  }
+}
+
 #include "host_winograd.h"
 
 /* for (i < n) BODY, over the OpenMP team when n is large, else serially without touching the
@@ -590,14 +641,7 @@ static int conv_backward_group(const conv_plan_t* p, const float* x, const float
     }
     d = sc->mat;
   }
-  if (db) {
-    for (int64_t ff = 0; ff < p->f; ff++) {
-      const float* row = d + ff * cols;
-      double acc = 0.0;
-      for (int64_t j = 0; j < cols; j++) acc += row[j];
-      db[ff] += acc;
-    }
-  }
+  if (db) conv_bias_sums(dy + b0 * p->f * p->s, gn, p->f, p->s, db);
   if (conv_gemm(sc, 0, 1, p->f, p->ckk, cols, d, sc->col, 1.0f, dw)) return -1;
   if (!dx) return 0;
   /* the columns are no longer needed: dcol = W^T dy overwrites them */
@@ -677,16 +721,12 @@ SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy, 
     }
 #pragma omp parallel num_threads(nt)
     {
-      int t = 0, team = 1;
-#ifdef _OPENMP
-      t = omp_get_thread_num();
-      team = omp_get_num_threads();
-#endif
+      int team;
+      int64_t lo, hi;
+      const int t = conv_thread_range(plan.groups, &team, &lo, &hi);
       conv_scratch_t sc;
       const int ok = conv_scratch_init(&plan, 1, &sc);
       if (!ok) oom = 1;
-      /* a team smaller than asked for still covers every group */
-      const int64_t lo = plan.groups * t / team, hi = plan.groups * (t + 1) / team;
       for (int64_t gi = lo; gi < hi && ok; gi++) {
         const int64_t b0 = gi * plan.gsz;
         const int64_t gn = (n - b0) < plan.gsz ? (n - b0) : plan.gsz;
@@ -697,22 +737,7 @@ SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy, 
       }
       conv_scratch_free(&sc);
 #pragma omp barrier
-      if (!oom) {
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < wsize; i++) {
-          float acc = 0.0f;
-          for (int u = 0; u < team; u++) acc += dw_t[u * wsize + i];
-          dw[i] += acc;
-        }
-        if (db) {
-#pragma omp single
-          for (int32_t ff = 0; ff < f; ff++) {
-            double acc = 0.0;
-            for (int u = 0; u < team; u++) acc += db_t[u * f + ff];
-            db[ff] += (float)acc;
-          }
-        }
-      }
+      if (!oom) conv_reduce_partials(dw, 1, dw_t, wsize, team, db, db_t, f);
     }
     free(dw_t);
     free(db_t);

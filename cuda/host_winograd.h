@@ -12,9 +12,10 @@
  * 180 degrees, channels swapped and padding 2 - p; dL/dw follows from the adjoints of the
  * forward's linear maps: dU_e = sum over tiles (A dY A^T)_e V_e^T, then dw += G^T dU G.
  *
- * Included once, by host.c, after host_gemm.h. Each thread takes whole groups of images;
- * the weight gradient is summed per thread and added in thread order (deterministic for a
- * given thread count).
+ * Included once, by host.c, after host_gemm.h and the convolution helpers it shares
+ * (conv_thread_range, conv_bias_sums, conv_reduce_partials). Each thread takes whole groups
+ * of images; the weight gradient is summed per thread and added in thread order
+ * (deterministic for a given thread count).
  */
 #ifndef SHIFTLAB_HOST_WINOGRAD_H
 #define SHIFTLAB_HOST_WINOGRAD_H
@@ -377,31 +378,19 @@ static int wino_conv_backward(const float* x, const float* wt, const float* dy, 
   int oom = 0;
 #pragma omp parallel num_threads(nt)
   {
-    int t = 0, team = 1;
-#ifdef _OPENMP
-    t = omp_get_thread_num();
-    team = omp_get_num_threads();
-#endif
+    int team;
+    int64_t lo, hi;
+    const int t = conv_thread_range(p.groups, &team, &lo, &hi);
     wino_scratch_t s;
     const int ok = wino_scratch_init(&p, &s);
     if (!ok) oom = 1;
-    const int64_t lo = p.groups * t / team, hi = p.groups * (t + 1) / team;
     float* du_t = du + t * usize;
     for (int64_t gi = lo; gi < hi && ok; gi++) {
       const int64_t b0 = gi * p.gsz;
       const int64_t gn = (n - b0) < p.gsz ? (n - b0) : p.gsz;
       const float* xg = x + b0 * c * h * w;
       const float* dyg = dy + b0 * f * oh * ow;
-      if (db) {
-        for (int64_t i = 0; i < gn; i++) {
-          for (int32_t ff = 0; ff < f; ff++) {
-            const float* row = dyg + (i * f + ff) * oh * ow;
-            double acc = 0.0;
-            for (int64_t j = 0; j < (int64_t)oh * ow; j++) acc += row[j];
-            db_t[t * f + ff] += acc;
-          }
-        }
-      }
+      if (db) conv_bias_sums(dyg, gn, f, (int64_t)oh * ow, db_t + t * f);
       /* dU_e += (A dY A^T)_e V_e^T over this group's tiles */
       const int64_t T = gn * p.th * p.tw;
       wino_input(xg, gn, c, h, w, ph, pw, p.th, p.tw, s.v, T, s.rows);
@@ -418,22 +407,7 @@ static int wino_conv_backward(const float* x, const float* wt, const float* dy, 
     }
     wino_scratch_free(&s);
 #pragma omp barrier
-    if (!oom) {
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < usize; i++) {
-        float acc = 0.0f;
-        for (int v = 0; v < team; v++) acc += du[v * usize + i];
-        du[i] = acc;
-      }
-#pragma omp single
-      if (db) {
-        for (int32_t ff = 0; ff < f; ff++) {
-          double acc = 0.0;
-          for (int v = 0; v < team; v++) acc += db_t[v * f + ff];
-          db[ff] += (float)acc;
-        }
-      }
-    }
+    if (!oom) conv_reduce_partials(du, 0, du, usize, team, db, db_t, f);
   }
   if (!oom) wino_filter_adjoint(du, f, c, dw);
   free(ur);

@@ -7,7 +7,7 @@
  * @module
  */
 
-/** The window geometry n, c, h, w, kh, kw, sh, sw, ph, pw of the convolution functions. */
+/** The window geometry n, c, h, w, kh, kw, sh, sw, ph, pw of the window (conv, pool) functions. */
 const WINDOW_PARAMS = [
   "i32",
   "i32",
@@ -61,16 +61,7 @@ export const SYMBOLS = {
   sl_im2col: {
     parameters: [
       "pointer",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
+      ...WINDOW_PARAMS,
       "pointer",
     ],
     result: "i32",
@@ -102,16 +93,7 @@ export const SYMBOLS = {
   sl_col2im: {
     parameters: [
       "pointer",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
+      ...WINDOW_PARAMS,
       "pointer",
     ],
     result: "i32",
@@ -119,16 +101,7 @@ export const SYMBOLS = {
   sl_maxpool_forward: {
     parameters: [
       "pointer",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
+      ...WINDOW_PARAMS,
       "pointer",
       "pointer",
     ],
@@ -138,16 +111,7 @@ export const SYMBOLS = {
     parameters: [
       "pointer",
       "pointer",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
+      ...WINDOW_PARAMS,
       "pointer",
     ],
     result: "i32",
@@ -155,16 +119,7 @@ export const SYMBOLS = {
   sl_avgpool_forward: {
     parameters: [
       "pointer",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
+      ...WINDOW_PARAMS,
       "pointer",
     ],
     result: "i32",
@@ -172,16 +127,7 @@ export const SYMBOLS = {
   sl_avgpool_backward: {
     parameters: [
       "pointer",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
+      ...WINDOW_PARAMS,
       "pointer",
     ],
     result: "i32",

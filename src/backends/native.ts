@@ -73,6 +73,13 @@ function shapeStr(s: readonly number[]): string {
   return `[${s.join(", ")}]`;
 }
 
+/** The window geometry in the order of the C API's window functions. */
+function windowArgs(
+  g: Window2d,
+): [number, number, number, number, number, number, number, number, number, number] {
+  return [g.n, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw];
+}
+
 /** The native backend (`cpu` or `cuda`). */
 export class NativeBackend implements Backend {
   /** Description of the device, from `sl_device_info`. */
@@ -292,7 +299,7 @@ export class NativeBackend implements Backend {
     const px = this.#buf(x, g.n * g.c * g.h * g.w, "im2col input");
     const pc = this.#buf(col, g.c * g.kh * g.kw * g.n * oh * ow, "im2col output");
     this.#check(
-      this.#s.sl_im2col(px, g.n, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, pc),
+      this.#s.sl_im2col(px, ...windowArgs(g), pc),
       "sl_im2col",
     );
   }
@@ -302,7 +309,7 @@ export class NativeBackend implements Backend {
     const pc = this.#buf(col, g.c * g.kh * g.kw * g.n * oh * ow, "col2im input");
     const px = this.#buf(x, g.n * g.c * g.h * g.w, "col2im output");
     this.#check(
-      this.#s.sl_col2im(pc, g.n, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, px),
+      this.#s.sl_col2im(pc, ...windowArgs(g), px),
       "sl_col2im",
     );
   }
@@ -326,16 +333,7 @@ export class NativeBackend implements Backend {
         px,
         pw,
         pb,
-        g.n,
-        g.c,
-        g.h,
-        g.w,
-        g.kh,
-        g.kw,
-        g.sh,
-        g.sw,
-        g.ph,
-        g.pw,
+        ...windowArgs(g),
         filters,
         py,
       ),
@@ -367,16 +365,7 @@ export class NativeBackend implements Backend {
         px,
         pw,
         pdy,
-        g.n,
-        g.c,
-        g.h,
-        g.w,
-        g.kh,
-        g.kw,
-        g.sh,
-        g.sw,
-        g.ph,
-        g.pw,
+        ...windowArgs(g),
         filters,
         pdw,
         pdb,
@@ -394,16 +383,7 @@ export class NativeBackend implements Backend {
     this.#check(
       this.#s.sl_maxpool_forward(
         px,
-        g.n,
-        g.c,
-        g.h,
-        g.w,
-        g.kh,
-        g.kw,
-        g.sh,
-        g.sw,
-        g.ph,
-        g.pw,
+        ...windowArgs(g),
         py,
         pi,
       ),
@@ -420,16 +400,7 @@ export class NativeBackend implements Backend {
       this.#s.sl_maxpool_backward(
         pdy,
         pi,
-        g.n,
-        g.c,
-        g.h,
-        g.w,
-        g.kh,
-        g.kw,
-        g.sh,
-        g.sw,
-        g.ph,
-        g.pw,
+        ...windowArgs(g),
         pdx,
       ),
       "sl_maxpool_backward",
@@ -441,7 +412,7 @@ export class NativeBackend implements Backend {
     const px = this.#buf(x, g.n * g.c * g.h * g.w, "avgpool input");
     const py = this.#buf(y, g.n * g.c * oh * ow, "avgpool output");
     this.#check(
-      this.#s.sl_avgpool_forward(px, g.n, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, py),
+      this.#s.sl_avgpool_forward(px, ...windowArgs(g), py),
       "sl_avgpool_forward",
     );
   }
@@ -451,7 +422,7 @@ export class NativeBackend implements Backend {
     const pdy = this.#buf(dy, g.n * g.c * oh * ow, "avgpool dy");
     const pdx = this.#buf(dx, g.n * g.c * g.h * g.w, "avgpool dx");
     this.#check(
-      this.#s.sl_avgpool_backward(pdy, g.n, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, pdx),
+      this.#s.sl_avgpool_backward(pdy, ...windowArgs(g), pdx),
       "sl_avgpool_backward",
     );
   }
