@@ -48,6 +48,38 @@ SL_API const char* sl_last_error(void) { return sl_err; }
 /* Work (elements) below which a loop runs on one thread. */
 #define PAR_MIN 131072
 
+/* 8 floats (GCC vector extensions: AVX2 on x86, pairs of 4-wide vectors elsewhere), loads
+ * and stores at any float alignment; with the masks picking the even / odd lanes of two. */
+typedef float sl_v8 __attribute__((vector_size(32), aligned(4)));
+typedef int32_t sl_i8 __attribute__((vector_size(32)));
+#define SL_EVEN8 ((sl_i8){0, 2, 4, 6, 8, 10, 12, 14})
+#define SL_ODD8 ((sl_i8){1, 3, 5, 7, 9, 11, 13, 15})
+
+/* d[i] = s[2 i] for i < n (im2col with stride 2); reads nothing past s[2 n - 2]. */
+static inline void gather_stride2(float* restrict d, const float* restrict s, int32_t n) {
+  int32_t i = 0;
+  for (; i + 9 <= n; i += 8) {
+    const sl_v8 a = *(const sl_v8*)(s + 2 * i), b = *(const sl_v8*)(s + 2 * i + 8);
+    *(sl_v8*)(d + i) = __builtin_shuffle(a, b, SL_EVEN8);
+  }
+  for (; i < n; i++) d[i] = s[2 * i];
+}
+
+/* d[2 i] += s[i] for i < n (col2im with stride 2); touches nothing past d[2 n - 2] (the odd
+ * positions in between are rewritten unchanged). */
+static inline void scatter_add_stride2(float* restrict d, const float* restrict s, int32_t n) {
+  int32_t i = 0;
+  const sl_v8 zero = {0};
+  for (; i + 9 <= n; i += 8) {
+    const sl_v8 v = *(const sl_v8*)(s + i);
+    sl_v8* lo = (sl_v8*)(d + 2 * i);
+    sl_v8* hi = (sl_v8*)(d + 2 * i + 8);
+    *lo += __builtin_shuffle(v, zero, ((sl_i8){0, 8, 1, 9, 2, 10, 3, 11}));
+    *hi += __builtin_shuffle(v, zero, ((sl_i8){4, 12, 5, 13, 6, 14, 7, 15}));
+  }
+  for (; i < n; i++) d[2 * i] += s[i];
+}
+
 /* ---- pieces shared by the two threaded convolution paths (im2col groups, Winograd) ---- */
 
 /* In a parallel region: the calling thread's index (returned), the team size, and the
@@ -424,7 +456,11 @@ static void im2col_row(const float* x, int32_t n, int32_t c, int32_t h, int32_t 
       if (sw == 1) {
         if (ox_hi > ox_lo) memcpy(d + ox_lo, src + ox_lo, (size_t)(ox_hi - ox_lo) * 4);
       } else {
-        for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[ox] = src[(int64_t)ox * sw];
+        if (sw == 2) {
+          gather_stride2(d + ox_lo, src + 2 * (int64_t)ox_lo, ox_hi - ox_lo);
+        } else {
+          for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[ox] = src[(int64_t)ox * sw];
+        }
       }
       for (int32_t ox = ox_hi; ox < ow; ox++) d[ox] = 0.0f;
     }
@@ -481,7 +517,11 @@ static void col2im_plane(const float* col, int32_t n, int32_t c, int32_t h, int3
         if (sw == 1) {
           for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[ox] += s[ox];
         } else {
-          for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[(int64_t)ox * sw] += s[ox];
+          if (sw == 2) {
+            scatter_add_stride2(d + 2 * (int64_t)ox_lo, s + ox_lo, ox_hi - ox_lo);
+          } else {
+            for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[(int64_t)ox * sw] += s[ox];
+          }
         }
       }
     }

@@ -67,16 +67,16 @@ static void wino_filter(const float* wt, int32_t f, int32_t c, int rotated, floa
 }
 
 /*
- * The transforms work on 8 tiles of a tile row at once (GCC vector extensions: AVX2 on x86,
- * pairs of 4-wide vectors elsewhere). The input rows under a tile row are first copied into
+ * The transforms work on 8 tiles of a tile row at once (sl_v8, GCC vector extensions: AVX2
+ * on x86, pairs of 4-wide vectors elsewhere). The input rows under a tile row are first copied into
  * zero-padded rows, so the 8 patches are the even / odd columns of 16 consecutive floats and
  * no tile needs a bounds check.
  */
-typedef float wino_v8 __attribute__((vector_size(32), aligned(4)));
-typedef int32_t wino_i8 __attribute__((vector_size(32)));
+typedef sl_v8 wino_v8;
+typedef sl_i8 wino_i8;
 
-#define WINO_EVEN ((wino_i8){0, 2, 4, 6, 8, 10, 12, 14})
-#define WINO_ODD ((wino_i8){1, 3, 5, 7, 9, 11, 13, 15})
+#define WINO_EVEN SL_EVEN8
+#define WINO_ODD SL_ODD8
 
 static inline wino_v8 wino_load(const float* p) { return *(const wino_v8*)p; }
 

@@ -117,6 +117,9 @@ const windows: Window2d[] = [
   { n: 2, c: 3, h: 8, w: 10, kh: 2, kw: 2, sh: 2, sw: 2, ph: 0, pw: 0 },
   { n: 1, c: 4, h: 9, w: 7, kh: 2, kw: 3, sh: 1, sw: 2, ph: 1, pw: 0 },
   { n: 32, c: 3, h: 17, w: 17, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, // threaded
+  // stride 2 over rows long enough for the 8-wide stride-2 gather / scatter, and their tails
+  { n: 2, c: 3, h: 9, w: 41, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 },
+  { n: 2, c: 2, h: 7, w: 40, kh: 2, kw: 3, sh: 2, sw: 2, ph: 0, pw: 1 },
 ];
 
 function geom(g: Window2d): string {
