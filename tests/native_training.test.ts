@@ -52,23 +52,23 @@ const ARCH2: ArchSpec = {
   ],
 };
 
-function lossCurve(backend: Backend, variant: string, arch = ARCH): number[] {
+function lossCurve(backend: Backend, variant: string, arch = ARCH, batch = BATCH): number[] {
   const model = buildNetwork(arch, variant, { backend, seed: 11 });
   const opt = new Optimizer(model.params(), { kind: "momentum", lr: 0.02, momentum: 0.9 });
   const loss = new SoftmaxCrossEntropy();
-  const per = 2 * 9 * 9;
-  const xs = rand(BATCH * per * 4, 3, -1.5, 1.5);
-  const ys = new Float32Array(BATCH * 4).map((_, i) => (i * 3 + 1) % 5);
+  const per = arch.inputShape.reduce((a, d) => a * d, 1);
+  const xs = rand(batch * per * 4, 3, -1.5, 1.5);
+  const ys = new Float32Array(batch * 4).map((_, i) => (i * 3 + 1) % 5);
   const curve: number[] = [];
   try {
     for (let step = 0; step < STEPS; step++) {
       const b = step % 4;
       const x = Tensor.from(
         backend,
-        [BATCH, 2, 9, 9],
-        xs.subarray(b * BATCH * per, (b + 1) * BATCH * per),
+        [batch, ...arch.inputShape],
+        xs.subarray(b * batch * per, (b + 1) * batch * per),
       );
-      const y = Tensor.from(backend, [BATCH], ys.subarray(b * BATCH, (b + 1) * BATCH));
+      const y = Tensor.from(backend, [batch], ys.subarray(b * batch, (b + 1) * batch));
       curve.push(trainStep(model, loss, opt, x, y, { training: true, seed: 5, step }).loss);
       x.dispose();
       y.dispose();
@@ -82,10 +82,11 @@ function lossCurve(backend: Backend, variant: string, arch = ARCH): number[] {
 }
 
 /** The cpu curve `a` follows the ts curve `b` within 1e-4 relative at every step. */
+/** Curves a and b (named in `what` as "a vs b ...") agree within 1e-4 relative at every step. */
 function assertSameCurve(a: number[], b: number[], what: string): void {
   for (let i = 0; i < STEPS; i++) {
     const rel = Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-6);
-    assert.ok(rel <= 1e-4, `${what} step ${i}: cpu loss ${a[i]} vs ts ${b[i]} (rel ${rel})`);
+    assert.ok(rel <= 1e-4, `${what} step ${i}: loss ${a[i]} vs ${b[i]} (rel ${rel})`);
   }
 }
 
@@ -97,7 +98,7 @@ for (const variant of VARIANTS) {
       b[STEPS - 1] < b[0],
       `${variant}: the reference did not learn (${b[0]} -> ${b[STEPS - 1]})`,
     );
-    assertSameCurve(a, b, variant);
+    assertSameCurve(a, b, `cpu vs ts, ${variant}`);
   });
 }
 
@@ -106,6 +107,43 @@ for (const variant of VARIANTS) {
  * SHIFTLAB_POISON_EMPTY set the library fills those with NaN, so any op that read one before
  * writing it would turn the loss curve into NaN.
  */
+/**
+ * 3x3 stride-1 convolutions wide enough for the cpu build's Winograd path (16 and 24
+ * channels, 16x16, batch 16: the threaded mode): the curve matches the same training with
+ * Winograd switched off (the im2col path, itself checked against ts above). Outputs allocated
+ * without a zero fill are NaN-poisoned throughout, so a position the Winograd tiles left
+ * unwritten would show.
+ */
+const WINO_ARCH: ArchSpec = {
+  name: "winograd-net",
+  inputShape: [16, 16, 16],
+  classes: 5,
+  layers: [
+    { type: "conv", filters: 24, kernel: 3, stride: 1, pad: 1 },
+    { type: "act", op: "relu" },
+    { type: "conv", filters: 16, kernel: 3, stride: 1, pad: 1 },
+    { type: "act", op: "relu" },
+    { type: "gap" },
+    { type: "dense", units: 5 },
+  ],
+};
+
+for (const variant of ["plain", "bn"]) {
+  Deno.test(`native training: ${variant}, Winograd and im2col convolutions agree`, () => {
+    Deno.env.set("SHIFTLAB_POISON_EMPTY", "1");
+    try {
+      const wino = lossCurve(cpu, variant, WINO_ARCH, 16);
+      Deno.env.set("SHIFTLAB_CONV_ALGO", "im2col");
+      const direct = lossCurve(cpu, variant, WINO_ARCH, 16);
+      assert.ok(wino.every(Number.isFinite), `Winograd ${variant}: a non-finite loss`);
+      assertSameCurve(wino, direct, `Winograd vs im2col, ${variant}`);
+    } finally {
+      Deno.env.delete("SHIFTLAB_CONV_ALGO");
+      Deno.env.delete("SHIFTLAB_POISON_EMPTY");
+    }
+  });
+}
+
 Deno.test("native training: no op reads an output allocated without a zero fill", () => {
   try {
     Deno.env.set("SHIFTLAB_POISON_EMPTY", "1");
@@ -118,7 +156,7 @@ Deno.test("native training: no op reads an output allocated without a zero fill"
         assertSameCurve(
           lossCurve(cpu, variant, arch),
           lossCurve(ref, variant, arch),
-          `${arch.name} ${variant}`,
+          `cpu (poisoned) vs ts, ${arch.name} ${variant}`,
         );
       }
     }
