@@ -98,6 +98,14 @@ static int conv_thread_range(int64_t groups, int* team, int64_t* lo, int64_t* hi
   return t;
 }
 
+/* Group gi of a batch of n images cut into groups of gsz: its first image (returned) and its
+ * size (the last group may be short). */
+static int64_t conv_group(int64_t n, int64_t gsz, int64_t gi, int64_t* gn) {
+  const int64_t b0 = gi * gsz;
+  *gn = (n - b0) < gsz ? (n - b0) : gsz;
+  return b0;
+}
+
 /* acc[ff] += the sum of each of gn images' f planes of dy (s values each), in double. */
 static void conv_bias_sums(const float* dy, int64_t gn, int32_t f, int64_t s, double* acc) {
   for (int64_t i = 0; i < gn; i++) {
@@ -130,8 +138,6 @@ static void conv_reduce_partials(float* dst, int add, const float* parts, int64_
     }
   }
 }
-
-#include "host_winograd.h"
 
 /* for (i < n) BODY, over the OpenMP team when n is large, else serially without touching the
  * OpenMP runtime at all (entering even an if(0) parallel region costs ~1 us). */
@@ -455,12 +461,10 @@ static void im2col_row(const float* x, int32_t n, int32_t c, int32_t h, int32_t 
       for (int32_t ox = 0; ox < ox_lo; ox++) d[ox] = 0.0f;
       if (sw == 1) {
         if (ox_hi > ox_lo) memcpy(d + ox_lo, src + ox_lo, (size_t)(ox_hi - ox_lo) * 4);
+      } else if (sw == 2) {
+        gather_stride2(d + ox_lo, src + 2 * (int64_t)ox_lo, ox_hi - ox_lo);
       } else {
-        if (sw == 2) {
-          gather_stride2(d + ox_lo, src + 2 * (int64_t)ox_lo, ox_hi - ox_lo);
-        } else {
-          for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[ox] = src[(int64_t)ox * sw];
-        }
+        for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[ox] = src[(int64_t)ox * sw];
       }
       for (int32_t ox = ox_hi; ox < ow; ox++) d[ox] = 0.0f;
     }
@@ -516,12 +520,10 @@ static void col2im_plane(const float* col, int32_t n, int32_t c, int32_t h, int3
         const float* s = src + (int64_t)oy * ow;
         if (sw == 1) {
           for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[ox] += s[ox];
+        } else if (sw == 2) {
+          scatter_add_stride2(d + 2 * (int64_t)ox_lo, s + ox_lo, ox_hi - ox_lo);
         } else {
-          if (sw == 2) {
-            scatter_add_stride2(d + 2 * (int64_t)ox_lo, s + ox_lo, ox_hi - ox_lo);
-          } else {
-            for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[(int64_t)ox * sw] += s[ox];
-          }
+          for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[(int64_t)ox * sw] += s[ox];
         }
       }
     }
@@ -617,9 +619,9 @@ static int conv_scratch_init(const conv_plan_t* p, int serial_gemm, conv_scratch
   const int64_t cols = p->gsz * p->s;
   sc->col = (float*)malloc(sizeof(float) * (size_t)(p->ckk * cols));
   sc->mat = p->gsz > 1 ? (float*)malloc(sizeof(float) * (size_t)(p->f * cols)) : NULL;
-  sc->pa = serial_gemm ? (float*)aligned_alloc(64, sizeof(float) * SLG_KC * SLG_MC) : NULL;
-  sc->pb = serial_gemm ? (float*)aligned_alloc(64, sizeof(float) * SLG_KC * SLG_NC) : NULL;
-  return sc->col && (p->gsz == 1 || sc->mat) && (!serial_gemm || (sc->pa && sc->pb));
+  sc->pa = sc->pb = NULL;
+  const int packed = !serial_gemm || slg_serial_buffers(&sc->pa, &sc->pb);
+  return sc->col && (p->gsz == 1 || sc->mat) && packed;
 }
 
 static void conv_scratch_free(conv_scratch_t* sc) {
@@ -691,6 +693,8 @@ static int conv_backward_group(const conv_plan_t* p, const float* x, const float
   return 0;
 }
 
+#include "host_winograd.h"
+
 #define CONV_WINDOW(op)                                                               \
   REQUIRE(f > 0, "%s: filters must be positive, got %d", op, (int)f);                 \
   WINDOW(op);                                                                         \
@@ -703,7 +707,7 @@ SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
   REQUIRE(x != NULL && wt != NULL && y != NULL, "sl_conv2d_forward: null pointer");
   CONV_WINDOW("sl_conv2d_forward");
   int oom = 0;
-  if (plan.outer && wino_applies(kh, kw, sh, sw, ph, pw, c, f, oh, ow)) {
+  if (wino_applies(&plan)) {
     oom = wino_conv_forward(x, wt, bias, n, c, h, w, ph, pw, f, oh, ow, y, plan.nt) != 0;
   } else if (plan.outer) {
 #pragma omp parallel num_threads(plan.nt)
@@ -714,8 +718,8 @@ SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
 #pragma omp for schedule(dynamic, 1)
       for (int64_t gi = 0; gi < plan.groups; gi++) {
         if (!ok) continue;
-        const int64_t b0 = gi * plan.gsz;
-        const int64_t gn = (n - b0) < plan.gsz ? (n - b0) : plan.gsz;
+        int64_t gn;
+        const int64_t b0 = conv_group(n, plan.gsz, gi, &gn);
         if (conv_forward_group(&plan, x, wt, bias, y, b0, gn, &sc)) oom = 1;
       }
       conv_scratch_free(&sc);
@@ -724,8 +728,8 @@ SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
     conv_scratch_t sc = {0};
     if (!conv_scratch_init(&plan, 0, &sc)) oom = 1;
     for (int64_t gi = 0; gi < plan.groups && !oom; gi++) {
-      const int64_t b0 = gi * plan.gsz;
-      const int64_t gn = (n - b0) < plan.gsz ? (n - b0) : plan.gsz;
+      int64_t gn;
+      const int64_t b0 = conv_group(n, plan.gsz, gi, &gn);
       if (conv_forward_group(&plan, x, wt, bias, y, b0, gn, &sc)) oom = 1;
     }
     conv_scratch_free(&sc);
@@ -748,7 +752,7 @@ SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy, 
   CONV_WINDOW("sl_conv2d_backward");
   const int64_t wsize = (int64_t)f * plan.ckk;
   int oom = 0;
-  if (plan.outer && wino_applies(kh, kw, sh, sw, ph, pw, c, f, oh, ow)) {
+  if (wino_applies(&plan)) {
     oom = wino_conv_backward(x, wt, dy, n, c, h, w, ph, pw, f, oh, ow, dw, db, dx, plan.nt) != 0;
   } else if (plan.outer) {
     const int nt = plan.nt;
@@ -768,8 +772,8 @@ SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy, 
       const int ok = conv_scratch_init(&plan, 1, &sc);
       if (!ok) oom = 1;
       for (int64_t gi = lo; gi < hi && ok; gi++) {
-        const int64_t b0 = gi * plan.gsz;
-        const int64_t gn = (n - b0) < plan.gsz ? (n - b0) : plan.gsz;
+        int64_t gn;
+        const int64_t b0 = conv_group(n, plan.gsz, gi, &gn);
         if (conv_backward_group(&plan, x, wt, dy, dw_t + t * wsize, db ? db_t + t * f : NULL, dx,
                                 b0, gn, &sc)) {
           oom = 1;
@@ -786,9 +790,11 @@ SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy, 
     double* db_acc = (double*)calloc((size_t)f, sizeof(double));
     if (!db_acc || !conv_scratch_init(&plan, 0, &sc)) oom = 1;
     for (int64_t gi = 0; gi < plan.groups && !oom; gi++) {
-      const int64_t b0 = gi * plan.gsz;
-      const int64_t gn = (n - b0) < plan.gsz ? (n - b0) : plan.gsz;
-      if (conv_backward_group(&plan, x, wt, dy, dw, db_acc, dx, b0, gn, &sc)) oom = 1;
+      int64_t gn;
+      const int64_t b0 = conv_group(n, plan.gsz, gi, &gn);
+      if (conv_backward_group(&plan, x, wt, dy, dw, db ? db_acc : NULL, dx, b0, gn, &sc)) {
+        oom = 1;
+      }
     }
     if (!oom && db) {
       for (int32_t ff = 0; ff < f; ff++) db[ff] += (float)db_acc[ff];

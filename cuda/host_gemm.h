@@ -242,6 +242,18 @@ static void slg_scale_c(int64_t m, int64_t n, float beta, float* c) {
  * are busy with other processes. */
 #define SLG_PARALLEL_MIN_FLOPS (200LL * 200 * 200)
 
+/* Allocates packing buffers big enough for any slg_gemm_serial call (KC x MC for A,
+ * KC x NC for B); 0 when out of memory (then both are NULL). Release with free(). */
+static int slg_serial_buffers(float** pa, float** pb) {
+  *pa = (float*)aligned_alloc(64, sizeof(float) * SLG_KC * SLG_MC);
+  *pb = (float*)aligned_alloc(64, sizeof(float) * SLG_KC * SLG_NC);
+  if (*pa && *pb) return 1;
+  free(*pa);
+  free(*pb);
+  *pa = *pb = NULL;
+  return 0;
+}
+
 /* One thread's GEMM on a sub-block with explicit leading dimensions; pa / pb are this
  * thread's packing buffers (MC x KC and KC x NC). */
 static void slg_gemm_serial(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,

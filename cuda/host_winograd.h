@@ -12,8 +12,8 @@
  * 180 degrees, channels swapped and padding 2 - p; dL/dw follows from the adjoints of the
  * forward's linear maps: dU_e = sum over tiles (A dY A^T)_e V_e^T, then dw += G^T dU G.
  *
- * Included once, by host.c, after host_gemm.h and the convolution helpers it shares
- * (conv_thread_range, conv_bias_sums, conv_reduce_partials). Each thread takes whole groups
+ * Included once, by host.c, after host_gemm.h, conv_plan_t and the convolution helpers it
+ * shares (conv_thread_range, conv_group, conv_bias_sums, conv_reduce_partials). Each thread takes whole groups
  * of images; the weight gradient is summed per thread and added in thread order
  * (deterministic for a given thread count).
  */
@@ -23,16 +23,20 @@
 /* Tiles a group aims for (the GEMMs' N). */
 #define WINO_GROUP_TILES 256
 
-/* Whether the Winograd path takes this convolution: a 3x3 window, stride 1, padding at most
- * 2 (dL/dx uses padding 2 - p), enough channels for the GEMMs' K, outputs of at least 64
- * pixels (All-CNN-C's 6x6 layer measured slower: few tiles per image, and 2x2 tiles waste
- * more at the edges), and not switched off with SHIFTLAB_CONV_ALGO=im2col. */
-static int wino_applies(int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw,
-                        int32_t c, int32_t f, int32_t oh, int32_t ow) {
-  if (kh != 3 || kw != 3 || sh != 1 || sw != 1 || ph > 2 || pw > 2) return 0;
-  if (c < 16 || f < 16 || (int64_t)oh * ow < 64) return 0;
+/*
+ * Whether the Winograd path takes this convolution. It can take a 3x3 window with stride 1
+ * and padding at most 2 (dL/dx uses padding 2 - p). SHIFTLAB_CONV_ALGO=winograd sends every
+ * such convolution through it and =im2col none (tests run both ways on the same shapes);
+ * otherwise it takes those where it measured faster: threads over groups of images (the
+ * `outer` mode), at least 16 channels in and out (the GEMMs' K), and outputs of at least 64
+ * pixels (All-CNN-C's 6x6 layer was slower: few tiles per image, more waste at the edges).
+ */
+static int wino_applies(const conv_plan_t* p) {
+  if (p->kh != 3 || p->kw != 3 || p->sh != 1 || p->sw != 1 || p->ph > 2 || p->pw > 2) return 0;
   const char* algo = getenv("SHIFTLAB_CONV_ALGO");
-  return !(algo && strcmp(algo, "im2col") == 0);
+  if (algo && strcmp(algo, "im2col") == 0) return 0;
+  if (algo && strcmp(algo, "winograd") == 0) return 1;
+  return p->outer && p->c >= 16 && p->f >= 16 && p->s >= 64;
 }
 
 /* u[e][o][i] = (G g G^T)[e] for the kernel g of output channel o, input channel i. Forward:
@@ -260,27 +264,25 @@ static void wino_filter_adjoint(const float* du, int32_t f, int32_t c, float* dw
   }
 }
 
-/* Geometry shared by the passes. */
+/* How a call is cut up: tiles per image and images per group. */
 typedef struct {
-  int32_t n, c, h, w, ph, pw, f, oh, ow;
-  int32_t th, tw;   /* forward tiles per image: ceil(oh / 2) x ceil(ow / 2) */
-  int32_t bth, btw; /* dL/dx tiles per image: ceil(h / 2) x ceil(w / 2) */
-  int nt;
+  int32_t c, f;
+  int32_t th, tw; /* forward tiles per image: ceil(oh / 2) x ceil(ow / 2) */
+  int32_t btw;    /* dL/dx tiles per image row: ceil(w / 2) */
   int64_t gsz, groups;
   int64_t tmax; /* tiles of the largest group, forward or dL/dx */
 } wino_plan_t;
 
-static wino_plan_t wino_plan(int32_t n, int32_t c, int32_t h, int32_t w, int32_t ph,
-                             int32_t pw, int32_t f, int32_t oh, int32_t ow, int nt) {
-  wino_plan_t p = {n, c, h, w, ph, pw, f, oh, ow, (oh + 1) / 2, (ow + 1) / 2,
-                   (h + 1) / 2, (w + 1) / 2, nt, 1, 1, 0};
+static wino_plan_t wino_plan(int32_t n, int32_t c, int32_t h, int32_t w, int32_t f, int32_t oh,
+                             int32_t ow, int nt) {
+  wino_plan_t p = {c, f, (oh + 1) / 2, (ow + 1) / 2, (w + 1) / 2, 1, 1, 0};
   const int64_t per = (int64_t)p.th * p.tw;
   int64_t g = (WINO_GROUP_TILES + per - 1) / per;
-  const int64_t cap = n / (2 * nt) > 0 ? n / (2 * nt) : 1;
+  const int64_t cap = n / (2 * nt) > 0 ? n / (2 * nt) : 1; /* two groups per thread */
   if (g > cap) g = cap;
   p.gsz = g < 1 ? 1 : g;
   p.groups = (n + p.gsz - 1) / p.gsz;
-  const int64_t back = (int64_t)p.bth * p.btw;
+  const int64_t back = (int64_t)((h + 1) / 2) * p.btw;
   p.tmax = p.gsz * (per > back ? per : back);
   return p;
 }
@@ -301,9 +303,8 @@ static int wino_scratch_init(const wino_plan_t* p, wino_scratch_t* s) {
   s->v = (float*)malloc(sizeof(float) * n);
   s->m = (float*)malloc(sizeof(float) * n);
   s->rows = (float*)malloc(sizeof(float) * 4 * (size_t)WINO_ROW(tiles));
-  s->pa = (float*)aligned_alloc(64, sizeof(float) * SLG_KC * SLG_MC);
-  s->pb = (float*)aligned_alloc(64, sizeof(float) * SLG_KC * SLG_NC);
-  return s->v && s->m && s->rows && s->pa && s->pb;
+  const int packed = slg_serial_buffers(&s->pa, &s->pb);
+  return s->v && s->m && s->rows && packed;
 }
 
 static void wino_scratch_free(wino_scratch_t* s) {
@@ -334,7 +335,7 @@ static void wino_pass(const float* in, int64_t gn, int32_t ci, int32_t h, int32_
 static int wino_conv_forward(const float* x, const float* wt, const float* bias, int32_t n,
                              int32_t c, int32_t h, int32_t w, int32_t ph, int32_t pw, int32_t f,
                              int32_t oh, int32_t ow, float* y, int nt) {
-  const wino_plan_t p = wino_plan(n, c, h, w, ph, pw, f, oh, ow, nt);
+  const wino_plan_t p = wino_plan(n, c, h, w, f, oh, ow, nt);
   float* u = (float*)malloc(sizeof(float) * 16 * (size_t)f * (size_t)c);
   if (!u) return -1;
   wino_filter(wt, f, c, 0, u);
@@ -347,8 +348,8 @@ static int wino_conv_forward(const float* x, const float* wt, const float* bias,
 #pragma omp for schedule(dynamic, 1)
     for (int64_t gi = 0; gi < p.groups; gi++) {
       if (!ok) continue;
-      const int64_t b0 = gi * p.gsz;
-      const int64_t gn = (n - b0) < p.gsz ? (n - b0) : p.gsz;
+      int64_t gn;
+      const int64_t b0 = conv_group(n, p.gsz, gi, &gn);
       wino_pass(x + b0 * c * h * w, gn, c, h, w, ph, pw, u, f, oh, ow, bias,
                 y + b0 * f * oh * ow, &s);
     }
@@ -363,7 +364,7 @@ static int wino_conv_forward(const float* x, const float* wt, const float* bias,
 static int wino_conv_backward(const float* x, const float* wt, const float* dy, int32_t n,
                               int32_t c, int32_t h, int32_t w, int32_t ph, int32_t pw, int32_t f,
                               int32_t oh, int32_t ow, float* dw, float* db, float* dx, int nt) {
-  const wino_plan_t p = wino_plan(n, c, h, w, ph, pw, f, oh, ow, nt);
+  const wino_plan_t p = wino_plan(n, c, h, w, f, oh, ow, nt);
   const int64_t usize = 16 * (int64_t)f * c;
   float* ur = dx ? (float*)malloc(sizeof(float) * (size_t)usize) : NULL;
   float* du = (float*)calloc((size_t)(nt * usize), sizeof(float));
@@ -386,8 +387,8 @@ static int wino_conv_backward(const float* x, const float* wt, const float* dy, 
     if (!ok) oom = 1;
     float* du_t = du + t * usize;
     for (int64_t gi = lo; gi < hi && ok; gi++) {
-      const int64_t b0 = gi * p.gsz;
-      const int64_t gn = (n - b0) < p.gsz ? (n - b0) : p.gsz;
+      int64_t gn;
+      const int64_t b0 = conv_group(n, p.gsz, gi, &gn);
       const float* xg = x + b0 * c * h * w;
       const float* dyg = dy + b0 * f * oh * ow;
       if (db) conv_bias_sums(dyg, gn, f, (int64_t)oh * ow, db_t + t * f);

@@ -83,8 +83,10 @@ SL_API int sl_im2col(const float* x, int32_t n, int32_t c, int32_t h, int32_t w,
                      int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, float* col);
 SL_API int sl_col2im(const float* col, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh,
                      int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, float* x);
-/* Fused convolution (no whole-batch column matrix is kept), weight [f, c, kh, kw]:
- * y[n, f, oh, ow] = conv(x, w) + bias[f] (bias may be NULL). */
+/* Convolution as one call, weight [f, c, kh, kw]: y[n, f, oh, ow] = conv(x, w) + bias[f]
+ * (bias may be NULL). The host build works on groups of images and takes 3x3 stride-1
+ * windows through Winograd (SHIFTLAB_CONV_ALGO=im2col | winograd forces a method); the CUDA
+ * build composes im2col and sl_gemm over the whole batch. */
 SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias, int32_t n,
                              int32_t c, int32_t h, int32_t w, int32_t kh, int32_t kw, int32_t sh,
                              int32_t sw, int32_t ph, int32_t pw, int32_t f, float* y);

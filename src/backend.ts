@@ -162,8 +162,8 @@ export interface Backend {
   col2im(col: Buf, g: Window2d, x: Buf): void;
   /**
    * Convolution forward, weight `[filters, C, kh, kw]`: `y [N, filters, OH, OW]` is
-   * `w · im2col(x)` plus `bias[f]` per filter (`bias` null: none). How is the backend's
-   * choice: the native CPU build builds the column matrix a group of images at a time, and
+   * `w · im2col(x)` plus `bias[f]` per filter (`bias` null: none). The method is the
+   * backend's: the native CPU build builds the column matrix a group of images at a time and
    * takes 3x3 stride-1 windows through Winograd.
    */
   conv2dForward(x: Buf, w: Buf, bias: Buf | null, g: Window2d, filters: number, y: Buf): void;

@@ -4,7 +4,14 @@
  * all transpose flags.
  */
 import assert from "node:assert/strict";
-import type { ActivationOp, BinaryOp, UnaryOp, UpdateRule, Window2d } from "../src/backend.ts";
+import type {
+  ActivationOp,
+  Backend,
+  BinaryOp,
+  UnaryOp,
+  UpdateRule,
+  Window2d,
+} from "../src/backend.ts";
 import { outSize } from "../src/backend.ts";
 import { assertClose, assertPair, cpu, free, pair, rand, ref, zeros } from "./native_helpers.ts";
 
@@ -146,78 +153,77 @@ Deno.test("native: im2col and col2im", () => {
   }
 });
 
-/**
- * The fused convolution: the windows above plus shapes that take each of the cpu build's
- * paths: threads over single images, threads over groups of several images with a short last
- * group, a batch too small to split (groups in turn, threaded GEMMs), and Winograd for 3x3
- * stride 1 (run a second time with it switched off, SHIFTLAB_CONV_ALGO=im2col).
- */
-for (const algo of ["auto", "im2col"]) {
-  Deno.test(`native: conv2d forward and backward (bias or not, dx or not; ${algo})`, () => {
-    if (algo === "im2col") Deno.env.set("SHIFTLAB_CONV_ALGO", "im2col");
-    try {
-      convParity();
-    } finally {
-      Deno.env.delete("SHIFTLAB_CONV_ALGO");
-    }
-  });
-}
+/** The cpu library's OpenMP thread count (its device string ends in "N threads"). */
+const THREADS = Number(/(\d+) threads/.exec(cpu.device)?.[1] ?? "1");
 
-function convParity(): void {
+/**
+ * The convolution op against the ts composition, with each method of the cpu build forced in
+ * turn (SHIFTLAB_CONV_ALGO=winograd sends every 3x3 stride-1 window with padding <= 2 through
+ * Winograd, =im2col none) and with its own choice ("auto"). Besides the windows above, the
+ * batch sizes follow the library's thread count so that each mode is reached on any machine:
+ * threads over single images (n = 2T + 1), threads over groups of two with a short last group
+ * (n = 4T + 3), and a batch too small to split (n = 3 < 2T: groups in turn, threaded GEMMs;
+ * with one thread this is the serial path).
+ */
+Deno.test("native: conv2d forward and backward (bias or not, dx or not; auto, winograd, im2col)", () => {
+  const T = THREADS;
   const cases: [Window2d, number][] = [
     ...windows.map((g, i): [Window2d, number] => [g, 3 + (i % 4)]),
-    [{ n: 9, c: 10, h: 25, w: 25, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 24],
-    [{ n: 23, c: 40, h: 7, w: 7, kh: 3, kw: 3, sh: 1, sw: 1, ph: 0, pw: 0 }, 40],
+    [{ n: 2 * T + 1, c: 10, h: 25, w: 25, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 32],
+    [{ n: 4 * T + 3, c: 40, h: 9, w: 9, kh: 3, kw: 3, sh: 1, sw: 1, ph: 0, pw: 0 }, 48],
     [{ n: 3, c: 16, h: 31, w: 31, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 32],
-    // Winograd F(2x2, 3x3): odd and even output sizes, paddings 0, 1, 2, unequal ph / pw
-    [{ n: 6, c: 24, h: 22, w: 19, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 20],
-    [{ n: 4, c: 16, h: 29, w: 27, kh: 3, kw: 3, sh: 1, sw: 1, ph: 2, pw: 0 }, 32],
-    [{ n: 5, c: 33, h: 12, w: 12, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 40],
+    // Winograd's own choice: odd and even output sizes, paddings 0, 1, 2, unequal ph / pw
+    [{ n: 2 * T + 1, c: 24, h: 22, w: 19, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 20],
+    [{ n: 2 * T + 1, c: 16, h: 29, w: 27, kh: 3, kw: 3, sh: 1, sw: 1, ph: 2, pw: 0 }, 32],
+    [{ n: 2 * T + 1, c: 33, h: 12, w: 12, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 40],
     [{ n: 6, c: 16, h: 31, w: 29, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }, 33],
   ];
   let seed = 500;
   cases.forEach(([g, f], i) => {
-    const what = `conv2d ${geom(g)} f${f}`;
     const oh = outSize(g.h, g.kh, g.sh, g.ph), ow = outSize(g.w, g.kw, g.sw, g.pw);
     const xN = g.n * g.c * g.h * g.w, wN = f * g.c * g.kh * g.kw, yN = g.n * f * oh * ow;
     const withBias = i % 2 === 0, withDx = i % 3 !== 1;
     const x = pair(rand(xN, seed++));
     const w = pair(rand(wN, seed++, -0.3, 0.3));
     const b = pair(rand(f, seed++));
-    const y = pair(rand(yN, seed++)); // overwritten
-    cpu.conv2dForward(x[0], w[0], withBias ? b[0] : null, g, f, y[0]);
-    ref.conv2dForward(x[1], w[1], withBias ? b[1] : null, g, f, y[1]);
-    assertPair(y, `${what} forward`, 1e-5);
     const dy = pair(rand(yN, seed++));
-    const dw = pair(rand(wN, seed++)); // accumulated into
-    const db = pair(rand(f, seed++)); // accumulated into
-    const dx = pair(rand(xN, seed++)); // overwritten
-    cpu.conv2dBackward(
-      x[0],
-      w[0],
-      dy[0],
-      g,
-      f,
-      dw[0],
-      withBias ? db[0] : null,
-      withDx ? dx[0] : null,
-    );
-    ref.conv2dBackward(
-      x[1],
-      w[1],
-      dy[1],
-      g,
-      f,
-      dw[1],
-      withBias ? db[1] : null,
-      withDx ? dx[1] : null,
-    );
-    assertPair(dw, `${what} dw`, 1e-5);
-    assertPair(db, `${what} db`, 1e-5);
-    assertPair(dx, `${what} dx`, 1e-5);
+    const dw0 = rand(wN, seed++), db0 = rand(f, seed++), dx0 = rand(xN, seed++);
+    const y = zeros(yN), dw = pair(dw0), db = pair(db0), dx = pair(dx0);
+    /** Forward then backward on side k of the pairs (0 cpu, 1 ts). */
+    const run = (be: Backend, k: 0 | 1) => {
+      be.conv2dForward(x[k], w[k], withBias ? b[k] : null, g, f, y[k]);
+      be.conv2dBackward(
+        x[k],
+        w[k],
+        dy[k],
+        g,
+        f,
+        dw[k],
+        withBias ? db[k] : null,
+        withDx ? dx[k] : null,
+      );
+    };
+    run(ref, 1); // the reference, once
+    for (const algo of ["auto", "winograd", "im2col"]) {
+      const what = `conv2d ${geom(g)} f${f} (${algo})`;
+      if (algo !== "auto") Deno.env.set("SHIFTLAB_CONV_ALGO", algo);
+      try {
+        cpu.upload(y[0], rand(yN, 1)); // overwritten
+        cpu.upload(dw[0], dw0); // accumulated into
+        cpu.upload(db[0], db0); // accumulated into
+        cpu.upload(dx[0], dx0); // overwritten
+        run(cpu, 0);
+      } finally {
+        Deno.env.delete("SHIFTLAB_CONV_ALGO");
+      }
+      assertPair(y, `${what} forward`, 1e-5);
+      assertPair(dw, `${what} dw`, 1e-5);
+      assertPair(db, `${what} db`, 1e-5);
+      assertPair(dx, `${what} dx`, 1e-5);
+    }
     free(x, w, b, y, dy, dw, db, dx);
   });
-}
+});
 
 Deno.test("native: conv2d rejects bad geometry and short buffers, naming the operand", () => {
   const g: Window2d = { n: 2, c: 3, h: 5, w: 5, kh: 3, kw: 3, sh: 1, sw: 1, ph: 0, pw: 0 };

@@ -108,11 +108,11 @@ for (const variant of VARIANTS) {
  * writing it would turn the loss curve into NaN.
  */
 /**
- * 3x3 stride-1 convolutions wide enough for the cpu build's Winograd path (16 and 24
- * channels, 16x16, batch 16: the threaded mode): the curve matches the same training with
- * Winograd switched off (the im2col path, itself checked against ts above). Outputs allocated
- * without a zero fill are NaN-poisoned throughout, so a position the Winograd tiles left
- * unwritten would show.
+ * A net whose 3x3 stride-1 convolutions the cpu build can take through Winograd: 50 steps
+ * with Winograd forced (SHIFTLAB_CONV_ALGO=winograd, whatever the thread count) give the
+ * curve of the same training with it switched off (im2col, itself checked against ts above).
+ * Outputs allocated without a zero fill are NaN-poisoned throughout, so a position the
+ * Winograd tiles left unwritten would show.
  */
 const WINO_ARCH: ArchSpec = {
   name: "winograd-net",
@@ -132,6 +132,7 @@ for (const variant of ["plain", "bn"]) {
   Deno.test(`native training: ${variant}, Winograd and im2col convolutions agree`, () => {
     Deno.env.set("SHIFTLAB_POISON_EMPTY", "1");
     try {
+      Deno.env.set("SHIFTLAB_CONV_ALGO", "winograd");
       const wino = lossCurve(cpu, variant, WINO_ARCH, 16);
       Deno.env.set("SHIFTLAB_CONV_ALGO", "im2col");
       const direct = lossCurve(cpu, variant, WINO_ARCH, 16);

@@ -278,28 +278,23 @@ export class TsBackend implements Backend {
     return new TsBuf(d(like) instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
   }
 
-  /** Composition: im2col, GEMM `[F, CKK] x [CKK, N*S]`, reorder to `[N, F, S]` plus bias. */
+  /** Composition of this backend's ops: im2col, GEMM `[F, CKK] x [CKK, N*S]`, swap to
+   * `[N, F, S]`, broadcast add of the bias. */
   conv2dForward(x: Buf, w: Buf, bias: Buf | null, g: Window2d, filters: number, y: Buf): void {
     const [oh, ow] = checkWindow(g);
     check(Number.isInteger(filters) && filters > 0, `conv2dForward: filters ${filters}`);
     const s = oh * ow, ckk = g.c * g.kh * g.kw, cols = g.n * s;
-    need(w, filters * ckk, "conv2dForward weight");
-    const B = bias === null ? null : need(bias, filters, "conv2dForward bias");
-    const Y = need(y, g.n * filters * s, "conv2dForward output");
     const col = this.#scratch(x, ckk * cols);
     this.im2col(x, g, col);
     const t = this.#scratch(x, filters * cols);
     this.gemm(false, false, filters, cols, ckk, 1, w, 0, col, 0, 0, t, 0);
-    const T = t.data;
-    for (let n = 0; n < g.n; n++) {
-      for (let f = 0; f < filters; f++) {
-        const b = B ? B[f] : 0;
-        for (let j = 0; j < s; j++) Y[(n * filters + f) * s + j] = T[f * cols + n * s + j] + b;
-      }
-    }
+    this.swapAxes01(t, filters, g.n, s, y);
+    const shape = [g.n, filters, s];
+    if (bias !== null) this.binary("add", y, shape, bias, [1, filters, 1], y, shape);
   }
 
-  /** Composition: `dY' = [F, N*S]`, `dw += dY' colᵀ`, `db += Σ dY'`, `dx = col2im(wᵀ dY')`. */
+  /** Composition: `dY' = swap(dy) [F, N*S]`, `dw += dY' colᵀ`, `db += Σ dY'`,
+   * `dx = col2im(wᵀ dY')`. */
   conv2dBackward(
     x: Buf,
     w: Buf,
@@ -313,19 +308,15 @@ export class TsBackend implements Backend {
     const [oh, ow] = checkWindow(g);
     check(Number.isInteger(filters) && filters > 0, `conv2dBackward: filters ${filters}`);
     const s = oh * ow, ckk = g.c * g.kh * g.kw, cols = g.n * s;
-    need(dy, g.n * filters * s, "conv2dBackward dy");
     const col = this.#scratch(x, ckk * cols);
     this.im2col(x, g, col);
     const dt = this.#scratch(x, filters * cols);
     this.swapAxes01(dy, g.n, filters, s, dt);
     this.gemm(false, true, filters, ckk, cols, 1, dt, 0, col, 0, 1, dw, 0);
     if (db !== null) {
-      const DB = need(db, filters, "conv2dBackward db");
-      for (let f = 0; f < filters; f++) {
-        let acc = 0;
-        for (let j = 0; j < cols; j++) acc += dt.data[f * cols + j];
-        DB[f] += acc;
-      }
+      const sums = this.#scratch(x, filters);
+      this.reduce("sum", dt, [filters, cols], [1], sums);
+      this.axpby(1, sums, 1, db, db);
     }
     if (dx !== null) {
       this.gemm(true, false, ckk, cols, filters, 1, w, 0, dt, 0, 0, col, 0);
