@@ -112,6 +112,8 @@ const OPTIONS = {
 export interface CliArgs {
   config: ExperimentConfig;
   source: string;
+  /** Fields where the command line changed the preset or config file (`field: old → new`). */
+  overrides: string[];
   outDir: string;
   backend: "auto" | "ts" | "cpu" | "cuda";
   workers: number;
@@ -173,6 +175,7 @@ export async function parseCli(args: string[]): Promise<CliArgs | null> {
 
   let raw: Record<string, unknown>;
   let source: string;
+  let resumed = false;
   if (v.config) {
     source = v.config;
     raw = { ...(await readConfigFile(v.config, checks)) } as unknown as Record<string, unknown>;
@@ -184,6 +187,7 @@ export async function parseCli(args: string[]): Promise<CliArgs | null> {
     }
     source = m.source ?? m.preset;
     raw = { ...m.config } as unknown as Record<string, unknown>;
+    resumed = true;
   } else {
     source = v.preset ?? DEFAULT_PRESET;
     try {
@@ -192,6 +196,7 @@ export async function parseCli(args: string[]): Promise<CliArgs | null> {
       throw new UsageError((e as Error).message);
     }
   }
+  const before = structuredClone(raw);
   if (v.variants !== undefined) {
     raw.variants = v.variants.split(",").map((s) => s.trim()).filter(Boolean);
     // keep per-variant rates only for variants still in the sweep
@@ -238,6 +243,7 @@ export async function parseCli(args: string[]): Promise<CliArgs | null> {
   return {
     config,
     source,
+    overrides: resumed ? [] : configOverrides(before, config),
     outDir: (v.out ?? `results/${config.name}`).replace(/\/+$/, ""),
     backend: backend as CliArgs["backend"],
     workers,
@@ -249,6 +255,22 @@ export async function parseCli(args: string[]): Promise<CliArgs | null> {
     report: !v["no-report"] && !shard && !worker && !v.prepare,
     progress: progress as CliArgs["progress"],
   };
+}
+
+/**
+ * The fields in which `config` differs from the preset or file it came from (`before`, not yet
+ * validated: missing fields count as their defaults), as `field: old → new`.
+ */
+export function configOverrides(
+  before: Record<string, unknown>,
+  config: ExperimentConfig,
+): string[] {
+  const base = validateConfig(before, "the preset", checks) as unknown as Record<string, unknown>;
+  const now = config as unknown as Record<string, unknown>;
+  const show = (x: unknown) => (x === undefined ? "none" : JSON.stringify(x));
+  return [...new Set([...Object.keys(base), ...Object.keys(now)])]
+    .filter((k) => JSON.stringify(base[k]) !== JSON.stringify(now[k]))
+    .map((k) => `${k}: ${show(base[k])} → ${show(now[k])}`);
 }
 
 /** Picks the backend through `src/backends/select.ts`, or `ts` when that module is absent. */
@@ -438,6 +460,7 @@ function sweepOpts(
   return {
     config: cli.config,
     source: cli.source,
+    overrides: cli.overrides,
     outDir: cli.outDir,
     backend,
     shard: cli.shard,

@@ -165,15 +165,16 @@ export interface FitOptions {
 }
 
 /**
- * Trains `model` for `epochs` epochs of shuffled batches and evaluates on `test` after each.
- * Stops at the first non-finite loss (recorded in `divergedAtStep`). Async only so that
- * signal handlers (Ctrl-C) and progress output get a turn between steps.
+ * Trains `model` for `epochs` epochs of shuffled batches and evaluates on the validation set
+ * `val` after each. Stops at the first non-finite loss (recorded in `divergedAtStep`). Async
+ * only so that signal handlers (Ctrl-C) and progress output get a turn between steps. The test
+ * set is not fit's business: the caller evaluates it once, after the last epoch.
  */
 export async function fit(
   model: Sequential,
   opt: Optimizer,
   train: Dataset,
-  test: Dataset,
+  val: Dataset,
   opts: FitOptions,
 ): Promise<TrainHistory> {
   for (const [k, v] of [["epochs", opts.epochs], ["batchSize", opts.batchSize]] as const) {
@@ -235,7 +236,7 @@ export async function fit(
         step++;
         globalStep++;
       }
-      const v = evaluate(model, test, opts.evalBatchSize ?? 500);
+      const v = evaluate(model, val, opts.evalBatchSize ?? 500);
       h.valLoss.push(v.loss);
       h.valError.push(v.error);
       const seconds = (performance.now() - te) / 1000;

@@ -105,10 +105,17 @@ Deno.test("experiment CLI: overrides reach the config; every preset is valid", a
   assert.equal(a.config.runs, 3);
   assert.equal(a.outDir, "results/initial");
   assert.equal(a.report, true);
+  // What ran differs from the preset: recorded for the page's description.
+  assert.ok(a.overrides.includes("runs: 4 → 3"), a.overrides.join("; "));
+  assert.ok(a.overrides.some((o) => o.startsWith('lr: {"default":0.01,"bn":0.04} → [0.1,0.2]')));
+  assert.ok(a.overrides.some((o) => o.startsWith("lrSearch: ") && o.endsWith("→ none")));
+  assert.ok(a.overrides.some((o) => o.startsWith("variants: ")));
   const q = (await parseCli([]))!;
   assert.equal(q.source, "quick");
   assert.equal(q.config.variants.length, 11);
-  assert.ok(q.config.runs >= 3);
+  assert.ok(q.config.runs >= 5, "the quick default runs enough seeds for verdicts");
+  assert.equal(q.config.validation, "holdout", "the quick default validates on a held-out split");
+  assert.deepEqual(q.overrides, []);
   assert.equal((await parseCli(["--shard", "1/4"]))!.report, false);
   const checks = {
     variant: (v: string) => void parseVariant(v),

@@ -43,6 +43,11 @@ Deno.test("experiment config: invalid configs give errors naming the source and 
     [{ ...OK, lrSearch: { anchor: [1] } }, /unknown field 'lrSearch\.anchor'/],
     [{ ...OK, name: "a b" }, /'name' must be letters/],
     [
+      { ...OK, validation: "train" },
+      /unknown validation 'train' \(expected one of: holdout, test\)/,
+    ],
+    [{ ...OK, validation: "test", holdOut: 10 }, /'holdOut' needs 'validation': "holdout"/],
+    [
       { ...OK, normalize: "minmax" },
       /unknown normalize 'minmax' \(expected one of: per-element, none\)/,
     ],
@@ -77,16 +82,46 @@ Deno.test("experiment: lr search tries the 10^-i anchors, a grid around the best
     "bn@0.08",
     "bn@0.16",
   ]);
-  assert.equal(r.plain, 0.02);
-  assert.equal(r.bn, 0.08);
+  assert.equal(r.mode, "thesis");
+  assert.deepEqual(r.chosen, { plain: 0.02, bn: 0.08, lsh: 0.02 });
   assert.deepEqual(Object.keys(r.table.plain).length, 6);
+  assert.equal(r.table.lsh, undefined, "thesis protocol: shift/scale variants are not searched");
   const g = await searchLearningRates(
     { plainGrid: [0.005, 0.01], bnGrid: [0.3] },
     ["plain"],
     (_v, lr) => Promise.resolve(lr),
   );
-  assert.equal(g.plain, 0.005);
-  assert.equal(g.bn, null, "no bn variant, no bn search");
+  assert.deepEqual(g.chosen, { plain: 0.005 });
+  assert.equal(g.table.bn, undefined, "no bn variant, no bn search");
+});
+
+Deno.test("experiment: per-variant lr search gives every variant the same grid and budget", async () => {
+  const tried: string[] = [];
+  // valleys: plain 0.01, bn 0.04, lsh 0.02
+  const best: Record<string, number> = { plain: 0.01, bn: 0.04, lsh: 0.02 };
+  const r = await searchLearningRates(
+    { mode: "per-variant", plainGrid: [0.005, 0.01, 0.02], bnGrid: [0.02, 0.04, 0.08] },
+    ["plain", "bn", "lsh"],
+    (v, lr) => {
+      tried.push(`${v}@${lr}`);
+      return Promise.resolve(Math.abs(Math.log(lr / best[v])));
+    },
+  );
+  assert.equal(r.mode, "per-variant");
+  assert.deepEqual(r.chosen, best);
+  const grid = ["0.005", "0.01", "0.02", "0.04", "0.08"];
+  for (const v of ["plain", "bn", "lsh"]) {
+    assert.deepEqual(Object.keys(r.table[v]).sort(), [...grid].sort(), `${v}: the union grid`);
+  }
+  assert.equal(tried.length, 15, "same budget: 5 rates for each of the 3 variants");
+  assert.throws(
+    () => validateConfig({ ...OK, lrSearch: { mode: "fair" } }, "c", checks),
+    /unknown lrSearch\.mode "fair" \(expected one of: thesis, per-variant\)/,
+  );
+  assert.throws(
+    () => validateConfig({ ...OK, lrSearch: { perVariantGrid: [0.1] } }, "c", checks),
+    /'lrSearch\.perVariantGrid' needs 'lrSearch\.mode': "per-variant"/,
+  );
 });
 
 Deno.test("experiment: a sweep with lrSearch records the trials and trains at the chosen rates", async () => {
@@ -101,6 +136,7 @@ Deno.test("experiment: a sweep with lrSearch records the trials and trains at th
         batchSize: 16,
         trainSubset: 64,
         testSubset: 64,
+        holdOut: 64,
       },
       "t",
       checks,
@@ -113,11 +149,12 @@ Deno.test("experiment: a sweep with lrSearch records the trials and trains at th
       data: await prepareData(config),
     });
     const m: ExperimentManifest = JSON.parse(await Deno.readTextFile(`${dir}/experiment.json`));
-    const plainTable = m.lrSearch!.plain;
+    const plainTable = m.lrSearch!.trials.plain;
     const best = Object.entries(plainTable).sort((a, b) => a[1] - b[1])[0][0];
-    assert.equal(m.learningRates.plain, Number(best));
-    assert.equal(m.learningRates.lsh, Number(best), "shift/scale variants use the plain rate");
-    assert.equal(m.learningRates.bn, Number(best) * 2);
+    assert.deepEqual(m.learningRates.plain, [Number(best)]);
+    assert.deepEqual(m.learningRates.lsh, [Number(best)], "shift/scale variants use plain's rate");
+    assert.deepEqual(m.learningRates.bn, [Number(best) * 2]);
+    assert.equal(m.lrSearch!.mode, "thesis");
     assert.equal(res.ran, 3);
     const trials = (await Array.fromAsync(Deno.readDir(`${dir}/search`))).map((e) => e.name).sort();
     assert.equal(trials.length, 3);

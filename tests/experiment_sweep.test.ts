@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { tsBackend } from "../src/backends/ts.ts";
-import type { Dataset } from "../src/data/dataset.ts";
 import { type ExperimentConfig, validateConfig } from "../src/experiment/config.ts";
 import { planRuns, selectShard } from "../src/experiment/plan.ts";
 import type { ExperimentManifest, RunRecord } from "../src/experiment/record.ts";
-import { checkCompatible, prepareData, runSweep } from "../src/experiment/sweep.ts";
+import { checkCompatible, prepareData, runSweep, type SweepData } from "../src/experiment/sweep.ts";
 
 const BASE = {
   name: "tiny",
@@ -18,13 +17,14 @@ const BASE = {
   runs: 2,
   trainSubset: 48,
   testSubset: 32,
+  holdOut: 40,
 };
 
 function cfg(over: Record<string, unknown> = {}): ExperimentConfig {
   return validateConfig({ ...BASE, ...over }, "test");
 }
 
-let cached: { train: Dataset; test: Dataset } | null = null;
+let cached: SweepData | null = null;
 async function data() {
   cached ??= await prepareData(cfg());
   return cached;
@@ -65,7 +65,7 @@ Deno.test("experiment: a tiny sweep (2 variants x 2 runs) writes the expected re
     const runs = await readRuns(dir);
     assert.deepEqual([...runs.keys()].sort(), [...FILES].sort());
     for (const [f, r] of runs) {
-      assert.equal(r.version, 1);
+      assert.equal(r.version, 2);
       assert.equal(r.stepsPerEpoch, 3);
       assert.equal(r.trainLoss.length, 3, f);
       assert.equal(r.trainError.length, 3);
@@ -76,7 +76,11 @@ Deno.test("experiment: a tiny sweep (2 variants x 2 runs) writes the expected re
       assert.equal(r.divergedAtStep, null);
       assert.equal(r.config.seed, 1 + r.config.run, "run k uses seed baseSeed + k");
       assert.equal(r.config.trainSize, 48);
+      assert.equal(r.config.validation, "holdout");
+      assert.equal(r.config.valSize, 40);
       assert.equal(r.config.testSize, 32);
+      assert.ok(r.testError !== null && r.testError >= 0 && r.testError <= 1, "test read once");
+      assert.ok(Number.isFinite(r.testLoss));
       assert.equal(r.provenance.backend, "ts");
       assert.equal(r.provenance.deno, Deno.version.deno);
       assert.ok(r.parameters > 0);
@@ -87,7 +91,8 @@ Deno.test("experiment: a tiny sweep (2 variants x 2 runs) writes the expected re
     const m: ExperimentManifest = JSON.parse(await Deno.readTextFile(`${dir}/experiment.json`));
     assert.equal(m.plannedRuns, 4);
     assert.deepEqual(m.variants, ["plain", "lsh_lsc"]);
-    assert.deepEqual(m.learningRates, { plain: 0.01, lsh_lsc: 0.01 });
+    assert.deepEqual(m.learningRates, { plain: [0.01], lsh_lsc: [0.01] });
+    assert.deepEqual(m.validation, { source: "holdout", size: 40 });
     assert.ok(m.architectureSummary.length > 0);
     // no temp files left behind
     for await (const e of Deno.readDir(`${dir}/runs`)) assert.ok(!e.name.endsWith(".tmp"));
@@ -244,7 +249,7 @@ Deno.test("experiment: a corrupt record file is ignored and its run redone", asy
   try {
     const config = cfg({ variants: ["plain"], runs: 1 });
     await Deno.mkdir(`${dir}/runs`, { recursive: true });
-    await Deno.writeTextFile(`${dir}/runs/${FILES[0]}`, '{"version": 1, "config": {');
+    await Deno.writeTextFile(`${dir}/runs/${FILES[0]}`, '{"version": 2, "config": {');
     const warnings: string[] = [];
     const progress = {
       sweepStart() {},
@@ -375,4 +380,144 @@ Deno.test({
       for (const d of dirs) await Deno.remove(d, { recursive: true });
     }
   },
+});
+
+/** A progress sink that only watches run starts and epoch ends. */
+function epochWatcher(epochs: number) {
+  const state = { lastEpochDone: false };
+  return {
+    state,
+    progress: {
+      sweepStart() {},
+      runStart() {
+        state.lastEpochDone = false;
+      },
+      step() {},
+      epoch(e: number) {
+        state.lastEpochDone = e === epochs - 1;
+      },
+      runEnd() {},
+      message() {},
+      end() {},
+    },
+  };
+}
+
+Deno.test("experiment: the test set is never read before a run's last epoch, nor by search trials", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = cfg({
+      variants: ["plain", "sh"],
+      runs: 1,
+      epochs: 2,
+      lrSearch: { plainGrid: [0.01, 0.02], epochs: 1 },
+    });
+    const w = epochWatcher(2);
+    const d = await data();
+    let reads = 0;
+    const guarded: SweepData = {
+      ...d,
+      test: () => {
+        if (!w.state.lastEpochDone) {
+          return Promise.reject(new Error("the test set was read before a run's last epoch"));
+        }
+        reads++;
+        return d.test!();
+      },
+    };
+    const res = await runSweep({
+      config,
+      source: "test",
+      outDir: dir,
+      backend: tsBackend,
+      data: guarded,
+      progress: w.progress,
+    });
+    assert.equal(res.ran, 2);
+    assert.equal(reads, 2, "once per sweep run, never for the two search trials");
+    const trials = (await Array.fromAsync(Deno.readDir(`${dir}/search`))).length;
+    assert.equal(trials, 2);
+    for (const r of (await readRuns(dir)).values()) assert.ok(r.testError !== null);
+    for await (const e of Deno.readDir(`${dir}/search`)) {
+      const t: RunRecord = JSON.parse(await Deno.readTextFile(`${dir}/search/${e.name}`));
+      assert.equal(t.testError, null, "a search trial has no test measurement");
+      assert.equal(t.config.testSize, 0);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiment: the validation split is held out by the base seed, disjoint, and shapes normalisation", async () => {
+  const { loadRaw } = await import("../src/data/mod.ts");
+  const { computeNormStats, holdOut } = await import("../src/data/dataset.ts");
+  const raw = await prepareData(cfg({ normalize: "none" }));
+  const again = await prepareData(cfg({ normalize: "none" }));
+  const other = await prepareData(cfg({ normalize: "none", baseSeed: 2 }));
+  assert.equal(raw.val.size, 40);
+  assert.deepEqual(raw.val.images, again.val.images, "the same split for every variant and run");
+  assert.notDeepEqual(raw.val.images, other.val.images, "another base seed, another split");
+  // Disjoint from the training part: no validation image appears among the training images.
+  const d = 784;
+  const key = (x: Float32Array, i: number) => {
+    let h = 0;
+    for (let j = i * d; j < (i + 1) * d; j++) h = (Math.imul(h, 31) + Math.round(x[j] * 255)) | 0;
+    return h;
+  };
+  const full = await loadRaw("mnist", "train");
+  const split = holdOut(full, 40, 1);
+  const trainKeys = new Set(
+    Array.from({ length: split.train.size }, (_, i) => key(split.train.images, i)),
+  );
+  for (let i = 0; i < raw.val.size; i++) assert.ok(!trainKeys.has(key(raw.val.images, i)));
+  // Per-element statistics come from the training part only (not the validation samples).
+  const std = await data();
+  assert.deepEqual(std.train.norm!.mean, computeNormStats(split.train).mean);
+  assert.deepEqual(std.val.norm!.mean, std.train.norm!.mean);
+  // With validation on the test set there is no separate test loader.
+  const onTest = await prepareData(cfg({ validation: "test", holdOut: null }));
+  assert.equal(onTest.test, null);
+  assert.equal(onTest.val.size, 32, "the (subset of the) test set validates");
+  assert.equal(onTest.train.size, 48);
+});
+
+Deno.test("experiment: several learning rates in one sweep are recorded and analysed as groups", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await runSweep({
+      config: cfg({ variants: ["plain", "sh"], lr: [0.01, 0.02], runs: 1 }),
+      source: "test",
+      outDir: dir,
+      backend: tsBackend,
+      data: await data(),
+    });
+    const m: ExperimentManifest = JSON.parse(await Deno.readTextFile(`${dir}/experiment.json`));
+    assert.deepEqual(m.learningRates, { plain: [0.01, 0.02], sh: [0.01, 0.02] });
+    assert.equal(m.plannedRuns, 4);
+    const { analyzeExperiment } = await import("../src/report/analysis.ts");
+    const { loadExperiment } = await import("../src/report/load.ts");
+    const exp = await loadExperiment(dir);
+    const a = analyzeExperiment(exp.manifest, exp.records, exp.files);
+    assert.deepEqual(a.groups.map((g) => g.name), [
+      "plain @ 0.01",
+      "plain @ 0.02",
+      "sh @ 0.01",
+      "sh @ 0.02",
+    ]);
+    assert.equal(a.groups.filter((g) => g.chosen).length, 2, "one best rate per variant");
+    assert.equal(a.partial, false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiment: a folder validated on the test set (before the split existed) is not mixed", () => {
+  // A manifest written before `validation` existed, without holdOut, validated on the test set.
+  const { validation: _, holdOut: __, ...before } = cfg({ variants: ["plain"] });
+  const manifest = { config: before } as unknown as ExperimentManifest;
+  assert.throws(
+    () => checkCompatible(manifest, cfg({ variants: ["plain"] }), "old"),
+    /validation: "test" there, "holdout" now/,
+  );
+  checkCompatible(manifest, cfg({ variants: ["plain"], validation: "test", holdOut: null }), "old");
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { analyzeExperiment, defaultThreshold, variantFamily } from "../src/report/analysis.ts";
+import { analyzeExperiment, defaultTarget, variantFamily } from "../src/report/analysis.ts";
 import { epochCsv } from "../src/report/csv.ts";
 import { loadExperiment, parseRunRecord } from "../src/report/load.ts";
 import { areaUnderCurve, ema, mean } from "../src/report/stats.ts";
@@ -15,7 +15,7 @@ async function withTemp<T>(fn: (root: string) => Promise<T>): Promise<T> {
   }
 }
 
-Deno.test("analysis: complete sweep — counts, best variant, threshold and pace from full data", async () => {
+Deno.test("analysis: complete sweep — counts, best variant, target and pace from full data", async () => {
   await withTemp(async (root) => {
     const exp = await loadExperiment(
       await writeFixture(root, { runs: 3, epochs: 3, stepsPerEpoch: 200 }),
@@ -24,27 +24,44 @@ Deno.test("analysis: complete sweep — counts, best variant, threshold and pace
     assert.equal(a.partial, false);
     assert.equal(a.finishedRuns, 18);
     assert.equal(a.plannedRuns, 18);
-    assert.deepEqual(a.variants.map((v) => v.name), ["plain", "bn", "sh", "csh", "lsh", "lsh_lsc"]);
+    assert.deepEqual(a.groups.map((g) => g.name), ["plain", "bn", "sh", "csh", "lsh", "lsh_lsc"]);
+    assert.ok(a.groups.every((g) => g.chosen), "one rate per variant: each is its analysed rate");
     assert.equal(
       a.best?.variant,
       "bn",
       "the fastest-decaying fixture variant has the lowest error",
     );
 
-    // The default threshold is plain's mean EMA training error at the midpoint step.
+    // The default time-to-target target is plain's mean final validation error.
     const plain = exp.records.filter((r) => r.config.variant === "plain");
-    const emas = plain.map((r) => ema(r.trainError));
-    const mid = Math.floor((600 - 1) / 2);
-    assert.ok(Math.abs(a.threshold! - mean(emas.map((e) => e[mid]))) < 1e-12);
-    assert.match(a.thresholdSource, /plain/);
+    assert.ok(Math.abs(a.target! - mean(plain.map((r) => r.valError.at(-1)!))) < 1e-12);
+    assert.match(a.targetSource, /plain's mean final validation error/);
 
-    const pv = a.variants[0];
-    const paces = emas.map(areaUnderCurve);
-    assert.ok(Math.abs(pv.pace.mean - mean(paces)) < 1e-9, "pace is the mean EMA-error area");
+    const pv = a.groups[0];
+    const paces = plain.map((r) => areaUnderCurve(ema(r.trainError)));
+    assert.ok(Math.abs(pv.pace.mean - mean(paces)) < 1e-9, "pace: mean bias-corrected EMA area");
     assert.equal(pv.runs[0].steps, 600);
     assert.equal(pv.curves!.trainError.x.length, 600, "600 steps fit in 1500 plotted points");
     assert.equal(pv.curves!.valError.x.length, 3);
     assert.deepEqual(pv.runs.map((r) => r.seed), [1000, 1001, 1002]);
+    assert.ok(Math.abs(pv.testError.mean - mean(plain.map((r) => r.testError!))) < 1e-12);
+    assert.equal(a.hasTest, true);
+    assert.equal(pv.iqm, null, "IQM needs at least 10 runs");
+    // Time-to-target of one run, by hand: first epoch at or below the target.
+    const r0 = plain[0];
+    const e = r0.valError.findIndex((x) => x <= a.target!);
+    assert.deepEqual(
+      pv.runs[0].timeToTarget,
+      e < 0 ? null : {
+        epoch: e + 1,
+        steps: (e + 1) * 200,
+        seconds: r0.epochSeconds.slice(0, e + 1).reduce((x, y) => x + y, 0),
+      },
+    );
+    assert.deepEqual(a.comparisons.map((t) => t.reference), ["plain", "bn"]);
+    assert.equal(a.comparisons[0].rows.length, 5);
+    assert.equal(a.comparisons[1].rows.length, 5);
+    assert.ok(a.comparisons[0].rows.every((r) => r.finalValError?.verdict === "too few seeds"));
   });
 });
 
@@ -62,7 +79,7 @@ Deno.test("analysis: plotted curves are downsampled, statistics are not", async 
       maxPoints: 500,
       maxRunPoints: 100,
     });
-    const v = a.variants[1];
+    const v = a.groups[1];
     assert.equal(v.curves!.trainError.x.length, 500);
     assert.equal(v.curves!.trainError.x[499], 3000, "the last step is kept");
     assert.equal(v.runCurves[0].trainError.x.length, 100);
@@ -72,28 +89,32 @@ Deno.test("analysis: plotted curves are downsampled, statistics are not", async 
   });
 });
 
-Deno.test("analysis: a faster variant is marked faster; a copy of plain gets an interval containing zero", async () => {
+Deno.test("analysis: at 6 seeds a faster variant is marked faster; a copy of plain is not", async () => {
   await withTemp(async (root) => {
     const exp = await loadExperiment(
       await writeFixture(root, {
         variants: ["plain", "lsh_lsc", "twin"],
-        runs: 4,
+        runs: 6,
         epochs: 3,
         stepsPerEpoch: 200,
         copyOfPlain: ["twin"],
       }),
     );
     const a = analyzeExperiment(exp.manifest, exp.records, exp.files);
-    const fast = a.comparisons!.find((c) => c.variant === "lsh_lsc")!;
-    assert.equal(fast.paceVerdict, "faster");
-    assert.ok(fast.pace!.hi < 0);
-    assert.deepEqual(fast.seeds, [1000, 1001, 1002, 1003]);
-    const twin = a.comparisons!.find((c) => c.variant === "twin")!;
-    for (const ci of [twin.pace!, twin.finalValError!, twin.stepsToThreshold!]) {
-      assert.ok(ci.lo <= 0 && ci.hi >= 0, `interval [${ci.lo}, ${ci.hi}] contains zero`);
-    }
-    assert.equal(twin.paceVerdict, "no clear difference");
-    assert.equal(twin.valVerdict, "no clear difference");
+    const rows = a.comparisons[0].rows;
+    const fast = rows.find((c) => c.variant === "lsh_lsc")!;
+    assert.equal(fast.pace!.verdict, "faster");
+    assert.ok(fast.pace!.hi! < 0);
+    assert.ok(fast.pace!.pHolm! < 0.05 && fast.pace!.pHolm! >= fast.pace!.p!);
+    assert.equal(fast.pace!.signFlipP, 2 / 64, "every seed faster: 2 of 2^6 sign patterns");
+    assert.deepEqual(fast.pace!.seeds, [1000, 1001, 1002, 1003, 1004, 1005]);
+    assert.equal(fast.finalValError!.probabilityOfImprovement, 1);
+    const twin = rows.find((c) => c.variant === "twin")!;
+    assert.equal(twin.pace!.mean, 0);
+    assert.equal(twin.pace!.verdict, "no clear difference");
+    assert.equal(twin.finalValError!.verdict, "no clear difference");
+    assert.equal(twin.finalValError!.probabilityOfImprovement, 0.5, "all ties");
+    assert.equal(a.family.size, 4, "2 variants × 2 metrics; no finding has its variants");
   });
 });
 
@@ -112,26 +133,27 @@ Deno.test("analysis: partial sweep with diverged runs — excluded from statisti
     const a = analyzeExperiment(exp.manifest, exp.records, exp.files);
     assert.equal(a.partial, true);
     assert.equal(a.finishedRuns, 11);
-    const sh = a.variants.find((v) => v.name === "sh")!;
+    const sh = a.groups.find((g) => g.name === "sh")!;
     assert.equal(sh.finished, 3);
     assert.equal(sh.runs[1].divergedAtStep, 150);
+    assert.equal(sh.runs[1].testError, null, "a diverged run has no test measurement");
     assert.equal(sh.finalValError.n, 2, "the diverged run is not averaged");
     assert.equal(sh.curves!.trainError.runs, 2);
-    const cmp = a.comparisons!.find((c) => c.variant === "sh")!;
+    const cmp = a.comparisons[0].rows.find((c) => c.variant === "sh")!;
     assert.deepEqual(cmp.droppedSeeds, [1001]);
-    assert.deepEqual(cmp.seeds, [1000, 1002]);
-    assert.equal(cmp.paceVerdict, "too few seeds", "two seeds give no verdict");
-    assert.equal(cmp.valVerdict, "too few seeds");
-    const lsh = a.variants.find((v) => v.name === "lsh")!;
+    assert.deepEqual(cmp.pace!.seeds, [1000, 1002]);
+    assert.equal(cmp.pace!.verdict, "too few seeds", "two seeds give no verdict");
+    assert.equal(cmp.finalValError!.verdict, "too few seeds");
+    const lsh = a.groups.find((g) => g.name === "lsh")!;
     assert.equal(lsh.curves, null, "every run diverged: no mean curve");
     assert.equal(lsh.runCurves.length, 3, "but the drill-down still shows each run");
-    assert.equal(a.comparisons!.find((c) => c.variant === "lsh")!.paceVerdict, "too few seeds");
-    const bn = a.comparisons!.find((c) => c.variant === "bn")!;
+    assert.equal(a.comparisons[0].rows.find((c) => c.variant === "lsh")!.pace, null);
+    const bn = a.comparisons[0].rows.find((c) => c.variant === "bn")!;
     assert.deepEqual(bn.droppedSeeds, [1002]);
   });
 });
 
-Deno.test("analysis: runs at other learning rates are search runs, not analysed", async () => {
+Deno.test("analysis: several rates per variant are groups; the best on validation is chosen", async () => {
   await withTemp(async (root) => {
     const dir = await writeFixture(root, {
       variants: ["plain", "sh"],
@@ -139,28 +161,48 @@ Deno.test("analysis: runs at other learning rates are search runs, not analysed"
       epochs: 2,
       stepsPerEpoch: 50,
     });
-    const extra = makeRecord("quick-mnist", "plain", 0, 1000, 2, 50, 300, null);
-    extra.config.lr = 0.02;
-    await Deno.writeTextFile(join(dir, "runs", "plain__lr0.02__run0.json"), JSON.stringify(extra));
+    // plain also ran at 0.02 (planned), with a lower validation error; and a stray record at
+    // 0.05 that the plan does not contain.
+    const m = JSON.parse(await Deno.readTextFile(join(dir, "experiment.json")));
+    m.learningRates.plain = [0.01, 0.02];
+    m.plannedRuns = 6;
+    await Deno.writeTextFile(join(dir, "experiment.json"), JSON.stringify(m));
+    for (const run of [0, 1]) {
+      const r = makeRecord("quick-mnist", "plain", run, 1000 + run, 2, 50, 100, null);
+      r.config.lr = 0.02;
+      await Deno.writeTextFile(
+        join(dir, "runs", `plain__lr0.02__run${run}.json`),
+        JSON.stringify(r),
+      );
+    }
+    const stray = makeRecord("quick-mnist", "plain", 0, 1000, 2, 50, 300, null);
+    stray.config.lr = 0.05;
+    await Deno.writeTextFile(join(dir, "runs", "plain__lr0.05__run0.json"), JSON.stringify(stray));
     const exp = await loadExperiment(dir);
     const a = analyzeExperiment(exp.manifest, exp.records, exp.files);
-    const plain = a.variants[0];
-    assert.equal(plain.finished, 2);
-    assert.equal(plain.otherLrRuns, 1);
-    assert.ok(plain.runs.every((r) => r.lr === 0.01));
+    assert.deepEqual(a.groups.map((g) => g.name), ["plain @ 0.01", "plain @ 0.02", "sh"]);
+    assert.deepEqual(a.groups.map((g) => g.chosen), [false, true, true]);
+    assert.ok(a.groups.every((g) => g.finished === 2));
+    assert.equal(a.partial, false);
+    assert.ok(a.notes.some((n) => /plain at lr 0\.05 is not in this experiment's plan/.test(n)));
+    assert.deepEqual(a.comparisons[0].rows.map((r) => r.group), ["sh"]);
+    const s = a.sensitivity.find((c) => c.variant === "plain")!;
+    assert.deepEqual(s.points.map((p) => p.lr), [0.01, 0.02]);
+    assert.equal(s.chosenLr, 0.02);
   });
 });
 
-Deno.test("analysis: without plain there is no comparison and the threshold is a median", () => {
-  const t = defaultThreshold([
-    { name: "sh", curve: [0.9, 0.5, 0.1] },
-    { name: "lsh", curve: [0.9, 0.3, 0.1] },
-    { name: "bn", curve: [0.9, 0.2, 0.1] },
+Deno.test("analysis: the default target is the reference's final validation error", () => {
+  const t = defaultTarget([
+    { variant: "sh", meanFinalValError: 0.05 },
+    { variant: "bn", meanFinalValError: 0.02 },
+    { variant: "plain", meanFinalValError: 0.04 },
   ]);
-  assert.equal(t.threshold, 0.3);
-  assert.match(t.source, /median/);
-  assert.equal(defaultThreshold([{ name: "plain", curve: [0.8, 0.4, 0.2, 0.1] }]).threshold, 0.4);
-  assert.equal(defaultThreshold([]).threshold, null);
+  assert.equal(t.target, 0.04);
+  assert.match(t.source, /plain/);
+  assert.equal(defaultTarget([{ variant: "bn", meanFinalValError: 0.02 }]).target, 0.02);
+  assert.equal(defaultTarget([{ variant: "sh", meanFinalValError: 0.03 }]).target, 0.03);
+  assert.equal(defaultTarget([]).target, null);
 });
 
 Deno.test("variantFamily: SPEC §1 abbreviations map to their sharing family", () => {
@@ -207,8 +249,20 @@ Deno.test("load: errors name the file and the field; null metric entries read ba
   });
   assert.throws(
     () => parseRunRecord({ version: 99 }, "r.json"),
-    /r\.json: record version 99 is not the supported version 1/,
+    /r\.json: record version 99 is not supported \(expected one of 1, 2\)/,
   );
+  // A version 1 record (before the validation split) reads as validated on the test set.
+  const v1 = makeRecord("e", "plain", 0, 1, 1, 4, 10, null) as unknown as Record<string, unknown>;
+  const cfg = { ...(v1.config as Record<string, unknown>) };
+  delete cfg.validation;
+  delete cfg.valSize;
+  const old = { ...v1, version: 1, config: cfg };
+  delete (old as Record<string, unknown>).testError;
+  delete (old as Record<string, unknown>).testLoss;
+  const read = parseRunRecord(old, "v1.json");
+  assert.equal(read.config.validation, "test");
+  assert.equal(read.config.valSize, 1000);
+  assert.equal(read.testError, null);
   const good = makeRecord("e", "plain", 0, 1, 1, 4, 10, null);
   assert.throws(
     () => parseRunRecord({ ...good, valLoss: [1, 2] }, "r.json"),
@@ -227,14 +281,17 @@ Deno.test("csv: one row per run and epoch with the step at the epoch's end", () 
   const lines = csv.trimEnd().split("\n");
   assert.equal(
     lines[0],
-    "variant,lr,run,seed,epoch,step,val_loss,val_error,epoch_seconds,diverged_at_step",
+    "variant,lr,run,seed,epoch,step,val_loss,val_error,test_loss,test_error,epoch_seconds," +
+      "diverged_at_step",
   );
   assert.equal(lines.length, 1 + 3 + 1, "the diverged run has one finished epoch");
   const row = lines[2].split(",");
   assert.deepEqual(row.slice(0, 6), ["plain", "0.01", "0", "1000", "2", "20"]);
   assert.equal(Number(row[7]), a.valError[1]);
-  assert.equal(row[9], "");
-  assert.equal(lines[4].split(",")[9], "15");
+  assert.equal(row[9], "", "the test error is on the last epoch's row only");
+  assert.equal(Number(lines[3].split(",")[9]), a.testError);
+  assert.equal(row[11], "");
+  assert.equal(lines[4].split(",")[11], "15");
   const c = { ...a, valLoss: [NaN, 1, 2] };
   assert.equal(epochCsv([c]).split("\n")[1].split(",")[6], "NaN");
 });

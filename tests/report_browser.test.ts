@@ -122,6 +122,32 @@ Deno.test({
     const b = await Browser.launch(chromium!);
     try {
       const full = await writeFixture(root, { id: "complete", runs: 3, epochs: 5 });
+      // The thesis's search for plain and bn: the page gets a learning-rate sensitivity chart.
+      const mPath = join(full, "experiment.json");
+      const m = JSON.parse(await Deno.readTextFile(mPath));
+      m.lrSearch = {
+        mode: "thesis",
+        trials: {
+          plain: { "0.005": 0.09, "0.01": 0.07, "0.02": 0.08 },
+          bn: { "0.02": 0.05, "0.04": 0.04, "0.08": 0.06 },
+        },
+        chosen: { plain: 0.01, bn: 0.04 },
+      };
+      await Deno.writeTextFile(mPath, JSON.stringify(m));
+      // A diverging run whose cross-entropy sits near 2e29 before it blows up: its axis labels
+      // must still differ from one tick to the next.
+      const huge = await writeFixture(root, {
+        id: "huge-loss",
+        variants: ["plain"],
+        runs: 1,
+        epochs: 2,
+        stepsPerEpoch: 50,
+      });
+      const hugeFile = join(huge, "runs", "plain__lr0.01__run0.json");
+      const rec = JSON.parse(await Deno.readTextFile(hugeFile));
+      rec.trainLoss = rec.trainLoss.map((_: number, i: number) => 2e29 * (1 + 1e-3 * i));
+      await Deno.writeTextFile(hugeFile, JSON.stringify(rec));
+      const hugePage = await writeExperimentReport(huge);
       const partial = await writeFixture(root, {
         id: "partial-diverged",
         variants: ["plain", "bn", "sh", "sc", "csh", "csc", "lsh", "lsc", "lsh_lsc", "biased2"],
@@ -136,14 +162,18 @@ Deno.test({
 
       await t.step("complete sweep", async () => {
         const infos = await checkExperimentPage(b, fullPage, "complete.png");
-        // overview (4) + three families (4 each) + drill-down (4)
-        assert.equal(infos.length, 4 + 3 * 4 + 4);
+        // sensitivity (1) + overview (4) + three families (4 each) + drill-down (4)
+        assert.equal(infos.length, 1 + 4 + 3 * 4 + 4);
+        const sens = await b.eval<string[]>(
+          `Chart.getChart(document.querySelector("canvas[data-sensitivity]")).data.datasets.map((d) => d.label + ":" + d.data.length)`,
+        );
+        assert.deepEqual(sens, ["plain:3", "bn:3"]);
         const csv = await b.eval<string>(
           `decodeURIComponent(document.querySelector("a[download]").href.split(",").slice(1).join(","))`,
         );
         assert.match(
           csv,
-          /^variant,lr,run,seed,epoch,step,val_loss,val_error,epoch_seconds,diverged_at_step\n/,
+          /^variant,lr,run,seed,epoch,step,val_loss,val_error,test_loss,test_error,epoch_seconds,diverged_at_step\n/,
         );
         assert.equal(csv.trim().split("\n").length, 1 + 6 * 3 * 5);
       });
@@ -170,7 +200,7 @@ Deno.test({
         const types = await b.eval<string[]>(
           `[...document.querySelectorAll("canvas")].map((c) => Chart.getChart(c).scales.y.type)`,
         );
-        assert.equal(types.length, 20);
+        assert.equal(types.length, 21);
         assert.ok(types.every((x) => x === "logarithmic"), types.join());
         assert.deepEqual(blankCanvases(await b.eval<CanvasInfo[]>(INSPECT_CANVASES)), []);
         assertNoProblems(b, "log scale");
@@ -198,13 +228,26 @@ Deno.test({
         await screenshot(b, "partial-drill-diverged.png");
       });
 
+      await t.step("axis labels of a cross-entropy near 2e29 are all different", async () => {
+        await checkExperimentPage(b, hugePage, "huge-loss.png");
+        const labels = await b.eval<string[]>(
+          `Chart.getChart(document.querySelector("canvas[data-view=all][data-metric=trainLoss]")).scales.y.ticks.map((t) => String(t.label))`,
+        );
+        assert.ok(labels.length >= 3, labels.join(" | "));
+        assert.equal(new Set(labels).size, labels.length, `repeated labels: ${labels.join(" | ")}`);
+      });
+
       await t.step("results index", async () => {
         await b.open(pathToFileURL(index).href);
         assertNoProblems(b, index);
         const links = await b.eval<string[]>(
           `[...document.querySelectorAll("a")].map((a) => a.getAttribute("href"))`,
         );
-        assert.deepEqual(links.sort(), ["complete/index.html", "partial-diverged/index.html"]);
+        assert.deepEqual(links.sort(), [
+          "complete/index.html",
+          "huge-loss/index.html",
+          "partial-diverged/index.html",
+        ]);
         await screenshot(b, "index.html.png");
       });
 

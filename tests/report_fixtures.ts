@@ -86,6 +86,8 @@ export function makeRecord(
       seed,
       dropout: false,
       trainSize: 32 * stepsPerEpoch,
+      validation: "holdout",
+      valSize: 1000,
       testSize: 1000,
       weightDecay: 0,
       optimizer: "momentum",
@@ -104,6 +106,8 @@ export function makeRecord(
     trainError,
     valLoss,
     valError,
+    testLoss: divergeAt === null ? (valLoss.at(-1) ?? 0) + 0.01 : null,
+    testError: divergeAt === null ? (valError.at(-1) ?? 0) + 0.002 * rng.normal() : null,
     stepsPerEpoch,
     wallSeconds: 12.5 + run,
     epochSeconds: valError.map(() => (12.5 + run) / epochs),
@@ -120,8 +124,8 @@ export async function writeFixture(root: string, opts: FixtureOptions = {}): Pro
   const spe = opts.stepsPerEpoch ?? 250;
   const dir = join(root, id);
   await Deno.mkdir(join(dir, "runs"), { recursive: true });
-  const lrs: Record<string, number> = {};
-  for (const v of variants) lrs[v] = v === "bn" ? 0.04 : 0.01;
+  const lrs: Record<string, number[]> = {};
+  for (const v of variants) lrs[v] = [v === "bn" ? 0.04 : 0.01];
   const manifest: ExperimentManifest = {
     version: RECORD_VERSION,
     id,
@@ -138,6 +142,7 @@ export async function writeFixture(root: string, opts: FixtureOptions = {}): Pro
     batchSize: 32,
     baseSeed: 1000,
     plannedRuns: variants.length * runs,
+    validation: { source: "holdout", size: 1000 },
     createdAt: "2026-11-22T12:00:00.000Z",
   };
   await Deno.writeTextFile(join(dir, "experiment.json"), JSON.stringify(manifest, null, 1));

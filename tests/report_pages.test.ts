@@ -26,7 +26,11 @@ Deno.test("experiment page: self-contained, Chart.js inlined, data embedded, sec
     const dir = await writeFixture(root, { runs: 2, epochs: 2, stepsPerEpoch: 100 });
     const mPath = join(dir, "experiment.json");
     const m = JSON.parse(await Deno.readTextFile(mPath));
-    m.lrSearch = { plain: { "0.005": 0.09, "0.01": 0.07, "0.02": 0.08 } };
+    m.lrSearch = {
+      mode: "thesis",
+      trials: { plain: { "0.005": 0.09, "0.01": 0.07, "0.02": 0.08 } },
+      chosen: { plain: 0.01 },
+    };
     await Deno.writeTextFile(mPath, JSON.stringify(m));
     const page = await writeExperimentReport(dir, { generatedAt: "2026-11-23T00:00:00Z" });
     assert.equal(page, join(dir, "index.html"));
@@ -37,7 +41,19 @@ Deno.test("experiment page: self-contained, Chart.js inlined, data embedded, sec
     assert.deepEqual(externalRefs(html), ["../index.html"], "only the link back to the index");
     assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
     assert.match(html, /<script type="application\/json" id="report-data">\{/);
-    for (const id of ["run", "summary", "paired", "curves", "groups", "runs", "data"]) {
+    for (
+      const id of [
+        "findings",
+        "run",
+        "summary",
+        "paired",
+        "sensitivity",
+        "curves",
+        "groups",
+        "runs",
+        "data",
+      ]
+    ) {
       assert.match(html, new RegExp(`<section id="${id}">`), `section ${id}`);
     }
     for (const g of ["elementwise", "channelwise", "layerwise"]) {
@@ -45,8 +61,20 @@ Deno.test("experiment page: self-contained, Chart.js inlined, data embedded, sec
     }
     assert.match(html, /href="data:text\/csv;charset=utf-8,variant%2Clr%2Crun/);
     assert.match(html, /<span class="badge complete">complete<\/span>/);
-    assert.match(html, /Learning-rate search/);
+    assert.match(html, /Learning-rate search \(thesis protocol/);
     assert.match(html, /0\.005 → 9\.00%, 0\.01 → 7\.00%, 0\.02 → 8\.00%/);
+    assert.match(html, /data-sensitivity="plain"/, "plain was tried at three rates");
+    assert.match(html, /Validation<\/b> is a <b>held-out split of 1,000 training samples/);
+    assert.match(html, /test error \(read once, at the end\)/);
+    assert.match(html, /<h3 id="paired-plain">Against plain<\/h3>/);
+    assert.match(html, /<h3 id="paired-bn">Against bn<\/h3>/);
+    assert.match(html, /No verdicts on this page:<\/b> at most 2 paired seeds/);
+    assert.match(html, /Holm–Bonferroni-corrected across all \d+ tests on this page/);
+    assert.match(html, /Variants with a shift learn faster than plain/);
+    assert.match(
+      html,
+      /Raising the learning rate of ordinary biases \(biasedK\) does not help\.[\s\S]*?not tested/,
+    );
     assert.doesNotMatch(html, /Partial sweep/);
     assert.ok(html.length < 1_500_000, `page size ${html.length} is sensible`);
   });
@@ -74,6 +102,19 @@ Deno.test("experiment page: partial sweep, all-diverged variant and an empty swe
       runs: 2,
       missing: ["plain/0", "plain/1"],
     });
+    // Every planned run finished, and every one diverged: not "complete" in green.
+    const dead = await writeFixture(root, {
+      id: "d",
+      variants: ["plain", "sh"],
+      runs: 1,
+      epochs: 2,
+      stepsPerEpoch: 50,
+      diverge: { "plain/0": 3, "sh/0": 4 },
+    });
+    const html3 = await Deno.readTextFile(await writeExperimentReport(dead));
+    assert.doesNotMatch(html3, /badge complete/);
+    assert.match(html3, /<span class="badge diverged">every run diverged<\/span>/);
+
     const html2 = await Deno.readTextFile(await writeExperimentReport(empty));
     assert.match(html2, /No run has finished without\s+diverging yet/);
     assert.doesNotMatch(html2, /<canvas/, "no chart without data (it would be blank)");
@@ -123,10 +164,7 @@ Deno.test("results index: newest first, best variant, link, broken folder listed
     assert.match(html, /<a href="older\/index.html">older<\/a>/);
     assert.match(html, /newer <span class="muted">\(no page yet/);
     assert.match(html, /<b>bn<\/b> \(\d+\.\d\d%\)/);
-    assert.match(
-      html,
-      /experiment\.json: manifest version undefined is not the supported version 1/,
-    );
+    assert.match(html, /experiment\.json: manifest version undefined is not supported/);
     assert.doesNotMatch(html, /not-an-experiment/);
     assert.match(html, /3 experiments/);
     assert.deepEqual(externalRefs(html).sort(), ["older/index.html", "vis-1/index.html"]);
@@ -145,15 +183,15 @@ Deno.test("html helpers: escaping and embedded JSON cannot break out of the page
 
 Deno.test("cli: parses options and rejects mistakes with what was expected", () => {
   assert.deepEqual(parseCli([]), { dir: "results" });
-  assert.deepEqual(parseCli(["r", "--threshold", "0.2", "--max-points", "100"]), {
+  assert.deepEqual(parseCli(["r", "--target", "0.2", "--max-points", "100"]), {
     dir: "r",
-    threshold: 0.2,
+    target: 0.2,
     maxPoints: 100,
   });
   assert.equal(parseCli(["--help"]), "help");
   assert.throws(
-    () => parseCli(["--threshold", "2"]),
-    /--threshold must be a number between 0 and 1, got "2"/,
+    () => parseCli(["--target", "2"]),
+    /--target must be a number between 0 and 1, got "2"/,
   );
   assert.throws(() => parseCli(["--max-points", "1"]), /--max-points must be an integer >= 2/);
   assert.throws(() => parseCli(["a", "b"]), /at most one DIR/);
@@ -175,7 +213,7 @@ Deno.test("cli: regenerates a results folder and an experiment folder; exit 2 on
     console.error = (...a: unknown[]) => out.push(a.join(" "));
     try {
       assert.equal(await main([root]), 0);
-      assert.equal(await main([dir, "--threshold", "0.5"]), 0);
+      assert.equal(await main([dir, "--target", "0.5"]), 0);
       assert.equal(await main([join(root, "missing")]), 2);
       assert.equal(await main(["--nope"]), 2);
       assert.equal(await main(["--help"]), 0);
@@ -192,19 +230,19 @@ Deno.test("cli: regenerates a results folder and an experiment folder; exit 2 on
     );
     assert.ok(out.some((l) => l.startsWith("Usage: deno task report")));
     const html = await Deno.readTextFile(join(dir, "index.html"));
-    assert.match(html, /steps to 50\.00%/, "--threshold reaches the page");
+    assert.match(html, /steps \(seconds\) to 50\.00% val\. error/, "--target reaches the page");
   });
 });
 
 Deno.test("cli: as a process, exit status 2 and a message on a bad option", async () => {
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "src/report/cli.ts", "--threshold", "abc"],
+    args: ["run", "-A", "src/report/cli.ts", "--target", "abc"],
     stdout: "piped",
     stderr: "piped",
   }).output();
   assert.equal(r.code, 2);
   assert.match(
     new TextDecoder().decode(r.stderr),
-    /--threshold must be a number between 0 and 1, got "abc"/,
+    /--target must be a number between 0 and 1, got "abc"/,
   );
 });

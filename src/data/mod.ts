@@ -5,7 +5,7 @@
  * @module
  */
 import { loadCifar } from "./cifar.ts";
-import { computeNormStats, type Dataset, normalize, type NormStats } from "./dataset.ts";
+import { computeNormStats, type Dataset, holdOut, normalize, type NormStats } from "./dataset.ts";
 import { loadFashionMnist, loadMnist, type Split } from "./mnist.ts";
 
 export * from "./dataset.ts";
@@ -91,4 +91,54 @@ export async function loadTrainTest(
   const train = await loadDataset(name, { split: "train", dataDir, normalize });
   const test = await loadDataset(name, { split: "test", dataDir, normalize });
   return { train, test };
+}
+
+/** The three sets of an experiment; see {@link loadSplits}. */
+export interface Splits {
+  /** Training samples (without the validation split). */
+  train: Dataset;
+  /** The held-out validation split, or null when none was asked for. */
+  val: Dataset | null;
+  /** The test split, loaded (once) on the first call. */
+  test: () => Promise<Dataset>;
+}
+
+/**
+ * Loads a dataset for an experiment: the training split, minus a validation split of
+ * `holdOut.size` samples chosen by a permutation from `holdOut.seed` (the same for every variant
+ * of a sweep), and a loader for the test split. With `normalize`, all three are standardised per
+ * element with the statistics of the remaining training samples only, so neither validation nor
+ * test samples influence training. The test split is read from disk only when `test()` is first
+ * called.
+ */
+export async function loadSplits(
+  name: string,
+  opts: {
+    dataDir?: string;
+    normalize?: boolean;
+    /** The validation split: a size, or a function of the training split's size. */
+    holdOut?: { size: number | ((trainSize: number) => number); seed: number } | null;
+  },
+): Promise<Splits> {
+  const n = parseDatasetName(name);
+  let train = await loadRaw(n, "train", opts.dataDir);
+  let val: Dataset | null = null;
+  if (opts.holdOut) {
+    const size = opts.holdOut.size;
+    const s = holdOut(train, typeof size === "number" ? size : size(train.size), opts.holdOut.seed);
+    train = s.train;
+    val = s.heldOut;
+  }
+  const stats = opts.normalize === false ? null : computeNormStats(train);
+  if (stats) {
+    train = normalize(train, stats);
+    if (val) val = normalize(val, stats);
+  }
+  let test: Promise<Dataset> | null = null;
+  return {
+    train,
+    val,
+    test: () =>
+      test ??= loadRaw(n, "test", opts.dataDir).then((raw) => stats ? normalize(raw, stats) : raw),
+  };
 }

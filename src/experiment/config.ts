@@ -16,12 +16,25 @@ import { OPTIMIZER_KINDS, type OptimizerKind } from "../optim.ts";
  */
 export type LearningRates = number | number[] | Record<string, number | number[]>;
 
+/** Values of {@link LrSearchConfig.mode}. */
+export const LR_SEARCH_MODES = ["thesis", "per-variant"] as const;
+
 /**
- * The thesis's learning-rate search (SPEC §3): `plain` tries each anchor `10^-i`, then a grid of
- * multipliers around the best one (or, with `plainGrid`, just that grid); `bn` tries its own,
- * higher grid. Every other variant gets the chosen plain rate; batch-norm variants the bn rate.
+ * The learning-rate search, scored on the validation split (final validation error of each
+ * trial).
+ *
+ * - `mode: "thesis"` (default; SPEC §3): `plain` tries each anchor `10^-i`, then a grid of
+ *   multipliers around the best one (or, with `plainGrid`, just that grid); `bn` tries its own,
+ *   higher grid. Every other variant gets the chosen plain rate; batch-norm variants the bn rate.
+ * - `mode: "per-variant"` (DeepOBS, Schneider et al. 2019): every variant is searched on the same
+ *   grid with the same budget (`perVariantGrid`, default the union of `plainGrid` and `bnGrid`;
+ *   without either, the anchors and multipliers per variant) and trained at its own winner.
  */
 export interface LrSearchConfig {
+  /** `thesis` (plain's rate for every shift/scale variant) or `per-variant`. */
+  mode?: LrSearchMode;
+  /** Rates every variant tries in `per-variant` mode. */
+  perVariantGrid?: number[];
   /** Anchor rates for plain (default `[0.1, 0.01, 0.001, 0.0001]`); ignored with `plainGrid`. */
   anchors?: number[];
   /** Multipliers of the best anchor (default `[0.5, 1, 2]`). */
@@ -39,6 +52,9 @@ export interface LrSearchConfig {
   /** Runs per trial, averaged (default 1). */
   runs?: number;
 }
+
+/** One of {@link LR_SEARCH_MODES}. */
+export type LrSearchMode = typeof LR_SEARCH_MODES[number];
 
 /** A complete experiment description. */
 export interface ExperimentConfig {
@@ -73,7 +89,17 @@ export interface ExperimentConfig {
   trainSubset?: number | null;
   /** Use only the first N test samples (null/absent: all). */
   testSubset?: number | null;
-  /** Validate on N samples held out of the training set instead of the test set. */
+  /**
+   * Where every choice (learning-rate search, best epoch, verdicts) is made: `holdout` (default)
+   * validates on samples held out of the training set and reads the test set once per run,
+   * after the last epoch; `test` validates on the test set, as the thesis did (a thesis
+   * reproduction preset must say so; the page labels it).
+   */
+  validation: ValidationSource;
+  /**
+   * Size of the held-out validation split (default: 10% of the training set, at most 10,000),
+   * chosen by the base seed and the same for every variant.
+   */
   holdOut?: number | null;
   /** Batch size for evaluation (default 500). */
   evalBatchSize?: number;
@@ -82,6 +108,21 @@ export interface ExperimentConfig {
    * with the training set's mean and std) or `none` (pixels as loaded, in [0, 1]).
    */
   normalize: Normalization;
+}
+
+/** Values of {@link ExperimentConfig.validation}. */
+export const VALIDATION_SOURCES = ["holdout", "test"] as const;
+/** One of {@link VALIDATION_SOURCES}. */
+export type ValidationSource = typeof VALIDATION_SOURCES[number];
+
+/** Default validation split: this share of the training set ... */
+export const HOLDOUT_SHARE = 0.1;
+/** ... but at most this many samples. */
+export const HOLDOUT_MAX = 10000;
+
+/** Size of the default held-out validation split of a training set of `trainSize` samples. */
+export function defaultHoldOut(trainSize: number): number {
+  return Math.min(HOLDOUT_MAX, Math.round(HOLDOUT_SHARE * trainSize));
 }
 
 /** Values of {@link ExperimentConfig.normalize}. */
@@ -109,6 +150,7 @@ const KEYS: Record<keyof ExperimentConfig, string> = {
   weightDecay: "number",
   trainSubset: "number",
   testSubset: "number",
+  validation: "string",
   holdOut: "number",
   evalBatchSize: "number",
   normalize: "string",
@@ -126,6 +168,7 @@ export const CONFIG_DEFAULTS: Partial<ExperimentConfig> = {
   momentum: 0.9,
   weightDecay: 0,
   normalize: "per-element",
+  validation: "holdout",
 };
 
 function fail(where: string, msg: string): never {
@@ -234,6 +277,15 @@ export function validateConfig(
       `unknown normalize '${c.normalize}' (expected one of: ${NORMALIZATIONS.join(", ")})`,
     );
   }
+  if (!(VALIDATION_SOURCES as readonly string[]).includes(c.validation as string)) {
+    fail(
+      where,
+      `unknown validation '${c.validation}' (expected one of: ${VALIDATION_SOURCES.join(", ")})`,
+    );
+  }
+  if (c.validation === "test" && c.holdOut) {
+    fail(where, `'holdOut' needs 'validation': "holdout" (validation is "test" here)`);
+  }
   const mom = c.momentum as number;
   if (!(mom >= 0 && mom < 1)) fail(where, `'momentum' must be in [0, 1), got ${mom}`);
   if (!((c.weightDecay as number) >= 0)) {
@@ -269,6 +321,8 @@ export function validateConfig(
 
 function validateLrSearch(where: string, s: Record<string, unknown>): void {
   const keys = [
+    "mode",
+    "perVariantGrid",
     "anchors",
     "grid",
     "plainGrid",
@@ -283,7 +337,18 @@ function validateLrSearch(where: string, s: Record<string, unknown>): void {
       fail(where, `unknown field 'lrSearch.${k}' (expected: ${keys.join(", ")})`);
     }
   }
-  for (const k of ["anchors", "grid", "plainGrid", "bnGrid", "bnMultipliers"]) {
+  if (s.mode !== undefined && !(LR_SEARCH_MODES as readonly unknown[]).includes(s.mode)) {
+    fail(
+      where,
+      `unknown lrSearch.mode ${JSON.stringify(s.mode)} (expected one of: ${
+        LR_SEARCH_MODES.join(", ")
+      })`,
+    );
+  }
+  if (s.perVariantGrid !== undefined && s.mode !== "per-variant") {
+    fail(where, `'lrSearch.perVariantGrid' needs 'lrSearch.mode': "per-variant"`);
+  }
+  for (const k of ["perVariantGrid", "anchors", "grid", "plainGrid", "bnGrid", "bnMultipliers"]) {
     if (s[k] !== undefined) rateList(where, `lrSearch.${k}`, s[k]);
   }
   for (const k of ["epochs", "trainSubset", "runs"]) {

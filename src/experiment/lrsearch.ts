@@ -1,18 +1,20 @@
 /**
- * The thesis's learning-rate search (SPEC §3): an anchor for `plain` from `10^-i`, a small grid
- * around it, and batch norm on its own higher grid. Every trial is a normal run whose record is
- * kept in `search/`, so a resumed sweep does not repeat finished trials.
+ * The learning-rate search, in two modes (see {@link LrSearchConfig}): the thesis's (SPEC §3: an
+ * anchor for `plain` from `10^-i`, a small grid around it, batch norm on its own higher grid,
+ * plain's rate for every shift/scale variant) and per-variant tuning (DeepOBS: every variant on
+ * the same grid with the same budget). Trials are scored on the validation split; each is a
+ * normal run whose record is kept in `search/`, so a resumed sweep does not repeat finished
+ * trials, and no trial reads the test set.
  *
  * @module
  */
-import { isBatchNormVariant, type LrSearchConfig } from "./config.ts";
+import { isBatchNormVariant, type LrSearchConfig, type LrSearchMode } from "./config.ts";
 
 /** The outcome of a search. */
 export interface LrSearchResult {
-  /** Chosen rate for plain (and every non-batch-norm variant). */
-  plain: number;
-  /** Chosen rate for batch-norm variants, when any is in the sweep. */
-  bn: number | null;
+  mode: LrSearchMode;
+  /** The rate each variant of the sweep is trained at. */
+  chosen: Record<string, number>;
   /** Tried rate → mean final validation error (1 for a diverged trial), per searched variant. */
   table: Record<string, Record<string, number>>;
 }
@@ -47,6 +49,30 @@ async function best(
   return bestRate;
 }
 
+/** Anchors then multipliers around the best anchor (or just `grid` when given) for `variant`. */
+async function anchorThenGrid(
+  variant: string,
+  s: LrSearchConfig,
+  grid: number[] | undefined,
+  trial: TrialFn,
+  table: Record<string, Record<string, number>>,
+): Promise<number> {
+  if (grid) return await best(variant, grid, trial, table);
+  const anchor = await best(variant, s.anchors ?? [0.1, 0.01, 0.001, 0.0001], trial, table);
+  return await best(variant, (s.grid ?? [0.5, 1, 2]).map((m) => anchor * m), trial, table);
+}
+
+/**
+ * The grid every variant tries in per-variant mode: `perVariantGrid`, else the union of
+ * `plainGrid` and `bnGrid`, else null (anchors and multipliers per variant).
+ */
+export function perVariantGrid(s: LrSearchConfig): number[] | undefined {
+  if (s.perVariantGrid) return [...s.perVariantGrid];
+  if (!s.plainGrid && !s.bnGrid) return undefined;
+  return [...new Set([...(s.plainGrid ?? []), ...(s.bnGrid ?? [])].map(cleanRate))]
+    .sort((a, b) => a - b);
+}
+
 /** Runs the search for `variants` with `trial` scoring each tried rate. */
 export async function searchLearningRates(
   s: LrSearchConfig,
@@ -54,24 +80,18 @@ export async function searchLearningRates(
   trial: TrialFn,
 ): Promise<LrSearchResult> {
   const table: Record<string, Record<string, number>> = {};
-  let plain: number;
-  if (s.plainGrid) {
-    plain = await best("plain", s.plainGrid, trial, table);
-  } else {
-    const anchor = await best("plain", s.anchors ?? [0.1, 0.01, 0.001, 0.0001], trial, table);
-    plain = await best("plain", (s.grid ?? [0.5, 1, 2]).map((m) => anchor * m), trial, table);
+  const chosen: Record<string, number> = {};
+  if (s.mode === "per-variant") {
+    const grid = perVariantGrid(s);
+    for (const v of variants) chosen[v] = await anchorThenGrid(v, s, grid, trial, table);
+    return { mode: "per-variant", chosen, table };
   }
+  const plain = await anchorThenGrid("plain", s, s.plainGrid, trial, table);
   let bn: number | null = null;
   if (variants.some(isBatchNormVariant)) {
     const grid = s.bnGrid ?? (s.bnMultipliers ?? [2, 4, 8]).map((m) => plain * m);
     bn = await best("bn", grid, trial, table);
   }
-  return { plain, bn, table };
-}
-
-/** The rate each variant is trained at after the search. */
-export function ratesFromSearch(variants: string[], r: LrSearchResult): Record<string, number[]> {
-  const out: Record<string, number[]> = {};
-  for (const v of variants) out[v] = [isBatchNormVariant(v) && r.bn !== null ? r.bn : r.plain];
-  return out;
+  for (const v of variants) chosen[v] = isBatchNormVariant(v) && bn !== null ? bn : plain;
+  return { mode: "thesis", chosen, table };
 }

@@ -10,8 +10,12 @@
  * @module
  */
 
-/** Format version of {@link RunRecord}; bump on incompatible change. */
-export const RECORD_VERSION = 1;
+/**
+ * Format version of {@link RunRecord} and {@link ExperimentManifest}; bump on incompatible
+ * change. Version 2 added the validation split and the once-per-run test evaluation; version 1
+ * records (validated on the test set unless `holdOut` was set, no test column) are still read.
+ */
+export const RECORD_VERSION = 2;
 
 /** Where and how a run was computed. */
 export interface Provenance {
@@ -42,6 +46,11 @@ export interface RunConfig {
   seed: number;
   dropout: boolean;
   trainSize: number;
+  /** Where validation (every choice) happened: a held-out split or, as the thesis, the test set. */
+  validation: "holdout" | "test";
+  /** Validation samples. */
+  valSize: number;
+  /** Test samples (with `validation: "test"`, the same set as validation). */
   testSize: number;
   weightDecay: number;
   optimizer: string;
@@ -60,10 +69,17 @@ export interface RunRecord {
   trainLoss: number[];
   /** Batch classification error (1 - accuracy) after every training step. */
   trainError: number[];
-  /** Held-out cross-entropy after every epoch. */
+  /** Validation cross-entropy after every epoch. */
   valLoss: number[];
-  /** Held-out classification error after every epoch. */
+  /** Validation classification error after every epoch. */
   valError: number[];
+  /**
+   * Test cross-entropy and error, evaluated once after the last epoch; null when validation is
+   * the test set (no separate test column), when the run diverged, or in a learning-rate
+   * search trial (trials never read the test set).
+   */
+  testLoss: number | null;
+  testError: number | null;
   /** Steps per epoch (to place epochs on the step axis). */
   stepsPerEpoch: number;
   /** Wall time of the whole run in seconds, and per epoch. */
@@ -86,10 +102,14 @@ export interface ExperimentManifest {
   /** Output of `summary()` for the plain network. */
   architectureSummary: string;
   variants: string[];
-  /** Learning rate per variant (after any search). */
-  learningRates: Record<string, number>;
-  /** The learning-rate search, when one ran: tried rate → final validation error. */
-  lrSearch?: Record<string, Record<string, number>>;
+  /** Learning rates per variant (after any search): each is a separate group of runs. */
+  learningRates: Record<string, number[]>;
+  /** The learning-rate search, when one ran. */
+  lrSearch?: LrSearchRecord;
+  /** Where validation happened and on how many samples. */
+  validation: { source: "holdout" | "test"; size: number };
+  /** What ran differs from the preset or config file in these fields (`field: old → new`). */
+  overrides?: string[];
   epochs: number;
   runs: number;
   batchSize: number;
@@ -101,6 +121,15 @@ export interface ExperimentManifest {
   config?: Record<string, unknown>;
   /** The preset name or config file the sweep came from. */
   source?: string;
+}
+
+/** The learning-rate search as recorded in the manifest. */
+export interface LrSearchRecord {
+  mode: "thesis" | "per-variant";
+  /** Per searched variant: tried rate → mean final validation error of its trials (1 if diverged). */
+  trials: Record<string, Record<string, number>>;
+  /** The rate each variant of the sweep is trained at. */
+  chosen: Record<string, number>;
 }
 
 /** File name of a run record. */

@@ -9,7 +9,7 @@ import type { Dataset } from "../data/dataset.ts";
 import { Optimizer } from "../optim.ts";
 import { architecture, type ArchSpec } from "../presets.ts";
 import type { Progress } from "../progress.ts";
-import { fit } from "../train.ts";
+import { evaluate, fit } from "../train.ts";
 import { buildNetwork } from "../variants.ts";
 import type { Sequential } from "../model.ts";
 import type { ExperimentConfig } from "./config.ts";
@@ -22,7 +22,13 @@ export interface RunEnv {
   config: ExperimentConfig;
   backend: Backend;
   train: Dataset;
-  test: Dataset;
+  /** The validation set: evaluated after every epoch; every choice is made on it. */
+  val: Dataset;
+  /**
+   * The test set, read once per run after its last epoch (a loader, so that nothing can read it
+   * earlier); absent when validation is the test set and in learning-rate search trials.
+   */
+  test?: () => Promise<Dataset>;
   /** Experiment id written into each record (the output folder's name). */
   experiment: string;
   progress?: Progress;
@@ -50,7 +56,7 @@ export function runName(spec: Pick<RunSpec, "variant" | "lr" | "run">): string {
  * recorded for an interrupted run; it is redone on resume).
  */
 export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord | null> {
-  const { config, backend, train, test } = env;
+  const { config, backend, train, val } = env;
   const prov = provenance(backend);
   const arch = archFor(config, train, spec.dropout);
   const model = buildNetwork(arch, spec.variant, { backend, seed: spec.seed });
@@ -63,7 +69,7 @@ export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord 
   try {
     const stepsPerEpoch = Math.ceil(train.size / config.batchSize);
     env.progress?.runStart({ name: runName(spec), epochs: config.epochs, stepsPerEpoch });
-    const h = await fit(model, opt, train, test, {
+    const h = await fit(model, opt, train, val, {
       epochs: config.epochs,
       batchSize: config.batchSize,
       seed: spec.seed,
@@ -75,6 +81,19 @@ export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord 
     if (h.stopped) {
       env.progress?.runEnd("interrupted, not recorded");
       return null;
+    }
+    // The test set, once, after the last epoch (never for a diverged network).
+    let test: { size: number; loss: number | null; error: number | null } | null = null;
+    if (env.test) {
+      const ds = await env.test();
+      const m = h.divergedAtStep === null
+        ? evaluate(model, ds, config.evalBatchSize ?? 500)
+        : { loss: NaN, error: NaN };
+      test = {
+        size: ds.size,
+        loss: finiteOrNull(m.loss),
+        error: Number.isFinite(m.error) ? m.error : null,
+      };
     }
     const runConfig: RunConfig = {
       experiment: env.experiment,
@@ -89,7 +108,9 @@ export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord 
       seed: spec.seed,
       dropout: spec.dropout,
       trainSize: train.size,
-      testSize: test.size,
+      validation: config.validation,
+      valSize: val.size,
+      testSize: test?.size ?? (config.validation === "test" ? val.size : 0),
       weightDecay: config.weightDecay,
       optimizer: config.optimizer,
       normalize: config.normalize,
@@ -103,6 +124,8 @@ export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord 
       trainError: h.trainError,
       valLoss: h.valLoss.map(finiteOrNull) as number[],
       valError: h.valError,
+      testLoss: test?.loss ?? null,
+      testError: test?.error ?? null,
       stepsPerEpoch: h.stepsPerEpoch,
       wallSeconds: h.wallSeconds,
       epochSeconds: h.epochSeconds,
@@ -114,7 +137,7 @@ export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord 
         ? `diverged at step ${h.divergedAtStep} (loss ${h.trainLoss.at(-1)}), recorded`
         : `done in ${h.wallSeconds.toFixed(1)}s, val_error ${
           ((h.valError.at(-1) ?? NaN) * 100).toFixed(2)
-        }%`,
+        }%${test?.error != null ? `, test_error ${(test.error * 100).toFixed(2)}%` : ""}`,
     );
     return record;
   } finally {

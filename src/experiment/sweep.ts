@@ -6,18 +6,13 @@
  * @module
  */
 import type { Backend } from "../backend.ts";
-import { type Dataset, holdOut, subset } from "../data/dataset.ts";
-import { loadTrainTest } from "../data/mod.ts";
+import { type Dataset, subset } from "../data/dataset.ts";
+import { loadSplits } from "../data/mod.ts";
 import type { Progress } from "../progress.ts";
 import { buildNetwork } from "../variants.ts";
-import { CONFIG_DEFAULTS, type ExperimentConfig, ratesFor } from "./config.ts";
+import { CONFIG_DEFAULTS, defaultHoldOut, type ExperimentConfig, ratesFor } from "./config.ts";
 import { finishedRuns, readJsonIfExists, writeJsonAtomic } from "./files.ts";
-import {
-  cleanRate,
-  type LrSearchResult,
-  ratesFromSearch,
-  searchLearningRates,
-} from "./lrsearch.ts";
+import { cleanRate, type LrSearchResult, searchLearningRates } from "./lrsearch.ts";
 import { planRuns, type RunSpec, selectShard, type Shard } from "./plan.ts";
 import { type ExperimentManifest, RECORD_VERSION, runFileName, type RunRecord } from "./record.ts";
 import { archFor, executeRun, type RunEnv } from "./runner.ts";
@@ -43,8 +38,10 @@ export interface SweepOptions {
   stopAfterRuns?: number;
   /** Settle the learning rates and write the manifest, but train no runs (parent of workers). */
   prepareOnly?: boolean;
+  /** What ran differs from the preset or config file in these fields (recorded in the manifest). */
+  overrides?: string[];
   /** Data already loaded (tests, workers); default: loaded from the config. */
-  data?: { train: Dataset; test: Dataset };
+  data?: SweepData;
 }
 
 /** What a sweep did. */
@@ -65,27 +62,43 @@ export interface SweepResult {
   learningRates: Record<string, number[]>;
 }
 
+/** The data of a sweep: see {@link prepareData}. */
+export interface SweepData {
+  train: Dataset;
+  /** Where every choice is made: the held-out split, or the test set (`validation: "test"`). */
+  val: Dataset;
+  /** The test set, read once per run after its last epoch; null when it is the validation set. */
+  test: (() => Promise<Dataset>) | null;
+}
+
 /**
- * Loads the config's dataset, normalised with training statistics unless `normalize` is
- * `none`, then applies `holdOut` (validation on samples held out of the training set, chosen by
- * the base seed) and the train/test subsets.
+ * Loads the config's dataset. With `validation: "holdout"` (the default) a validation split of
+ * `holdOut` samples (default {@link defaultHoldOut}: 10% of the training set, at most 10,000) is
+ * held out of the training set, chosen by the base seed, and the test set is only a loader that
+ * runs read once, after their last epoch. With `validation: "test"` the test set is the
+ * validation set, as in the thesis. Inputs are normalised with the statistics of the remaining
+ * training samples unless `normalize` is `none`; then the train/test subsets apply.
  */
-export async function prepareData(
-  config: ExperimentConfig,
-): Promise<{ train: Dataset; test: Dataset }> {
-  let { train, test } = await loadTrainTest(
-    config.dataset,
-    config.dataDir,
-    config.normalize !== "none",
-  );
-  if (config.holdOut) {
-    const s = holdOut(train, config.holdOut, config.baseSeed);
-    train = s.train;
-    test = s.heldOut;
-  }
+export async function prepareData(config: ExperimentConfig): Promise<SweepData> {
+  const splits = await loadSplits(config.dataset, {
+    dataDir: config.dataDir,
+    normalize: config.normalize !== "none",
+    holdOut: config.validation === "holdout"
+      ? { size: config.holdOut ?? defaultHoldOut, seed: config.baseSeed }
+      : null,
+  });
+  let train = splits.train;
   if (config.trainSubset) train = subset(train, config.trainSubset);
-  if (config.testSubset) test = subset(test, config.testSubset);
-  return { train, test };
+  const testSubset = (ds: Dataset) => config.testSubset ? subset(ds, config.testSubset) : ds;
+  if (splits.val) {
+    let cached: Dataset | null = null;
+    return {
+      train,
+      val: splits.val,
+      test: async () => cached ??= testSubset(await splits.test()),
+    };
+  }
+  return { train, val: testSubset(await splits.test()), test: null };
 }
 
 const FINGERPRINT: (keyof ExperimentConfig)[] = [
@@ -100,6 +113,7 @@ const FINGERPRINT: (keyof ExperimentConfig)[] = [
   "weightDecay",
   "trainSubset",
   "testSubset",
+  "validation",
   "holdOut",
   "normalize",
 ];
@@ -112,9 +126,12 @@ export function checkCompatible(
 ): void {
   const old = existing.config as Partial<ExperimentConfig> | undefined;
   if (!old) return;
-  // A field a manifest lacks (written before the field existed) counts as its default.
+  // A field a manifest lacks (written before the field existed) counts as its default; before
+  // `validation` existed, a sweep validated on the test set unless it set `holdOut`.
+  const legacy = (c: Partial<ExperimentConfig>, k: keyof ExperimentConfig) =>
+    k === "validation" && c.validation === undefined ? (c.holdOut ? "holdout" : "test") : c[k];
   const val = (c: Partial<ExperimentConfig>, k: keyof ExperimentConfig) =>
-    JSON.stringify(c[k] ?? CONFIG_DEFAULTS[k] ?? null);
+    JSON.stringify(legacy(c, k) ?? CONFIG_DEFAULTS[k] ?? null);
   const diff = FINGERPRINT.filter((k) => val(old, k) !== val(config, k));
   if (diff.length > 0) {
     throw new Error(
@@ -142,9 +159,14 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   if (config.lrSearch) {
     search = await runLrSearch(o, data, experiment);
     if (!search) return emptyResult(outDir, true);
-    rates = ratesFromSearch(config.variants, search);
+    const chosen = search.chosen;
+    rates = Object.fromEntries(config.variants.map((v) => [v, [chosen[v]]]));
     log(
-      `learning-rate search: plain ${search.plain}${search.bn !== null ? `, bn ${search.bn}` : ""}`,
+      `learning-rate search (${search.mode}): ${
+        [...new Set(Object.values(chosen))].length === 1
+          ? `every variant ${chosen[config.variants[0]]}`
+          : Object.entries(chosen).map(([v, r]) => `${v} ${r}`).join(", ")
+      }`,
     );
   } else {
     rates = Object.fromEntries(config.variants.map((v) => [v, ratesFor(config, v).map(cleanRate)]));
@@ -175,8 +197,17 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     architecture: config.architecture,
     architectureSummary: plain.summary(),
     variants: config.variants,
-    learningRates: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, v[0]])),
-    ...(search ? { lrSearch: search.table } : {}),
+    learningRates: rates,
+    ...(search
+      ? { lrSearch: { mode: search.mode, trials: search.table, chosen: search.chosen } }
+      : {}),
+    validation: { source: config.validation, size: data.val.size },
+    // A resumed sweep keeps the overrides its first start recorded.
+    ...(o.overrides?.length
+      ? { overrides: o.overrides }
+      : existing?.overrides
+      ? { overrides: existing.overrides }
+      : {}),
     epochs: config.epochs,
     runs: config.runs,
     batchSize: config.batchSize,
@@ -207,7 +238,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     config,
     backend,
     train: data.train,
-    test: data.test,
+    val: data.val,
+    test: data.test ?? undefined,
     experiment,
     progress: o.progress,
     shouldStop: stop,
@@ -247,7 +279,7 @@ function emptyResult(outDir: string, stopped: boolean): SweepResult {
 /** Runs the search with trials recorded in `search/`; null when interrupted. */
 async function runLrSearch(
   o: SweepOptions,
-  data: { train: Dataset; test: Dataset },
+  data: SweepData,
   experiment: string,
 ): Promise<LrSearchResult | null> {
   const s = o.config.lrSearch!;
@@ -260,7 +292,7 @@ async function runLrSearch(
     config: trialConfig,
     backend: o.backend,
     train,
-    test: data.test,
+    val: data.val,
     experiment: `${experiment}/search`,
     progress: o.progress,
     shouldStop: () => o.shouldStop?.() ?? false,

@@ -1,22 +1,36 @@
 /**
- * From run records to what a report shows: per-variant curves (mean over runs with a min-max
- * band), the summary table, learning pace and the paired comparison with `plain` over shared
- * seeds. Statistics use every step; only the curves handed to the page are downsampled.
+ * From run records to what a report shows: per-group curves (a group is one variant at one
+ * learning rate; mean over runs with a min-max band), the summary table, learning pace and
+ * time-to-target, the paired comparisons with `plain` and `bn`, the learning-rate sensitivity,
+ * and the findings (the thesis's claims with verdicts). Every verdict on a page comes from one
+ * {@link TestFamily} with Holm–Bonferroni correction. Statistics use every step; only the curves
+ * handed to the page are downsampled.
  *
  * @module
  */
 
 import type { ExperimentManifest, RunConfig, RunRecord } from "../experiment/record.ts";
+import { evaluateFindings, type Finding, planFindings } from "./findings.ts";
+import {
+  FAMILY_ALPHA,
+  MIN_SEEDS_FOR_VERDICT,
+  oriented,
+  type OrientedDifference,
+  type SeedValues,
+  TestFamily,
+} from "./inference.ts";
 import {
   areaUnderCurve,
-  type BootstrapInterval,
-  bootstrapMeanInterval,
+  bootstrapIqmInterval,
   downsampleIndices,
   ema,
+  type Interval,
   mean,
-  stepsToThreshold,
+  pairedT,
   summarize,
   type Summary,
+  type TimeToTarget,
+  timeToTarget,
 } from "./stats.ts";
 
 /** A curve as plotted: x values with one y value each (`NaN` where there is no value). */
@@ -51,10 +65,13 @@ export interface RunSummary {
   /** 1-based epoch of the lowest validation error. */
   bestEpoch: number;
   finalValLoss: number;
-  /** Area under the EMA training-error curve (trapezoid, unit step spacing). */
+  /** Test error and cross-entropy, read once after the last epoch (null when not measured). */
+  testError: number | null;
+  testLoss: number | null;
+  /** Area under the bias-corrected EMA training-error curve (trapezoid, unit step spacing). */
   pace: number;
-  /** Steps until the EMA training error first reaches the threshold, or null. */
-  stepsToThreshold: number | null;
+  /** When the validation error first reached the page's target, or null. */
+  timeToTarget: TimeToTarget | null;
   wallSeconds: number;
   parameters: number;
   backend: string;
@@ -72,33 +89,41 @@ export interface RunCurves {
   valLoss: Series;
 }
 
-/** Everything the report shows about one variant. */
-export interface VariantAnalysis {
+/** Everything the report shows about one group: a variant at one learning rate. */
+export interface GroupAnalysis {
+  /** Unique label: the variant's name, or `variant @ lr` when the variant has several rates. */
   name: string;
+  variant: string;
+  lr: number;
   /** Sharing family: baseline, elementwise, channelwise, layerwise, bias learning rate, other. */
   family: string;
   color: string;
-  /** The learning rate analysed (the manifest's choice), or null when no run exists. */
-  lr: number | null;
-  /** Runs per variant the sweep plans. */
+  /**
+   * Whether this is the variant's analysed rate (its only rate, or its lowest mean final
+   * validation error); comparisons and findings use chosen groups only.
+   */
+  chosen: boolean;
+  /** Runs the sweep plans for this group. */
   planned: number;
-  /** Runs at `lr` found. */
+  /** Runs found. */
   finished: number;
-  /** Runs at other learning rates (a learning-rate search), not analysed. */
-  otherLrRuns: number;
   runs: RunSummary[];
   /** Statistics over runs that did not diverge. */
   finalValError: Summary;
   bestValError: Summary;
   finalValLoss: Summary;
+  testError: Summary;
   pace: Summary;
-  /** Over the runs that reached the threshold. */
-  stepsToThreshold: Summary;
-  /** How many non-diverged runs reached the threshold. */
-  reachedThreshold: number;
+  /** Over the runs that reached the target. */
+  timeToTargetSteps: Summary;
+  timeToTargetSeconds: Summary;
+  /** How many non-diverged runs reached the target. */
+  reachedTarget: number;
   wallSeconds: Summary;
   /** 1-based epoch of the lowest mean validation error, or null. */
   bestEpochOfMean: number | null;
+  /** Interquartile mean of the final validation error with a bootstrap interval (n ≥ 10). */
+  iqm: Interval | null;
   /** Curves over non-diverged runs; null when none. */
   curves: {
     trainError: Band;
@@ -109,30 +134,45 @@ export interface VariantAnalysis {
   runCurves: RunCurves[];
 }
 
-/** Verdict of a paired comparison. */
-export type Verdict =
-  | "faster"
-  | "slower"
-  | "better"
-  | "worse"
-  | "no clear difference"
-  | "too few seeds";
+/** A paired difference shown without a verdict (the test set is never used to decide). */
+export interface DescriptiveDifference {
+  n: number;
+  mean: number;
+  lo: number | null;
+  hi: number | null;
+}
 
-/** A variant against `plain` over the seeds both finished without diverging. */
-export interface Comparison {
+/** One row of a comparison table: a group against the reference. */
+export interface ComparisonRow {
+  group: string;
   variant: string;
-  /** Seeds used (both runs finished, neither diverged). */
-  seeds: number[];
-  /** Seeds of plain that this variant lacks or on which one of the two diverged. */
+  /** Paired difference group − reference on pace, with verdict; null without paired seeds. */
+  pace: OrientedDifference | null;
+  /** Why pace is not compared, when it is not (e.g. runs of different length). */
+  paceNote: string | null;
+  finalValError: OrientedDifference | null;
+  /** Δ test error (no verdict). */
+  testError: DescriptiveDifference | null;
+  /** Δ steps to the target, over seeds on which both reached it (no verdict). */
+  timeToTargetSteps: DescriptiveDifference | null;
+  /** Seeds of either side that could not be paired (missing or diverged). */
   droppedSeeds: number[];
-  /** variant − plain of the EMA-area learning pace (negative: faster). */
-  pace: BootstrapInterval | null;
-  paceVerdict: Verdict;
-  /** variant − plain of the steps to the threshold, over seeds where both reached it. */
-  stepsToThreshold: BootstrapInterval | null;
-  /** variant − plain of the final validation error (negative: better). */
-  finalValError: BootstrapInterval | null;
-  valVerdict: Verdict;
+}
+
+/** Every chosen group against one reference variant. */
+export interface ComparisonTable {
+  reference: string;
+  rows: ComparisonRow[];
+}
+
+/** Validation error against learning rate for one variant. */
+export interface SensitivityCurve {
+  variant: string;
+  color: string;
+  /** Search trials and sweep groups; `runs` runs averaged. */
+  points: { lr: number; valError: number; source: "search" | "sweep"; runs: number }[];
+  /** The rate the variant was trained (or analysed) at. */
+  chosenLr: number | null;
 }
 
 /** A grouped view: the baselines against one family (thesis figures 7.2-7.4). */
@@ -149,13 +189,22 @@ export interface ExperimentAnalysis {
   partial: boolean;
   finishedRuns: number;
   plannedRuns: number;
-  threshold: number | null;
-  /** How the threshold was chosen, in words. */
-  thresholdSource: string;
-  variants: VariantAnalysis[];
-  /** Null when there is no `plain` variant with finished runs. */
-  comparisons: Comparison[] | null;
-  groups: Group[];
+  /** Where validation happened (`holdout` split or, as the thesis, `test`) and its size. */
+  validation: { source: "holdout" | "test"; size: number | null };
+  /** Whether any run has a separate test measurement. */
+  hasTest: boolean;
+  /** Validation-error target of time-to-target, and how it was chosen. */
+  target: number | null;
+  targetSource: string;
+  groups: GroupAnalysis[];
+  /** Comparison tables, against plain and against bn (those run). */
+  comparisons: ComparisonTable[];
+  findings: Finding[];
+  /** Size of the page's corrected family and its family-wise error rate. */
+  family: { size: number; alpha: number; minSeeds: number };
+  sensitivity: SensitivityCurve[];
+  views: Group[];
+  /** Lowest mean final validation error among the chosen groups. */
   best: { variant: string; finalValError: number } | null;
   stepsPerEpoch: number | null;
   provenance: {
@@ -170,19 +219,19 @@ export interface ExperimentAnalysis {
   };
   /** The configuration of the first record (what every run shares), or null without records. */
   firstConfig: RunConfig | null;
-  /** Caveats found while analysing (e.g. runs with different step counts). */
+  /** Caveats found while analysing (e.g. runs with different step counts, unplanned records). */
   notes: string[];
 }
 
 /** Options of {@link analyzeExperiment}. */
 export interface AnalysisOptions {
-  /** EMA training-error threshold for steps-to-threshold; default: see {@link defaultThreshold}. */
-  threshold?: number;
+  /** Validation-error target of time-to-target; default: see {@link defaultTarget}. */
+  target?: number;
   /** Maximum points of a plotted mean curve; default 1500. */
   maxPoints?: number;
   /** Maximum points of a plotted per-run curve; default 400. */
   maxRunPoints?: number;
-  /** Bootstrap resamples; default 10000. */
+  /** Bootstrap resamples of the IQM interval; default 10000. */
   resamples?: number;
 }
 
@@ -225,14 +274,7 @@ export function variantFamily(name: string): string {
   return "other";
 }
 
-const GROUP_ORDER = ["elementwise", "channelwise", "layerwise", "bias learning rate", "other"];
-
-function colorsFor(names: string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  let k = 0;
-  for (const n of names) out.set(n, FIXED_COLORS[n] ?? PALETTE[k++ % PALETTE.length]);
-  return out;
-}
+const VIEW_ORDER = ["elementwise", "channelwise", "layerwise", "bias learning rate", "other"];
 
 function sameRate(a: number, b: number): boolean {
   return Math.abs(a - b) <= 1e-12 * Math.max(Math.abs(a), Math.abs(b));
@@ -278,53 +320,96 @@ interface Prepared {
 }
 
 /**
- * Default threshold for steps-to-threshold: the value that `plain`'s mean EMA training-error
- * curve has halfway through training (so plain needs about half the steps and faster variants
- * fewer); without plain, the median of that midpoint value over the variants.
+ * Default time-to-target target: the reference's final validation error, as AlgoPerf sets a
+ * target from a baseline: the mean final validation error of `plain` (of `bn` without plain,
+ * else of the first variant with finished runs).
  */
-export function defaultThreshold(
-  meanCurves: { name: string; curve: readonly number[] }[],
-): { threshold: number | null; source: string } {
-  const mid = (c: readonly number[]) => c[Math.floor((c.length - 1) / 2)];
-  const plain = meanCurves.find((m) => m.name === "plain");
-  if (plain && Number.isFinite(mid(plain.curve))) {
-    return {
-      threshold: mid(plain.curve),
-      source: "plain's mean EMA training error halfway through training",
-    };
+export function defaultTarget(
+  finals: { variant: string; meanFinalValError: number }[],
+): { target: number | null; source: string } {
+  for (const ref of ["plain", "bn"]) {
+    const f = finals.find((x) => x.variant === ref && Number.isFinite(x.meanFinalValError));
+    if (f) return { target: f.meanFinalValError, source: `${ref}'s mean final validation error` };
   }
-  const mids = meanCurves.map((m) => mid(m.curve)).filter(Number.isFinite).sort((a, b) => a - b);
-  if (mids.length === 0) return { threshold: null, source: "no finished run to derive it from" };
-  const k = Math.floor((mids.length - 1) / 2);
-  const med = mids.length % 2 ? mids[k] : (mids[k] + mids[k + 1]) / 2;
-  return {
-    threshold: med,
-    source:
-      "median over variants of the mean EMA training error halfway through training (no plain)",
-  };
-}
-
-/**
- * Fewest paired seeds for a verdict: with two seeds the percentile bootstrap interval is just
- * the range of the two differences, which says too little.
- */
-export const MIN_SEEDS_FOR_VERDICT = 3;
-
-function verdict(ci: BootstrapInterval | null, lower: Verdict, higher: Verdict): Verdict {
-  if (!ci || ci.n < MIN_SEEDS_FOR_VERDICT) return "too few seeds";
-  if (ci.hi < 0) return lower;
-  if (ci.lo > 0) return higher;
-  return "no clear difference";
+  const f = finals.find((x) => Number.isFinite(x.meanFinalValError));
+  if (f) {
+    return { target: f.meanFinalValError, source: `${f.variant}'s mean final validation error` };
+  }
+  return { target: null, source: "no finished run to derive it from" };
 }
 
 function distinct(values: (string | null)[]): string[] {
   return [...new Set(values.filter((v): v is string => v !== null))].sort();
 }
 
+function describe(d: number[]): DescriptiveDifference | null {
+  if (d.length === 0) return null;
+  if (d.length === 1) return { n: 1, mean: d[0], lo: null, hi: null };
+  const t = pairedT(d);
+  return { n: d.length, mean: t.mean, lo: t.lo, hi: t.hi };
+}
+
+function fmtRate(lr: number): string {
+  return String(Number(lr.toPrecision(6)));
+}
+
+/** The rates the manifest plans for each variant (older manifests: one number per variant). */
+function plannedRates(manifest: ExperimentManifest): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const [v, r] of Object.entries(manifest.learningRates ?? {})) {
+    out.set(v, Array.isArray(r) ? r : [r as unknown as number]);
+  }
+  return out;
+}
+
+/** The verdicts of one page: see {@link pageInference}. */
+export interface PageInference {
+  /** The page's one corrected family (finalised). */
+  family: TestFamily;
+  /** Against plain and against bn (those with values): every other variant on both metrics. */
+  tables: {
+    reference: string;
+    rows: { variant: string; pace: OrientedDifference; finalValError: OrientedDifference }[];
+  }[];
+  findings: Finding[];
+}
+
+/**
+ * Every verdict a page makes, from the per-seed values of each variant's analysed group: the
+ * paired comparisons of every variant with `plain` and with `bn` on learning pace and final
+ * validation error, and the findings; all in one Holm–Bonferroni family.
+ */
+export function pageInference(values: ReadonlyMap<string, readonly SeedValues[]>): PageInference {
+  const family = new TestFamily(values);
+  const variants = [...values.keys()];
+  const planned = ["plain", "bn"].filter((r) => family.has(r)).map((reference) => ({
+    reference,
+    rows: variants.filter((v) => v !== reference).map((variant) => ({
+      variant,
+      pace: family.test("difference", variant, reference, "pace"),
+      val: family.test("difference", variant, reference, "finalValError"),
+    })),
+  }));
+  const plannedFindings = planFindings(family, values);
+  family.finalize();
+  return {
+    family,
+    tables: planned.map(({ reference, rows }) => ({
+      reference,
+      rows: rows.map(({ variant, pace, val }) => ({
+        variant,
+        pace: oriented(pace, variant),
+        finalValError: oriented(val, variant),
+      })),
+    })),
+    findings: evaluateFindings(plannedFindings),
+  };
+}
+
 /**
  * Analyses an experiment's records. `files` (parallel to `records`) only labels the runs.
- * Records at a learning rate other than the manifest's choice for their variant count as
- * learning-rate search runs and are not analysed.
+ * Records of a variant or rate that the manifest does not plan are listed in the notes and not
+ * analysed.
  */
 export function analyzeExperiment(
   manifest: ExperimentManifest,
@@ -334,60 +419,88 @@ export function analyzeExperiment(
 ): ExperimentAnalysis {
   const maxPoints = opts.maxPoints ?? 1500;
   const maxRunPoints = opts.maxRunPoints ?? 400;
-  if (opts.threshold !== undefined && !Number.isFinite(opts.threshold)) {
-    throw new RangeError(`threshold must be a finite number, got ${opts.threshold}`);
+  if (opts.target !== undefined && !Number.isFinite(opts.target)) {
+    throw new RangeError(`target must be a finite number, got ${opts.target}`);
   }
-  const names = [...manifest.variants];
-  for (const r of records) if (!names.includes(r.config.variant)) names.push(r.config.variant);
-  const colors = colorsFor(names);
+  const notes: string[] = [];
+  const planned = plannedRates(manifest);
+  const variantNames = [...manifest.variants];
 
-  // Pick each variant's analysed learning rate and prepare its runs.
-  const prepared = new Map<string, Prepared[]>();
-  const chosenLr = new Map<string, number | null>();
-  const otherLr = new Map<string, number>();
-  for (const name of names) {
-    const mine = records.map((rec, i) => ({
-      rec,
-      file: files[i] ?? `${name} run ${rec.config.run}`,
-    }))
-      .filter((p) => p.rec.config.variant === name);
-    let lr: number | null = manifest.learningRates[name] ?? null;
-    if (lr === null && mine.length > 0) {
-      const counts = new Map<number, number>();
-      for (const p of mine) counts.set(p.rec.config.lr, (counts.get(p.rec.config.lr) ?? 0) + 1);
-      lr = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0][0];
-    }
-    const atLr = lr === null ? [] : mine.filter((p) => sameRate(p.rec.config.lr, lr!));
-    chosenLr.set(name, atLr.length > 0 || manifest.learningRates[name] !== undefined ? lr : null);
-    otherLr.set(name, mine.length - atLr.length);
-    prepared.set(
-      name,
-      atLr.map(({ rec, file }) => ({
-        rec,
-        file,
-        emaError: ema(rec.trainError),
-        emaLoss: ema(rec.trainLoss),
-        diverged: rec.divergedAtStep !== null || !rec.trainLoss.every(Number.isFinite),
-      })).sort((a, b) => a.rec.config.run - b.rec.config.run),
+  // ---- groups: every planned (variant, rate) ----
+  const groupKeys: { variant: string; lr: number }[] = [];
+  for (const v of variantNames) {
+    const rates = planned.get(v) ?? [
+      ...new Set(records.filter((r) => r.config.variant === v).map((r) => r.config.lr)),
+    ];
+    for (const lr of rates) groupKeys.push({ variant: v, lr });
+  }
+  const members = groupKeys.map(() => [] as Prepared[]);
+  records.forEach((rec, i) => {
+    const file = files[i] ?? `${rec.config.variant} run ${rec.config.run}`;
+    const k = groupKeys.findIndex((g) =>
+      g.variant === rec.config.variant && sameRate(g.lr, rec.config.lr)
     );
-  }
-
-  // Threshold from the mean EMA training-error curves.
-  let threshold: number | null = opts.threshold ?? null;
-  let thresholdSource = "given";
-  if (opts.threshold === undefined) {
-    const meanCurves = names.flatMap((name) => {
-      const ok = prepared.get(name)!.filter((p) => !p.diverged);
-      if (ok.length === 0) return [];
-      const len = Math.min(...ok.map((p) => p.emaError.length));
-      const curve = Array.from({ length: len }, (_, i) => mean(ok.map((p) => p.emaError[i])));
-      return [{ name, curve }];
+    if (k < 0) {
+      notes.push(
+        `${file}: ${rec.config.variant} at lr ${rec.config.lr} is not in this experiment's plan; ` +
+          `not analysed`,
+      );
+      return;
+    }
+    members[k].push({
+      rec,
+      file,
+      emaError: ema(rec.trainError),
+      emaLoss: ema(rec.trainLoss),
+      diverged: rec.divergedAtStep !== null || !rec.trainLoss.every(Number.isFinite),
     });
-    ({ threshold, source: thresholdSource } = defaultThreshold(meanCurves));
+  });
+  members.forEach((m) => m.sort((a, b) => a.rec.config.run - b.rec.config.run));
+  const ratesOf = (v: string) => groupKeys.filter((g) => g.variant === v).length;
+  const labelOf = (g: { variant: string; lr: number }) =>
+    ratesOf(g.variant) > 1 ? `${g.variant} @ ${fmtRate(g.lr)}` : g.variant;
+
+  const finalOf = (p: Prepared) => p.rec.valError.at(-1) ?? NaN;
+  const okMembers = members.map((m) => m.filter((p) => !p.diverged));
+
+  // ---- chosen rate per variant: lowest mean final validation error ----
+  const chosenIdx = new Set<number>();
+  for (const v of variantNames) {
+    const idx = groupKeys.map((g, i) => (g.variant === v ? i : -1)).filter((i) => i >= 0);
+    let best = idx[0];
+    let bestErr = Infinity;
+    for (const i of idx) {
+      const m = mean(okMembers[i].map(finalOf).filter(Number.isFinite));
+      if (m < bestErr) {
+        bestErr = m;
+        best = i;
+      }
+    }
+    if (best !== undefined) chosenIdx.add(best);
   }
 
-  const variants: VariantAnalysis[] = names.map((name) => {
-    const preps = prepared.get(name)!;
+  // ---- time-to-target target ----
+  let target: number | null = opts.target ?? null;
+  let targetSource = "given";
+  if (opts.target === undefined) {
+    ({ target, source: targetSource } = defaultTarget(
+      [...chosenIdx].map((i) => ({
+        variant: groupKeys[i].variant,
+        meanFinalValError: mean(okMembers[i].map(finalOf).filter(Number.isFinite)),
+      })),
+    ));
+  }
+
+  const colors = new Map<string, string>();
+  let paletteNext = 0;
+  const groups: GroupAnalysis[] = groupKeys.map((g, gi) => {
+    const name = labelOf(g);
+    const chosen = chosenIdx.has(gi);
+    const color = chosen && FIXED_COLORS[g.variant]
+      ? FIXED_COLORS[g.variant]
+      : PALETTE[paletteNext++ % PALETTE.length];
+    colors.set(name, color);
+    const preps = members[gi];
     const runs: RunSummary[] = preps.map(({ rec, file, emaError, diverged }) => {
       const best = argminFinite(rec.valError);
       return {
@@ -404,8 +517,12 @@ export function analyzeExperiment(
         bestValError: best >= 0 ? rec.valError[best] : NaN,
         bestEpoch: best + 1,
         finalValLoss: rec.valLoss.length ? rec.valLoss[rec.valLoss.length - 1] : NaN,
+        testError: rec.testError ?? null,
+        testLoss: rec.testLoss ?? null,
         pace: areaUnderCurve(emaError),
-        stepsToThreshold: threshold === null ? null : stepsToThreshold(emaError, threshold),
+        timeToTarget: target === null || diverged
+          ? null
+          : timeToTarget(rec.valError, rec.epochSeconds, rec.stepsPerEpoch, target),
         wallSeconds: rec.wallSeconds,
         parameters: rec.parameters,
         backend: rec.provenance.backend,
@@ -415,8 +532,8 @@ export function analyzeExperiment(
     const okIdx = runs.map((r, i) => (r.divergedAtStep === null ? i : -1)).filter((i) => i >= 0);
     const ok = okIdx.map((i) => runs[i]);
     const okPrep = okIdx.map((i) => preps[i]);
-    const reached = ok.filter((r) => r.stepsToThreshold !== null);
-    let curves: VariantAnalysis["curves"] = null;
+    const reached = ok.filter((r) => r.timeToTarget !== null);
+    let curves: GroupAnalysis["curves"] = null;
     let bestEpochOfMean: number | null = null;
     if (okPrep.length > 0) {
       const step = (i: number) => i + 1;
@@ -442,63 +559,173 @@ export function analyzeExperiment(
         valLoss: { x: epochs, y: p.rec.valLoss },
       };
     });
+    const finals = ok.map((r) => r.finalValError).filter(Number.isFinite);
     return {
       name,
-      family: variantFamily(name),
-      color: colors.get(name)!,
-      lr: chosenLr.get(name) ?? null,
+      variant: g.variant,
+      lr: g.lr,
+      family: variantFamily(g.variant),
+      color,
+      chosen,
       planned: manifest.runs,
       finished: runs.length,
-      otherLrRuns: otherLr.get(name) ?? 0,
       runs,
-      finalValError: summarize(ok.map((r) => r.finalValError).filter(Number.isFinite)),
+      finalValError: summarize(finals),
       bestValError: summarize(ok.map((r) => r.bestValError).filter(Number.isFinite)),
       finalValLoss: summarize(ok.map((r) => r.finalValLoss).filter(Number.isFinite)),
+      testError: summarize(
+        ok.map((r) => r.testError).filter((x): x is number => x !== null && Number.isFinite(x)),
+      ),
       pace: summarize(ok.map((r) => r.pace).filter(Number.isFinite)),
-      stepsToThreshold: summarize(reached.map((r) => r.stepsToThreshold!)),
-      reachedThreshold: reached.length,
+      timeToTargetSteps: summarize(reached.map((r) => r.timeToTarget!.steps)),
+      timeToTargetSeconds: summarize(reached.map((r) => r.timeToTarget!.seconds)),
+      reachedTarget: reached.length,
       wallSeconds: summarize(runs.map((r) => r.wallSeconds)),
       bestEpochOfMean,
+      iqm: finals.length >= 10
+        ? bootstrapIqmInterval(finals, { resamples: opts.resamples ?? 10000, seed: 0 })
+        : null,
       curves,
       runCurves,
     };
   });
 
-  const notes: string[] = [];
-  const comparisons = comparePaired(variants, opts.resamples ?? 10000, notes);
+  // ---- inference: one family for the whole page ----
+  const chosenGroups = groups.filter((g) => g.chosen);
+  const values = new Map<string, SeedValues[]>(
+    chosenGroups.map((g) => [
+      g.variant,
+      g.runs.filter((r) => r.divergedAtStep === null).map((r) => ({
+        seed: r.seed,
+        steps: r.steps,
+        pace: r.pace,
+        finalValError: r.finalValError,
+      })),
+    ]),
+  );
+  const inference = pageInference(values);
+  const comparisons: ComparisonTable[] = inference.tables.map(({ reference: ref, rows }) => {
+    const refGroup = chosenGroups.find((g) => g.variant === ref)!;
+    const refBySeed = new Map(
+      refGroup.runs.filter((r) => r.divergedAtStep === null).map((r) => [r.seed, r]),
+    );
+    return {
+      reference: ref,
+      rows: rows.map(({ variant, pace, finalValError }) => {
+        const g = chosenGroups.find((x) => x.variant === variant)!;
+        const mine = new Map(
+          g.runs.filter((r) => r.divergedAtStep === null).map((r) => [r.seed, r]),
+        );
+        const seeds = [...new Set([...refBySeed.keys(), ...mine.keys()])].sort((a, b) => a - b);
+        const dTest: number[] = [];
+        const dSteps: number[] = [];
+        const dropped: number[] = [];
+        let stepMismatch = false;
+        for (const s of seeds) {
+          const a = mine.get(s);
+          const b = refBySeed.get(s);
+          if (!a || !b) {
+            dropped.push(s);
+            continue;
+          }
+          if (a.steps !== b.steps) stepMismatch = true;
+          if (a.testError !== null && b.testError !== null) dTest.push(a.testError - b.testError);
+          if (a.timeToTarget && b.timeToTarget) {
+            dSteps.push(a.timeToTarget.steps - b.timeToTarget.steps);
+          }
+        }
+        const diverged = [...new Set([...g.runs, ...refGroup.runs])]
+          .filter((r) => r.divergedAtStep !== null).map((r) => r.seed);
+        return {
+          group: g.name,
+          variant: g.variant,
+          pace: pace.n ? pace : null,
+          paceNote: stepMismatch
+            ? `runs of ${g.name} and ${ref} have different step counts; pace compared only ` +
+              `on seeds of equal length`
+            : null,
+          finalValError: finalValError.n ? finalValError : null,
+          testError: describe(dTest),
+          timeToTargetSteps: describe(dSteps),
+          droppedSeeds: [...new Set([...dropped, ...diverged])].sort((a, b) => a - b),
+        };
+      }),
+    };
+  });
+  for (const t of comparisons) {
+    for (const r of t.rows) if (r.paceNote) notes.push(r.paceNote);
+  }
+  const findings = inference.findings;
+  const family = inference.family;
 
-  const groups: Group[] = [];
-  const baselines = names.filter((n) => variantFamily(n) === "baseline");
-  for (const fam of GROUP_ORDER) {
-    const members = names.filter((n) => variantFamily(n) === fam);
-    if (members.length === 0) continue;
-    groups.push({
-      id: fam.replace(/\s+/g, "-"),
-      title: baselines.length ? `${baselines.join(" and ")} against ${fam}` : fam,
-      variants: [...baselines, ...members],
+  // ---- learning-rate sensitivity ----
+  const sensitivity: SensitivityCurve[] = [];
+  for (const v of variantNames) {
+    const pts: SensitivityCurve["points"] = [];
+    for (const [lr, err] of Object.entries(manifest.lrSearch?.trials?.[v] ?? {})) {
+      pts.push({ lr: Number(lr), valError: err, source: "search", runs: 1 });
+    }
+    for (const g of groups.filter((x) => x.variant === v && x.finalValError.n > 0)) {
+      pts.push({
+        lr: g.lr,
+        valError: g.finalValError.mean,
+        source: "sweep",
+        runs: g.finalValError.n,
+      });
+    }
+    if (pts.length === 0) continue;
+    pts.sort((a, b) => a.lr - b.lr || a.source.localeCompare(b.source));
+    const chosen = chosenGroups.find((g) => g.variant === v);
+    sensitivity.push({
+      variant: v,
+      color: chosen?.color ?? colors.get(v) ?? "#000000",
+      points: pts,
+      chosenLr: manifest.lrSearch?.chosen?.[v] ?? chosen?.lr ?? null,
     });
   }
 
-  const withVal = variants.filter((v) => Number.isFinite(v.finalValError.mean));
-  const bestV = withVal.length
+  // ---- grouped views over the chosen groups ----
+  const views: Group[] = [];
+  const baselines = chosenGroups.filter((g) => g.family === "baseline").map((g) => g.name);
+  for (const fam of VIEW_ORDER) {
+    const inFam = chosenGroups.filter((g) => g.family === fam).map((g) => g.name);
+    if (inFam.length === 0) continue;
+    views.push({
+      id: fam.replace(/\s+/g, "-"),
+      title: baselines.length ? `${baselines.join(" and ")} against ${fam}` : fam,
+      variants: [...baselines, ...inFam],
+    });
+  }
+
+  const withVal = chosenGroups.filter((g) => Number.isFinite(g.finalValError.mean));
+  const bestG = withVal.length
     ? withVal.reduce((a, b) => (b.finalValError.mean < a.finalValError.mean ? b : a))
     : null;
   const finishedRuns = records.length;
-  const plannedRuns = Math.max(manifest.plannedRuns, finishedRuns);
-  const perVariantShort = variants.some((v) => v.finished < manifest.runs);
+  const plannedRuns = manifest.plannedRuns;
   const spe = records.length ? records[0].stepsPerEpoch : null;
   const starts = records.map((r) => r.provenance.startedAt).sort();
+  const firstConfig = records.length ? records[0].config : null;
+  const validation = manifest.validation ?? {
+    source: firstConfig?.validation ?? "test",
+    size: firstConfig?.valSize ?? null,
+  };
   return {
     manifest,
-    partial: finishedRuns < manifest.plannedRuns || perVariantShort,
+    partial: groups.some((g) => g.finished < g.planned) || finishedRuns < plannedRuns,
     finishedRuns,
     plannedRuns,
-    threshold,
-    thresholdSource,
-    variants,
-    comparisons,
+    validation,
+    hasTest: records.some((r) => r.testError !== null && r.testError !== undefined),
+    target,
+    targetSource,
     groups,
-    best: bestV ? { variant: bestV.name, finalValError: bestV.finalValError.mean } : null,
+    comparisons,
+    findings,
+    family: { size: family.size, alpha: FAMILY_ALPHA, minSeeds: MIN_SEEDS_FOR_VERDICT },
+    sensitivity,
+    views,
+    best: bestG ? { variant: bestG.name, finalValError: bestG.finalValError.mean } : null,
     stepsPerEpoch: spe,
     provenance: {
       backends: distinct(records.map((r) => r.provenance.backend)),
@@ -510,66 +737,7 @@ export function analyzeExperiment(
       firstStart: starts[0] ?? null,
       lastStart: starts[starts.length - 1] ?? null,
     },
-    firstConfig: records.length ? records[0].config : null,
+    firstConfig,
     notes,
   };
-}
-
-/**
- * Paired comparison of every variant with `plain`: for each seed where both finished without
- * diverging, the difference variant − plain of pace, steps to threshold and final validation
- * error; a bootstrap 95% interval of the mean difference over seeds. Null without plain runs.
- */
-export function comparePaired(
-  variants: readonly VariantAnalysis[],
-  resamples: number,
-  notes: string[] = [],
-): Comparison[] | null {
-  const plain = variants.find((v) => v.name === "plain");
-  if (!plain || plain.runs.length === 0) return null;
-  const plainBySeed = new Map(plain.runs.map((r) => [r.seed, r]));
-  const out: Comparison[] = [];
-  for (const v of variants) {
-    if (v.name === "plain") continue;
-    const seeds: number[] = [];
-    const dropped: number[] = [];
-    const dPace: number[] = [], dVal: number[] = [], dSteps: number[] = [];
-    let stepMismatch = false;
-    for (const [seed, p] of plainBySeed) {
-      const r = v.runs.find((x) => x.seed === seed);
-      if (!r || r.divergedAtStep !== null || p.divergedAtStep !== null) {
-        dropped.push(seed);
-        continue;
-      }
-      seeds.push(seed);
-      if (r.steps === p.steps) dPace.push(r.pace - p.pace);
-      else stepMismatch = true;
-      dVal.push(r.finalValError - p.finalValError);
-      if (r.stepsToThreshold !== null && p.stepsToThreshold !== null) {
-        dSteps.push(r.stepsToThreshold - p.stepsToThreshold);
-      }
-    }
-    if (stepMismatch) {
-      notes.push(
-        `${v.name}: some runs have a different number of steps than plain; pace not compared`,
-      );
-    }
-    const ci = (d: number[]) =>
-      d.length && d.every(Number.isFinite)
-        ? bootstrapMeanInterval(d, { resamples, seed: 0 })
-        : null;
-    const pace = stepMismatch ? null : ci(dPace);
-    const finalValError = ci(dVal);
-    out.push({
-      variant: v.name,
-      seeds: seeds.sort((a, b) => a - b),
-      droppedSeeds: dropped.sort((a, b) => a - b),
-      pace,
-      paceVerdict: verdict(pace, "faster", "slower"),
-      stepsToThreshold: ci(dSteps),
-      finalValError,
-      valVerdict: verdict(finalValError, "better", "worse"),
-    });
-  }
-  return out;
 }

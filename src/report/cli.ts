@@ -23,8 +23,8 @@ Regenerates the static HTML reports from the run records (partial sweeps include
   DIR                  an experiment folder (with experiment.json): writes DIR/index.html and the
                        index of the folder above it; or a results folder: writes the page of every
                        experiment in it and DIR/index.html. Default: results
-  --threshold X        EMA training-error threshold for "steps to threshold", a number in (0, 1)
-                       (default: plain's mean EMA training error halfway through training)
+  --target X           validation-error target of time-to-target, a number in (0, 1)
+                       (default: plain's mean final validation error)
   --max-points N       most points per plotted mean curve (default 1500, at least 2)
   -h, --help           show this help
 `;
@@ -32,7 +32,7 @@ Regenerates the static HTML reports from the run records (partial sweeps include
 /** Parsed command line. */
 export interface CliOptions {
   dir: string;
-  threshold?: number;
+  target?: number;
   maxPoints?: number;
 }
 
@@ -41,7 +41,7 @@ export function parseCli(args: string[]): CliOptions | "help" {
   const { values, positionals } = parseArgs({
     args,
     options: {
-      threshold: { type: "string" },
+      target: { type: "string" },
       "max-points": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -55,12 +55,12 @@ export function parseCli(args: string[]): CliOptions | "help" {
     );
   }
   const out: CliOptions = { dir: positionals[0] ?? "results" };
-  if (values.threshold !== undefined) {
-    const t = Number(values.threshold);
-    if (!(values.threshold.trim() !== "" && t > 0 && t < 1)) {
-      throw new Error(`--threshold must be a number between 0 and 1, got "${values.threshold}"`);
+  if (values.target !== undefined) {
+    const t = Number(values.target);
+    if (!(values.target.trim() !== "" && t > 0 && t < 1)) {
+      throw new Error(`--target must be a number between 0 and 1, got "${values.target}"`);
     }
-    out.threshold = t;
+    out.target = t;
   }
   if (values["max-points"] !== undefined) {
     const n = Number(values["max-points"]);
@@ -97,7 +97,7 @@ export async function main(args: string[]): Promise<number> {
     console.error(`report: ${opts.dir} is not a folder (expected an experiment or results folder)`);
     return 2;
   }
-  const ropts = { threshold: opts.threshold, maxPoints: opts.maxPoints };
+  const ropts = { target: opts.target, maxPoints: opts.maxPoints };
   let failed = 0;
   try {
     if (await isExperimentDir(dir)) {

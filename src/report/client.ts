@@ -11,7 +11,7 @@
  */
 
 import type { Chart as ChartClass, ChartConfiguration, ChartDataset } from "chart.js";
-import type { Band, Series } from "./analysis.ts";
+import type { Band, SensitivityCurve, Series } from "./analysis.ts";
 
 /** Metric keys of a chart. */
 export type Metric = "trainError" | "trainLoss" | "valError" | "valLoss";
@@ -35,8 +35,10 @@ export interface PageVariant {
 /** The JSON embedded in a report page (element `#report-data`). */
 export interface PageData {
   variants: PageVariant[];
-  /** EMA training-error threshold drawn on training-error charts, or null. */
-  threshold: number | null;
+  /** Time-to-target validation-error target, drawn on validation-error charts, or null. */
+  target: number | null;
+  /** Validation error against learning rate per variant. */
+  sensitivity: SensitivityCurve[];
 }
 
 /**
@@ -48,12 +50,12 @@ export function renderReportPage(): void {
   const Chart = (globalThis as unknown as { Chart: typeof ChartClass }).Chart;
   const TITLES: Record<string, { title: string; x: string; y: string }> = {
     trainError: {
-      title: "(a) Training error, EMA 0.99, after each step",
+      title: "(a) Training error, bias-corrected EMA 0.99, after each step",
       x: "step",
       y: "classification error",
     },
     trainLoss: {
-      title: "(a) Training cross-entropy, EMA 0.99, after each step",
+      title: "(a) Training cross-entropy, bias-corrected EMA 0.99, after each step",
       x: "step",
       y: "cross-entropy",
     },
@@ -95,6 +97,23 @@ export function renderReportPage(): void {
   const pts = (x: number[], y: (number | null)[]): Point[] =>
     x.map((xi, i) => ({ x: xi, y: y[i] }));
   const alpha = (hex: string, a: string) => (/^#[0-9a-f]{6}$/i.test(hex) ? hex + a : hex);
+  // Tick labels with as many digits as the axis step needs, so neighbouring ticks never read
+  // the same (Chart.js's default prints 2E29 for every tick of a narrow axis at 2e29).
+  const tickLabel = (value: number | string, _i: number, ticks: { value: number }[]) => {
+    const v = Number(value);
+    if (v === 0) return "0";
+    let step = Infinity;
+    for (let i = 1; i < ticks.length; i++) {
+      step = Math.min(step, Math.abs(ticks[i].value - ticks[i - 1].value));
+    }
+    const mag = Math.abs(v);
+    const digits = Number.isFinite(step) && step > 0
+      ? Math.min(15, Math.max(1, Math.ceil(Math.log10(mag / step)) + 1))
+      : 3;
+    return mag >= 1e5 || mag < 1e-4
+      ? v.toExponential(Math.max(0, digits - 1))
+      : String(Number(v.toPrecision(digits)));
+  };
 
   function baseOptions(
     metric: string,
@@ -123,6 +142,7 @@ export function renderReportPage(): void {
             title: { display: true, text: t.y },
             min: isError ? 0 : undefined,
             beginAtZero: isError,
+            ticks: { callback: tickLabel },
           },
       },
       plugins: {
@@ -155,10 +175,10 @@ export function renderReportPage(): void {
     };
   }
 
-  function thresholdDataset(maxX: number): ChartDataset<"line", Point[]> {
+  function targetDataset(maxX: number): ChartDataset<"line", Point[]> {
     return {
-      label: `threshold ${Number(data.threshold).toPrecision(3)}`,
-      data: [{ x: 1, y: data.threshold }, { x: maxX, y: data.threshold }],
+      label: `target ${(Number(data.target) * 100).toFixed(2)}%`,
+      data: [{ x: 1, y: data.target }, { x: maxX, y: data.target }],
       borderColor: "#999999",
       borderDash: [4, 4],
       borderWidth: 1,
@@ -233,8 +253,8 @@ export function renderReportPage(): void {
         fill: false,
       });
     }
-    if (metric === "trainError" && data.threshold !== null && datasets.length) {
-      datasets.push(thresholdDataset(maxX));
+    if (metric === "valError" && data.target !== null && datasets.length) {
+      datasets.push(targetDataset(maxX));
     }
     const sub = maxRuns > 1
       ? "line: mean over runs; band: min to max over runs"
@@ -264,6 +284,49 @@ export function renderReportPage(): void {
     draw(canvas, { type: "line", data: { datasets }, options: baseOptions(metric, sub) }, empty);
   }
 
+  function sensitivityChart(canvas: HTMLCanvasElement, names: string[]) {
+    const datasets: ChartDataset<"line", Point[]>[] = [];
+    for (const c of data.sensitivity.filter((s) => names.includes(s.variant))) {
+      // One line through the mean per rate (search and sweep points of a rate averaged by runs).
+      const byRate = new Map<number, { sum: number; runs: number }>();
+      for (const p of c.points) {
+        const e = byRate.get(p.lr) ?? { sum: 0, runs: 0 };
+        e.sum += p.valError * p.runs;
+        e.runs += p.runs;
+        byRate.set(p.lr, e);
+      }
+      const rates = [...byRate.keys()].sort((a, b) => a - b);
+      datasets.push({
+        label: c.variant,
+        data: rates.map((r) => ({ x: r, y: byRate.get(r)!.sum / byRate.get(r)!.runs })),
+        borderColor: c.color,
+        backgroundColor: c.color,
+        borderWidth: 1.4,
+        pointRadius: rates.map((
+          r,
+        ) => (c.chosenLr !== null && Math.abs(r - c.chosenLr) <= 1e-12 * r ? 7 : 3)),
+        pointStyle: rates.map((
+          r,
+        ) => (c.chosenLr !== null && Math.abs(r - c.chosenLr) <= 1e-12 * r ? "rectRot" : "circle")),
+        pointBackgroundColor: rates.map((r) =>
+          c.points.some((p) => p.lr === r && p.source === "sweep") ? c.color : "#ffffff"
+        ),
+        fill: false,
+      });
+    }
+    const options = baseOptions("valError", "ringed: the chosen rate; hollow: search trials only");
+    options!.scales!.x = {
+      type: "logarithmic",
+      title: { display: true, text: "learning rate (log scale)" },
+    };
+    options!.plugins!.title = {
+      display: true,
+      text: "Final validation error against learning rate",
+      font: { size: 13 },
+    };
+    draw(canvas, { type: "line", data: { datasets }, options }, "no data to draw");
+  }
+
   const select = document.getElementById("drill-select") as HTMLSelectElement | null;
   const showRuns = () => {
     if (!select) return;
@@ -280,6 +343,9 @@ export function renderReportPage(): void {
     document.querySelectorAll<HTMLCanvasElement>("canvas[data-view]").forEach((c) => {
       const names = (c.dataset.variants ?? "").split(",").filter((s) => s !== "");
       aggregateChart(c, names, c.dataset.metric as Metric);
+    });
+    document.querySelectorAll<HTMLCanvasElement>("canvas[data-sensitivity]").forEach((c) => {
+      sensitivityChart(c, (c.dataset.sensitivity ?? "").split(",").filter((s) => s !== ""));
     });
     showRuns();
     document.body.dataset.chartsRendered = String(rendered);

@@ -17,6 +17,8 @@ export const EPOCH_CSV_COLUMNS = [
   "step",
   "val_loss",
   "val_error",
+  "test_loss",
+  "test_error",
   "epoch_seconds",
   "diverged_at_step",
 ] as const;
@@ -29,8 +31,9 @@ function cell(v: string | number | null): string {
 
 /**
  * CSV text with a header row and one row per run and epoch: `step` is the step count at the end
- * of the epoch (`epoch * stepsPerEpoch`), non-finite values are written `NaN`, a missing
- * `diverged_at_step` is empty. Lines end with `\n`.
+ * of the epoch (`epoch * stepsPerEpoch`), non-finite values are written `NaN`; the test loss and
+ * error (measured once, after the last epoch) fill the run's last row only; a missing value is
+ * empty. Lines end with `\n`.
  */
 export function epochCsv(records: readonly RunRecord[]): string {
   const lines = [EPOCH_CSV_COLUMNS.join(",")];
@@ -46,6 +49,8 @@ export function epochCsv(records: readonly RunRecord[]): string {
           (e + 1) * r.stepsPerEpoch,
           r.valLoss[e],
           r.valError[e],
+          e === r.valError.length - 1 ? r.testLoss ?? null : null,
+          e === r.valError.length - 1 ? r.testError ?? null : null,
           r.epochSeconds[e] ?? null,
           r.divergedAtStep,
         ].map(cell).join(","),

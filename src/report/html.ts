@@ -5,12 +5,13 @@
  * @module
  */
 
-import {
-  type Comparison,
-  type ExperimentAnalysis,
-  MIN_SEEDS_FOR_VERDICT,
-  type VariantAnalysis,
+import type {
+  ComparisonTable,
+  DescriptiveDifference,
+  ExperimentAnalysis,
+  GroupAnalysis,
 } from "./analysis.ts";
+import type { OrientedDifference } from "./inference.ts";
 import type { Summary } from "./stats.ts";
 import type { RunConfig } from "../experiment/record.ts";
 import { type Metric, type PageData, renderReportPage } from "./client.ts";
@@ -107,6 +108,9 @@ dl.facts dd { margin: 0; }
 pre { background: var(--soft); padding: 10px; overflow-x: auto; font-size: 12px; }
 .note { color: var(--muted); font-size: 13px; max-width: 980px; }
 select { font-size: 14px; padding: 3px 6px; }
+ul.checks { margin: 0; padding-left: 16px; }
+ul.checks li { margin: 1px 0; }
+table.findings td { white-space: normal; text-align: left; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 @media (max-width: 900px) { .grid, .cols { grid-template-columns: 1fr; } }
 `;
@@ -127,42 +131,130 @@ function chartGrid(view: string, names: string[]): string {
   }</div>`;
 }
 
+/** A p-value as the tables show it. */
+export function pValue(p: number | null): string {
+  if (p === null || !Number.isFinite(p)) return "—";
+  if (p < 0.0001) return "<0.0001";
+  return p < 0.001 ? p.toFixed(4) : p.toFixed(3);
+}
+
+/** Percentage points, signed. */
+function pp(x: number): string {
+  return `${signed(x * 100, (v) => v.toFixed(2))} pp`;
+}
+
+function validationLabel(a: ExperimentAnalysis): string {
+  const v = a.validation;
+  if (v.source === "test") {
+    return "the <b>test set</b> (as the thesis did): every choice and verdict on this page is " +
+      "made on the test set, so there is no separate test column";
+  }
+  return `a <b>held-out split of ${
+    v.size ? v.size.toLocaleString("en-US") : "the"
+  } training samples</b> (chosen by the base seed, the same for every variant); the test set ` +
+    `is read once per run, after its last epoch, and never used to choose`;
+}
+
+function firstConfig(a: ExperimentAnalysis, key: keyof RunConfig): string {
+  return a.firstConfig ? String(a.firstConfig[key]) : "—";
+}
+
+/** One sentence of what actually ran, from the stored config and the records. */
+function asRun(a: ExperimentAnalysis): string {
+  const m = a.manifest;
+  const c = (m.config ?? {}) as Record<string, unknown>;
+  const fc = a.firstConfig;
+  const rates = Object.entries(m.learningRates).map(([v, r]) => `${v} ${r.join(", ")}`);
+  const uniform = new Set(Object.values(m.learningRates).map((r) => r.join(","))).size === 1;
+  const parts = [
+    `${m.variants.length} variant${m.variants.length === 1 ? "" : "s"} × ${m.runs} seed${
+      m.runs === 1 ? "" : "s"
+    } (seeds ${m.baseSeed}–${m.baseSeed + m.runs - 1})`,
+    `${h(m.architecture)} on ${h(m.dataset)}`,
+    `${m.epochs} epoch${m.epochs === 1 ? "" : "s"} of batch ${m.batchSize}`,
+    fc ? `${fc.trainSize.toLocaleString("en-US")} training samples` : null,
+    a.validation.source === "holdout"
+      ? `validation on ${a.validation.size?.toLocaleString("en-US") ?? "?"} held-out samples`
+      : "validation on the test set",
+    fc && fc.testSize ? `test set ${fc.testSize.toLocaleString("en-US")} samples` : null,
+    `${h(String(c.optimizer ?? fc?.optimizer ?? "?"))} (momentum ${
+      h(String(c.momentum ?? fc?.momentum ?? "?"))
+    })`,
+    m.lrSearch
+      ? `learning rates searched (${
+        m.lrSearch.mode === "per-variant" ? "per variant" : "thesis protocol"
+      })`
+      : `learning rate${
+        uniform
+          ? ` ${h(Object.values(m.learningRates)[0]?.join(", ") ?? "")}`
+          : `s ${h(rates.join("; "))}`
+      }`,
+  ].filter(Boolean);
+  return parts.join(", ");
+}
+
 function whatWasRun(a: ExperimentAnalysis, generatedAt: string): string {
   const m = a.manifest;
-  const first = a.variants.flatMap((v) => v.runs)[0];
-  const seeds = [...new Set(a.variants.flatMap((v) => v.runs.map((r) => r.seed)))].sort((x, y) =>
+  const seeds = [...new Set(a.groups.flatMap((g) => g.runs.map((r) => r.seed)))].sort((x, y) =>
     x - y
   );
-  const plainRun = a.variants.find((v) => v.name === "plain")?.runs[0];
-  const lrRows = a.variants.map((v) =>
-    `<tr><td>${swatch(v.color)}${h(v.name)}</td><td>${v.lr === null ? "—" : num(v.lr)}</td>` +
-    `<td>${v.runs[0] ? v.runs[0].parameters.toLocaleString("en-US") : "—"}</td></tr>`
+  const plainRun = a.groups.find((g) => g.variant === "plain")?.runs[0];
+  const lrRows = a.groups.map((g) =>
+    `<tr><td>${swatch(g.color)}${h(g.name)}</td><td>${num(g.lr)}${
+      g.chosen && a.groups.filter((x) => x.variant === g.variant).length > 1
+        ? ' <span class="good">(best on validation)</span>'
+        : ""
+    }</td>` +
+    `<td>${g.runs[0] ? g.runs[0].parameters.toLocaleString("en-US") : "—"}</td></tr>`
   ).join("");
   let search = "";
-  if (m.lrSearch && Object.keys(m.lrSearch).length) {
-    const rows = Object.entries(m.lrSearch).map(([v, tried]) =>
+  if (m.lrSearch && Object.keys(m.lrSearch.trials).length) {
+    const rows = Object.entries(m.lrSearch.trials).map(([v, tried]) =>
       `<tr><td>${h(v)}</td><td class="wrap">${
         Object.entries(tried).sort((x, y) => Number(x[0]) - Number(y[0]))
           .map(([lr, err]) => `${h(lr)} → ${pct(err)}`).join(", ")
-      }</td><td>${m.learningRates[v] === undefined ? "—" : num(m.learningRates[v])}</td></tr>`
+      }</td><td>${m.lrSearch!.chosen[v] === undefined ? "—" : num(m.lrSearch!.chosen[v])}</td></tr>`
     ).join("");
-    search = `<h3>Learning-rate search</h3>
-<table><tr><th>variant</th><th class="l">tried rate → final validation error</th><th>chosen</th></tr>${rows}</table>`;
+    search = `<h3>Learning-rate search (${
+      m.lrSearch.mode === "per-variant"
+        ? "per variant: every variant on the same grid with the same budget"
+        : "thesis protocol: plain's rate for every shift/scale variant, bn on its own grid"
+    })</h3>
+<table><tr><th>variant</th><th class="l">tried rate → final validation error of the trial(s)</th><th>chosen</th></tr>${rows}</table>
+<p class="note">Search trials are scored on the validation split and kept in <code>search/</code>;
+they are not sweep runs and never read the test set.</p>`;
   }
   const p = a.provenance;
   const list = (xs: string[]) => (xs.length ? xs.map(h).join(", ") : "—");
-  const cfg = first
+  const cfg = a.firstConfig
     ? `<dt>optimizer</dt><dd>${h(firstConfig(a, "optimizer"))}, momentum ${
       h(firstConfig(a, "momentum"))
     }, weight decay ${h(firstConfig(a, "weightDecay"))}</dd><dt>dropout</dt><dd>${
       h(firstConfig(a, "dropout"))
     }</dd>
-<dt>training / test samples</dt><dd>${h(firstConfig(a, "trainSize"))} / ${
-      h(firstConfig(a, "testSize"))
-    }</dd><dt>input normalisation</dt><dd>${h(a.firstConfig?.normalize ?? "per-element")}</dd>`
+<dt>training / validation / test samples</dt><dd>${h(firstConfig(a, "trainSize"))} / ${
+      a.validation.size ?? "—"
+    } / ${a.firstConfig.testSize || "—"}</dd><dt>input normalisation</dt><dd>${
+      h(a.firstConfig?.normalize ?? "per-element")
+    }</dd>`
     : "";
+  const allDiverged = a.finishedRuns > 0 &&
+    a.groups.every((g) => g.runs.every((r) => r.divergedAtStep !== null));
+  const badge = a.partial
+    ? '<span class="badge partial">partial</span>'
+    : allDiverged
+    ? '<span class="badge diverged">every run diverged</span>'
+    : '<span class="badge complete">complete</span>';
   return `<section id="run"><h2>What was run</h2>
 <p>${h(m.description)}</p>
+<p><b>As run:</b> ${asRun(a)}.${
+    m.overrides?.length
+      ? ` <span class="muted">Changed from the preset on the command line: ${
+        m.overrides.map(h).join("; ")
+      }.</span>`
+      : ""
+  }</p>
+<p><b>Validation</b> is ${validationLabel(a)}.</p>
 <div class="cols"><div><dl class="facts">
 <dt>experiment</dt><dd>${h(m.id)}</dd>
 <dt>preset</dt><dd>${h(m.preset)}</dd>
@@ -174,16 +266,12 @@ function whatWasRun(a: ExperimentAnalysis, generatedAt: string): string {
   }</dd>
 <dt>variants</dt><dd>${h(m.variants.join(", "))}</dd>
 <dt>epochs</dt><dd>${m.epochs}</dd>
-<dt>runs per variant</dt><dd>${m.runs} (run k of every variant shares its seed)</dd>
+<dt>runs per variant and rate</dt><dd>${m.runs} (run k of every variant shares its seed)</dd>
 <dt>batch size</dt><dd>${m.batchSize}</dd>
 <dt>base seed</dt><dd>${m.baseSeed}</dd>
 <dt>seeds used</dt><dd>${seeds.length ? seeds.join(", ") : "—"}</dd>
 ${cfg}
-<dt>runs finished</dt><dd>${a.finishedRuns} of ${a.plannedRuns} planned ${
-    a.partial
-      ? '<span class="badge partial">partial</span>'
-      : '<span class="badge complete">complete</span>'
-  }</dd>
+<dt>runs finished</dt><dd>${a.finishedRuns} of ${a.plannedRuns} planned ${badge}</dd>
 </dl></div><div><dl class="facts">
 <dt>backend</dt><dd>${list(p.backends)}</dd>
 <dt>device</dt><dd>${list(p.devices)}</dd>
@@ -206,12 +294,8 @@ ${search}
 </section>`;
 }
 
-function firstConfig(a: ExperimentAnalysis, key: keyof RunConfig): string {
-  return a.firstConfig ? String(a.firstConfig[key]) : "—";
-}
-
-function divergedCell(v: VariantAnalysis): string {
-  const d = v.runs.filter((r) => r.divergedAtStep !== null);
+function divergedCell(g: GroupAnalysis): string {
+  const d = g.runs.filter((r) => r.divergedAtStep !== null);
   if (d.length === 0) return "0";
   return `<span class="badge diverged">${d.length}</span> <span class="muted">${
     d.map((r) => `run ${r.run} @ step ${r.divergedAtStep}`).join(", ")
@@ -219,59 +303,73 @@ function divergedCell(v: VariantAnalysis): string {
 }
 
 function summaryTable(a: ExperimentAnalysis): string {
-  const rows = a.variants.map((v) => {
-    const reached = v.runs.length - v.runs.filter((r) => r.divergedAtStep !== null).length;
-    const steps = v.stepsToThreshold.n
-      ? `${meanSd(v.stepsToThreshold, (x) => num(x, 4))}${
-        v.reachedThreshold < reached
-          ? ` <span class="muted">(${v.reachedThreshold}/${reached} reached)</span>`
-          : ""
-      }`
-      : reached
+  const anyIqm = a.groups.some((g) => g.iqm !== null);
+  const rows = a.groups.map((g) => {
+    const ok = g.runs.length - g.runs.filter((r) => r.divergedAtStep !== null).length;
+    const ttt = g.timeToTargetSteps.n
+      ? `${meanSd(g.timeToTargetSteps, (x) => num(x, 4))} <span class="muted">(${
+        meanSd(g.timeToTargetSeconds, seconds)
+      }${g.reachedTarget < ok ? `; ${g.reachedTarget}/${ok} reached` : ""})</span>`
+      : ok
       ? '<span class="muted">not reached</span>'
       : "—";
-    const best = a.best?.variant === v.name;
-    return `<tr${best ? ' class="best"' : ""}><td>${swatch(v.color)}${h(v.name)}${
+    const best = a.best?.variant === g.name;
+    const iqm = g.iqm
+      ? `${pct(g.iqm.estimate)} <span class="muted">[${pct(g.iqm.lo)}, ${pct(g.iqm.hi)}]</span>`
+      : "—";
+    return `<tr${best ? ' class="best"' : ""}><td>${swatch(g.color)}${h(g.name)}${
       best ? ' <span class="muted">(best)</span>' : ""
-    }</td>
-<td>${v.lr === null ? "—" : num(v.lr)}</td>
-<td>${v.finished}/${v.planned}${
-      v.otherLrRuns ? ` <span class="muted">+${v.otherLrRuns} search</span>` : ""
-    }</td>
-<td class="wrap">${divergedCell(v)}</td>
-<td>${meanSd(v.finalValError, pct)}</td>
-<td>${meanSd(v.bestValError, pct)}</td>
-<td>${v.bestEpochOfMean ?? "—"}</td>
-<td>${meanSd(v.finalValLoss, (x) => num(x, 4))}</td>
-<td>${meanSd(v.pace, (x) => num(x, 4))}</td>
-<td>${steps}</td>
-<td>${meanSd(v.wallSeconds, seconds)}</td></tr>`;
+    }${!g.chosen ? ' <span class="muted">(not its best rate)</span>' : ""}</td>
+<td>${num(g.lr)}</td>
+<td>${g.finished}/${g.planned}</td>
+<td class="wrap">${divergedCell(g)}</td>
+<td>${meanSd(g.finalValError, pct)}</td>
+<td>${meanSd(g.bestValError, pct)}</td>
+<td>${g.bestEpochOfMean ?? "—"}</td>
+${anyIqm ? `<td>${iqm}</td>` : ""}
+<td>${meanSd(g.finalValLoss, (x) => num(x, 4))}</td>
+${a.hasTest ? `<td>${meanSd(g.testError, pct)}</td>` : ""}
+<td>${meanSd(g.pace, (x) => num(x, 4))}</td>
+<td>${ttt}</td>
+<td>${meanSd(g.wallSeconds, seconds)}</td></tr>`;
   }).join("\n");
+  const valWord = a.validation.source === "test" ? "val. (= test set)" : "val.";
   return `<section id="summary"><h2>Summary per variant</h2>
 <div class="scroll"><table><tr><th>variant</th><th>lr</th><th>runs</th><th class="l">diverged</th>
-<th>final val. error</th><th>best val. error</th><th>epoch of best</th><th>final val. CE</th>
-<th>pace: EMA-error area</th><th>steps to ${
-    a.threshold === null ? "threshold" : pct(a.threshold)
-  }</th>
+<th>final ${valWord} error</th><th>best ${valWord} error</th><th>epoch of best</th>${
+    anyIqm ? "<th>IQM final val. error [95% bootstrap]</th>" : ""
+  }<th>final ${valWord} CE</th>${a.hasTest ? "<th>test error (read once, at the end)</th>" : ""}
+<th>pace: EMA-error area</th><th>steps (seconds) to ${
+    a.target === null ? "target" : pct(a.target)
+  } val. error</th>
 <th>wall time / run</th></tr>
 ${rows}</table></div>
 <p class="note">Mean ± sample standard deviation over the runs that did not diverge (diverged runs
 are counted, not averaged). <b>Epoch of best</b>: epoch of the lowest mean validation error.
-<b>Learning pace</b>: the area under the run's training-error curve smoothed by an exponential moving
-average (coefficient 0.99), by the trapezoidal rule over steps (error × steps; smaller is faster),
-computed on every step; and the number of steps until that curve first reaches
-${a.threshold === null ? "the threshold" : `<b>${pct(a.threshold)}</b>`} (${
-    h(a.thresholdSource)
-  }).</p>
+<b>Learning pace</b>: the area under the run's training-error curve smoothed by the bias-corrected
+exponential moving average <i>e<sub>t</sub> = Σ<sub>j≤t</sub> 0.99<sup>t−j</sup> x<sub>j</sub> /
+Σ<sub>j≤t</sub> 0.99<sup>t−j</sup></i>, by the trapezoidal rule over steps (error × steps; smaller
+is faster). <b>Time-to-target</b>: training steps (and seconds, training plus evaluation) until the
+validation error first reaches ${a.target === null ? "the target" : `<b>${pct(a.target)}</b>`} (${
+    h(a.targetSource)
+  }), resolved to epochs.${
+    anyIqm
+      ? " <b>IQM</b>: interquartile mean over runs (the middle 50%) with a 95% percentile bootstrap interval over runs, as rliable computes it (n ≥ 10)."
+      : ""
+  }${
+    a.hasTest
+      ? " <b>Test error</b> is measured once per run, after the last epoch; nothing on this page is chosen by it."
+      : ""
+  }</p>
 </section>`;
 }
 
-function ciCell(ci: Comparison["pace"], f: (v: number) => string): string {
-  if (!ci) return "—";
-  if (ci.n < 2) return `${signed(ci.mean, f)} <span class="muted">(1 seed: no interval)</span>`;
-  return `${signed(ci.mean, f)} <span class="muted">[${signed(ci.lo, f)}, ${
-    signed(ci.hi, f)
-  }]</span>`;
+function diffCell(d: OrientedDifference | DescriptiveDifference | null, f: (v: number) => string) {
+  if (!d) return "—";
+  if (d.lo === null || d.hi === null) {
+    return `${signed(d.mean, f)} <span class="muted">(1 seed: no interval)</span>`;
+  }
+  return `${signed(d.mean, f)} <span class="muted">[${signed(d.lo, f)}, ${signed(d.hi, f)}]</span>`;
 }
 
 function verdictCell(v: string): string {
@@ -283,87 +381,205 @@ function verdictCell(v: string): string {
   return `<span class="${cls}">${h(v)}</span>`;
 }
 
-function comparisonTable(a: ExperimentAnalysis): string {
-  if (a.comparisons === null) {
-    return `<section id="paired"><h2>Paired comparison with plain</h2>
-<p class="note">No finished run of <b>plain</b>, so there is nothing to pair with.</p></section>`;
-  }
-  const color = new Map(a.variants.map((v) => [v.name, v.color]));
-  const pp = (x: number) => `${(x * 100).toFixed(2)} pp`;
-  const rows = a.comparisons.map((c) =>
-    `<tr><td>${swatch(color.get(c.variant) ?? "#000")}${h(c.variant)}</td>
-<td>${c.seeds.length}${
-      c.droppedSeeds.length ? ` <span class="muted">(${c.droppedSeeds.length} dropped)</span>` : ""
+function pCells(d: OrientedDifference | null): string {
+  if (!d) return "<td>—</td><td>—</td><td>—</td>";
+  return `<td>${pValue(d.p)}</td><td>${pValue(d.signFlipP)}</td><td>${
+    d.pHolm === null ? '<span class="muted">—</span>' : pValue(d.pHolm)
+  }</td>`;
+}
+
+function comparisonTable(a: ExperimentAnalysis, t: ComparisonTable): string {
+  const color = new Map(a.groups.map((g) => [g.name, g.color]));
+  const rows = t.rows.map((c) => {
+    const n = Math.max(c.pace?.n ?? 0, c.finalValError?.n ?? 0);
+    return `<tr><td>${swatch(color.get(c.group) ?? "#000")}${h(c.group)}</td>
+<td>${n}${
+      c.droppedSeeds.length
+        ? ` <span class="muted">(${c.droppedSeeds.length} dropped: ${
+          c.droppedSeeds.join(", ")
+        })</span>`
+        : ""
     }</td>
-<td>${ciCell(c.pace, (x) => num(x, 3))}</td><td class="l">${verdictCell(c.paceVerdict)}</td>
-<td>${ciCell(c.stepsToThreshold, (x) => num(x, 3))}</td>
-<td>${ciCell(c.finalValError, pp)}</td><td class="l">${verdictCell(c.valVerdict)}</td></tr>`
-  ).join("\n");
-  return `<section id="paired"><h2>Paired comparison with plain</h2>
-<div class="scroll"><table><tr><th>variant</th><th>seeds paired</th><th>Δ pace (EMA-error area)</th><th class="l">pace</th>
-<th>Δ steps to threshold</th><th>Δ final val. error</th><th class="l">validation</th></tr>
-${rows}</table></div>
-<p class="note">Run k of every variant shares its seed with run k of plain (same initial weights
-where shapes allow, same data order). For each seed where both runs finished without diverging,
-the difference <i>variant − plain</i> is taken; shown is the mean difference over seeds and, in
-brackets, a percentile bootstrap 95% confidence interval of that mean (10,000 resamples of the
-seeds). A variant is called <span class="good">faster</span> or <span class="good">better</span>
-only when the whole interval lies below zero (and <span class="bad">slower</span> or
-<span class="bad">worse</span> only when it lies above); with fewer than ${MIN_SEEDS_FOR_VERDICT} paired seeds no verdict is
-given (with two, the interval is only the range of the two differences). With few seeds the
-bootstrap interval is too narrow; treat verdicts from 3-4 seeds as indicative. Dropped seeds: plain or the variant is missing or diverged on that seed.</p>
+<td>${diffCell(c.pace, (x) => num(x, 3))}</td>${pCells(c.pace)}<td class="l">${
+      c.pace ? verdictCell(c.pace.verdict) : "—"
+    }</td>
+<td>${diffCell(c.finalValError, pp)}</td>${pCells(c.finalValError)}<td class="l">${
+      c.finalValError ? verdictCell(c.finalValError.verdict) : "—"
+    }</td>
+<td>${
+      c.finalValError?.probabilityOfImprovement == null
+        ? "—"
+        : pct(c.finalValError.probabilityOfImprovement).replace(/\.00%$/, "%")
+    }</td>
+${a.hasTest ? `<td>${diffCell(c.testError, pp)}</td>` : ""}
+<td>${diffCell(c.timeToTargetSteps, (x) => num(x, 3))}</td></tr>`;
+  }).join("\n");
+  return `<h3 id="paired-${h(t.reference)}">Against ${h(t.reference)}</h3>
+<div class="scroll"><table><tr><th>variant</th><th>seeds paired</th>
+<th>Δ pace [95% t-interval]</th><th>p (t)</th><th>p (sign-flip)</th><th>p (Holm)</th><th class="l">pace</th>
+<th>Δ final val. error [95% t-interval]</th><th>p (t)</th><th>p (sign-flip)</th><th>p (Holm)</th><th class="l">validation</th>
+<th>P(improvement)</th>${
+    a.hasTest ? "<th>Δ test error (no verdict)</th>" : ""
+  }<th>Δ steps to target</th></tr>
+${rows}</table></div>`;
+}
+
+function pairedSection(a: ExperimentAnalysis): string {
+  if (a.comparisons.length === 0) {
+    return `<section id="paired"><h2>Paired comparisons</h2>
+<p class="note">No finished run of <b>plain</b> or <b>bn</b>, so there is nothing to pair with.</p></section>`;
+  }
+  const maxN = Math.max(
+    0,
+    ...a.comparisons.flatMap((t) =>
+      t.rows.map((r) => Math.max(r.pace?.n ?? 0, r.finalValError?.n ?? 0))
+    ),
+  );
+  const few = maxN < a.family.minSeeds
+    ? `<div class="banner"><b>No verdicts on this page:</b> at most ${maxN} paired seed${
+      maxN === 1 ? "" : "s"
+    } per comparison, and a verdict needs at least ${a.family.minSeeds}. With so few seeds a paired
+t-interval is very wide and the exact sign-flip test cannot reach 5% (its smallest p-value is
+2/2<sup>n</sup>); the numbers are shown, the verdicts are not. Run more seeds (<code>--runs ${a.family.minSeeds}</code>
+or more).</div>`
+    : "";
+  return `<section id="paired"><h2>Paired comparisons</h2>
+${few}
+<p class="note"><b>Verdicts come from the paired Student t-test (two-sided, df = n − 1) on the
+per-seed differences, Holm–Bonferroni-corrected across all ${a.family.size} tests on this page
+(comparisons and findings), at family-wise ${
+    a.family.alpha * 100
+  }%;</b> no verdict below ${a.family.minSeeds}
+paired seeds. Run k of every variant shares its seed with run k of the reference (same initial
+weights where shapes allow, same data order); each difference is <i>variant − reference</i> on one
+seed where both runs finished without diverging. Shown: the mean difference with its 95% paired
+t-interval, the t-test p, the exact sign-flip permutation p (all 2<sup>n</sup> sign patterns, n ≤ 12)
+for reference, and the Holm-adjusted p that decides. <b>P(improvement)</b>: share of paired seeds on
+which the variant's final validation error is lower (ties count one half). Verdicts use the
+validation split only${
+    a.hasTest ? "; the test-error differences are shown with intervals and no verdict" : ""
+  }. Δ steps to target is over the seeds on which both runs reached the target.</p>
+${a.comparisons.map((t) => comparisonTable(a, t)).join("\n")}
 ${a.notes.length ? `<p class="note">${a.notes.map(h).join("<br>")}</p>` : ""}
 </section>`;
 }
 
+function findingsSection(a: ExperimentAnalysis): string {
+  const cls: Record<string, string> = {
+    supported: "good",
+    contradicted: "bad",
+    inconclusive: "muted",
+    "too few seeds": "muted",
+    "not tested": "muted",
+  };
+  const rows = a.findings.map((f) => {
+    const checks = f.checks.map((c) => {
+      const d = c.difference;
+      const f2 = d.metric === "finalValError" ? pp : (x: number) => num(x, 3);
+      const margin = c.margin === null
+        ? ""
+        : ` margin ±${
+          d.metric === "finalValError" ? pp(c.margin).replace("+", "") : num(c.margin, 3)
+        }, ${c.kind === "equivalent" ? "TOST" : "one-sided"} p ${pValue(c.marginP)} (Holm ${
+          pValue(c.marginPHolm)
+        });`;
+      return `<li>${h(c.label)}: ${diffCell(d, f2)}, n = ${d.n}, p ${pValue(d.p)} (Holm ${
+        pValue(d.pHolm)
+      });${margin} <span class="${
+        c.outcome === "holds" ? "good" : c.outcome === "opposite" ? "bad" : "muted"
+      }">${h(c.outcome)}</span></li>`;
+    }).join("");
+    return `<tr><td class="wrap"><b>${h(f.claim)}</b><br><span class="muted">${
+      h(f.test)
+    }</span></td>
+<td class="l"><span class="${cls[f.verdict]}">${h(f.verdict)}</span><br><span class="muted">${
+      h(f.reason)
+    }</span></td>
+<td class="wrap">${checks ? `<ul class="checks">${checks}</ul>` : "—"}</td></tr>`;
+  }).join("\n");
+  return `<section id="findings"><h2>Findings: the thesis's claims</h2>
+<p class="note">Each claim of the thesis (Bui 2018) that this run's variants allow testing, on the
+validation split${
+    a.validation.source === "test" ? " (here: the test set, as the thesis did)" : ""
+  }. Every check is a paired t-test over seeds in the same Holm–Bonferroni family as the comparison
+tables (${a.family.size} tests, family-wise ${a.family.alpha * 100}%). <b>Supported</b>: every
+check holds (for "at least one" claims: one holds); <b>contradicted</b>: a check shows the opposite
+(a significant difference the other way, or beyond the margin); <b>inconclusive</b>: neither;
+<b>too few seeds</b>: fewer than ${a.family.minSeeds} paired seeds; <b>not tested</b>: a needed
+variant was not run. Equivalence and "does not help" use a margin of ±10% of the reference's
+mean, fixed before any data was seen.</p>
+<div class="scroll"><table class="findings"><tr><th class="l">claim and how it is tested</th><th class="l">verdict</th><th class="l">checks: mean difference [95% t-interval], paired seeds, p</th></tr>
+${rows}</table></div>
+</section>`;
+}
+
+function sensitivitySection(a: ExperimentAnalysis): string {
+  const curves = a.sensitivity.filter((c) => new Set(c.points.map((p) => p.lr)).size >= 2);
+  if (curves.length === 0) return "";
+  return `<section id="sensitivity"><h2>Learning-rate sensitivity</h2>
+<p class="note">Final validation error against learning rate (log axis) for every variant tried at
+more than one rate: search trials (hollow) and sweep groups (filled, mean over seeds). The ringed
+point is the rate the variant was trained or analysed at.</p>
+<div class="chart"><canvas data-sensitivity="${
+    h(curves.map((c) => c.variant).join(","))
+  }"></canvas></div>
+</section>`;
+}
+
 function curvesSection(a: ExperimentAnalysis): string {
-  const drawable = a.variants.filter((v) => v.curves !== null);
+  const drawable = a.groups.filter((g) => g.curves !== null);
   if (drawable.length === 0) {
     return `<section id="curves"><h2>Curves</h2><p class="note">No run has finished without
 diverging yet, so there is no curve to draw.</p></section>`;
   }
-  const groups = a.groups.filter((g) => g.variants.some((n) => drawable.some((v) => v.name === n)))
-    .filter((g) => g.variants.length < a.variants.length || a.groups.length > 1);
-  return `<section id="curves"><h2>Curves: all variants</h2>
-<p class="note">(a) the exponential moving average (coefficient 0.99) of the training batch
-error and cross-entropy after each step; (b) the validation error and cross-entropy after each
-epoch. Lines are the mean over the runs that did not diverge, bands span the minimum to the maximum
-over those runs. Click a legend entry to hide a variant. Curves are drawn from at most 1,500 points
-per line; statistics use every step.</p>
-<p><label><input type="checkbox" id="log-scale"> logarithmic y axes (all charts)</label></p>
-${chartGrid("all", drawable.map((v) => v.name))}
-</section>
+  const views = a.views.filter((v) => v.variants.some((n) => drawable.some((g) => g.name === n)))
+    .filter((v) => v.variants.length < drawable.length || a.views.length > 1);
+  const grouped = views.length === 0 ? "" : `
 <section id="groups"><h2>Grouped views</h2>
 <p class="note">As the thesis's figures 7.2-7.4: the baselines (plain, bn) against each family of
 shifting/scaling variants.</p>
 ${
-    groups.map((g) => `<h3 id="group-${h(g.id)}">${h(g.title)}</h3>${chartGrid(g.id, g.variants)}`)
+    views.map((v) => `<h3 id="group-${h(v.id)}">${h(v.title)}</h3>${chartGrid(v.id, v.variants)}`)
       .join("\n")
   }
 </section>`;
+  return `<section id="curves"><h2>Curves: all variants</h2>
+<p class="note">(a) the bias-corrected exponential moving average (coefficient 0.99) of the training
+batch error and cross-entropy after each step; (b) the validation error and cross-entropy after each
+epoch${
+    a.target === null ? "" : ` (dashed: the time-to-target target ${pct(a.target)})`
+  }. Lines are the mean over the runs that did not diverge, bands span the minimum to the maximum
+over those runs. Click a legend entry to hide a variant. Curves are drawn from at most 1,500 points
+per line; statistics use every step.</p>
+<p><label><input type="checkbox" id="log-scale"> logarithmic y axes (all charts)</label></p>
+${chartGrid("all", drawable.map((g) => g.name))}
+</section>${grouped}`;
 }
 
 function drillSection(a: ExperimentAnalysis): string {
-  const withRuns = a.variants.filter((v) => v.runs.length > 0);
+  const withRuns = a.groups.filter((g) => g.runs.length > 0);
   if (withRuns.length === 0) return "";
-  const options = withRuns.map((v) =>
-    `<option value="${h(v.name)}">${h(v.name)} (${v.runs.length} runs)</option>`
-  )
-    .join("");
-  const tables = withRuns.map((v) =>
+  const options = withRuns.map((g) =>
+    `<option value="${h(g.name)}">${h(g.name)} (${g.runs.length} runs)</option>`
+  ).join("");
+  const tables = withRuns.map((g) =>
     `<div class="scroll" data-drill-table="${
-      h(v.name)
+      h(g.name)
     }"><table><tr><th>run</th><th>seed</th><th>lr</th><th>steps</th><th>epochs</th>
-<th>final val. error</th><th>best val. error (epoch)</th><th>final val. CE</th><th>pace</th><th>steps to threshold</th>
+<th>final val. error</th><th>best val. error (epoch)</th><th>final val. CE</th>${
+      a.hasTest ? "<th>test error</th>" : ""
+    }<th>pace</th><th>steps to target</th>
 <th>wall time</th><th class="l">diverged</th><th class="l">record</th></tr>${
-      v.runs.map((r) =>
+      g.runs.map((r) =>
         `<tr><td>${r.run}</td><td>${r.seed}</td><td>${
           num(r.lr)
         }</td><td>${r.steps}</td><td>${r.epochs}</td>
 <td>${pct(r.finalValError)}</td><td>${pct(r.bestValError)} (${
           r.bestEpoch > 0 ? r.bestEpoch : "—"
         })</td>
-<td>${num(r.finalValLoss)}</td><td>${num(r.pace)}</td><td>${r.stepsToThreshold ?? "—"}</td>
+<td>${num(r.finalValLoss)}</td>${a.hasTest ? `<td>${pct(r.testError ?? NaN)}</td>` : ""}<td>${
+          num(r.pace)
+        }</td><td>${r.timeToTarget?.steps ?? "—"}</td>
 <td>${seconds(r.wallSeconds)}</td><td class="l">${
           r.divergedAtStep === null ? "no" : `<span class="bad">at step ${r.divergedAtStep}</span>`
         }</td><td class="l muted">${h(r.file)}</td></tr>`
@@ -397,13 +613,14 @@ export interface PageInputs {
 /** The data the page's script needs (curves only; tables are static HTML). */
 export function pageData(a: ExperimentAnalysis): PageData {
   return {
-    threshold: a.threshold,
-    variants: a.variants.map((v) => ({
-      name: v.name,
-      color: v.color,
-      curves: v.curves,
-      runs: v.runCurves,
+    target: a.target,
+    variants: a.groups.map((g) => ({
+      name: g.name,
+      color: g.color,
+      curves: g.curves,
+      runs: g.runCurves,
     })),
+    sensitivity: a.sensitivity,
   };
 }
 
@@ -411,21 +628,25 @@ export function pageData(a: ExperimentAnalysis): PageData {
 export function experimentPage(a: ExperimentAnalysis, inp: PageInputs): string {
   const m = a.manifest;
   const csvHref = "data:text/csv;charset=utf-8," + encodeURIComponent(inp.csv);
-  const missing = a.variants.filter((v) => v.finished < v.planned);
+  const missing = a.groups.filter((g) => g.finished < g.planned);
   const banner = a.partial
     ? `<div class="banner"><b>Partial sweep.</b> ${a.finishedRuns} of ${a.plannedRuns} planned runs have
 finished${
       missing.length
         ? `; unfinished: ${
-          missing.map((v) => `${h(v.name)} (${v.finished}/${v.planned})`).join(", ")
+          missing.map((g) => `${h(g.name)} (${g.finished}/${g.planned})`).join(", ")
         }`
         : ""
     }. Statistics cover the finished runs only; regenerate with <code>deno task report</code> as runs finish.</div>`
     : "";
-  const diverged = a.variants.reduce(
-    (s, v) => s + v.runs.filter((r) => r.divergedAtStep !== null).length,
+  const diverged = a.groups.reduce(
+    (s, g) => s + g.runs.filter((r) => r.divergedAtStep !== null).length,
     0,
   );
+  const onTest = a.validation.source === "test"
+    ? ' <span class="badge partial" title="every choice on this page is made on the test set">validated on the test set</span>'
+    : "";
+  const sens = sensitivitySection(a);
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -437,30 +658,36 @@ finished${
 <header class="top">
 <h1>${h(m.id)} ${a.partial ? '<span class="badge partial">partial</span>' : ""}${
     diverged ? `<span class="badge diverged">${diverged} diverged</span>` : ""
-  }</h1>
+  }${onTest}</h1>
 <p class="lede">ShiftLab experiment report · preset <b>${h(m.preset)}</b> · ${h(m.dataset)} · ${
     h(m.architecture)
   }${
     a.best
-      ? ` · lowest final validation error: <b>${h(a.best.variant)}</b> (${
+      ? ` · lowest mean final validation error: <b>${h(a.best.variant)}</b> (${
         pct(a.best.finalValError)
       })`
       : ""
   }</p>
 <nav class="toc">${inp.indexHref ? `<a href="${h(inp.indexHref)}">← all experiments</a>` : ""}
-<a href="#run">What was run</a><a href="#summary">Summary</a><a href="#paired">Paired comparison</a>
-<a href="#curves">Curves</a><a href="#groups">Grouped views</a><a href="#runs">Runs</a><a href="#data">Data</a></nav>
+<a href="#findings">Findings</a><a href="#run">What was run</a><a href="#summary">Summary</a><a href="#paired">Paired comparisons</a>
+${
+    sens
+      ? '<a href="#sensitivity">Learning rates</a>'
+      : ""
+  }<a href="#curves">Curves</a><a href="#runs">Runs</a><a href="#data">Data</a></nav>
 </header>
 ${banner}
+${findingsSection(a)}
 ${whatWasRun(a, inp.generatedAt)}
 ${summaryTable(a)}
-${comparisonTable(a)}
+${pairedSection(a)}
+${sens}
 ${curvesSection(a)}
 ${drillSection(a)}
 <section id="data"><h2>Data</h2>
 <p><a download="${h(m.id)}_epochs.csv" href="${csvHref}">Download the per-epoch metrics (CSV)</a>
 <span class="muted">— one row per run and epoch: variant, lr, run, seed, epoch, step, validation
-cross-entropy and error, epoch seconds, diverged step.</span></p>
+cross-entropy and error, test cross-entropy and error (last epoch only), epoch seconds, diverged step.</span></p>
 <details><summary>${inp.files.length} run record files</summary><pre>${
     h(inp.files.join("\n"))
   }</pre></details>

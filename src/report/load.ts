@@ -62,21 +62,30 @@ function metricArray(o: Obj, key: string, file: string): number[] {
   });
 }
 
+/** Record and manifest versions this reader understands (see {@link RECORD_VERSION}). */
+const READABLE_VERSIONS = [1, RECORD_VERSION];
+
+function checkVersion(value: Obj, file: string, what: string): void {
+  if (!READABLE_VERSIONS.includes(value.version as number)) {
+    fail(
+      file,
+      `${what} version ${JSON.stringify(value.version)} is not supported (expected one of ${
+        READABLE_VERSIONS.join(", ")
+      })`,
+    );
+  }
+}
+
 /**
- * Checks that `value` (parsed JSON from `file`) is a {@link RunRecord} of the current version and
- * returns it with `null` metric entries turned into `NaN`. Throws an error naming the file and
- * the offending field otherwise.
+ * Checks that `value` (parsed JSON from `file`) is a {@link RunRecord} and returns it with
+ * `null` metric entries turned into `NaN`. A version 1 record (before the validation split)
+ * reads as validated on the test set, with no separate test measurement. Throws an error naming
+ * the file and the offending field otherwise.
  */
 export function parseRunRecord(value: unknown, file: string): RunRecord {
   if (!isObj(value)) fail(file, "a run record must be a JSON object");
-  if (value.version !== RECORD_VERSION) {
-    fail(
-      file,
-      `record version ${
-        JSON.stringify(value.version)
-      } is not the supported version ${RECORD_VERSION}`,
-    );
-  }
+  checkVersion(value, file, "record");
+  const legacy = value.version === 1;
   const config = value.config;
   if (!isObj(config)) fail(file, `field "config" must be an object`);
   for (const k of ["experiment", "dataset", "architecture", "variant", "optimizer"]) {
@@ -96,6 +105,14 @@ export function parseRunRecord(value: unknown, file: string): RunRecord {
     ]
   ) field(config, k, "number", `${file} (config)`);
   field(config, "dropout", "boolean", `${file} (config)`);
+  if (!legacy) {
+    field(config, "valSize", "number", `${file} (config)`);
+    if (config.validation !== "holdout" && config.validation !== "test") {
+      fail(`${file} (config)`, `field "validation" must be "holdout" or "test"`);
+    }
+    nullableField(value, "testError", "number", file);
+    nullableField(value, "testLoss", "number", file);
+  }
   const prov = value.provenance;
   if (!isObj(prov)) fail(file, `field "provenance" must be an object`);
   for (const k of ["backend", "device", "deno", "startedAt", "hostname"]) {
@@ -109,6 +126,9 @@ export function parseRunRecord(value: unknown, file: string): RunRecord {
   nullableField(value, "divergedAtStep", "number", file);
   const rec = {
     ...value,
+    config: legacy ? { ...config, validation: "test", valSize: config.testSize } : config,
+    testError: legacy ? null : value.testError,
+    testLoss: legacy ? null : value.testLoss,
     trainLoss: metricArray(value, "trainLoss", file),
     trainError: metricArray(value, "trainError", file),
     valLoss: metricArray(value, "valLoss", file),
@@ -128,17 +148,14 @@ export function parseRunRecord(value: unknown, file: string): RunRecord {
   return rec;
 }
 
-/** Checks that `value` (parsed from `file`) is an {@link ExperimentManifest}; throws naming the field otherwise. */
+/**
+ * Checks that `value` (parsed from `file`) is an {@link ExperimentManifest}; throws naming the
+ * field otherwise. A version 1 manifest (one rate per variant, the search as a bare table, no
+ * validation field) is read in the current shape.
+ */
 export function parseManifest(value: unknown, file: string): ExperimentManifest {
   if (!isObj(value)) fail(file, "the manifest must be a JSON object");
-  if (value.version !== RECORD_VERSION) {
-    fail(
-      file,
-      `manifest version ${
-        JSON.stringify(value.version)
-      } is not the supported version ${RECORD_VERSION}`,
-    );
-  }
+  checkVersion(value, file, "manifest");
   for (
     const k of [
       "id",
@@ -159,9 +176,35 @@ export function parseManifest(value: unknown, file: string): ExperimentManifest 
     fail(file, `field "variants" must be an array of variant names`);
   }
   if (!isObj(value.learningRates)) {
-    fail(file, `field "learningRates" must be an object variant → rate`);
+    fail(file, `field "learningRates" must be an object variant → rates`);
   }
-  return value as unknown as ExperimentManifest;
+  const rates: Record<string, number[]> = {};
+  for (const [v, r] of Object.entries(value.learningRates)) {
+    const list = Array.isArray(r) ? r : [r];
+    if (!list.every((x) => typeof x === "number" && x > 0)) {
+      fail(file, `learningRates.${v} must be a positive rate or a list of them`);
+    }
+    rates[v] = list as number[];
+  }
+  let lrSearch = value.lrSearch as ExperimentManifest["lrSearch"] | undefined;
+  if (value.version === 1 && isObj(value.lrSearch)) {
+    lrSearch = {
+      mode: "thesis",
+      trials: value.lrSearch as Record<string, Record<string, number>>,
+      chosen: Object.fromEntries(Object.entries(rates).map(([v, r]) => [v, r[0]])),
+    };
+  }
+  let validation = value.validation as ExperimentManifest["validation"] | undefined;
+  if (validation === undefined) {
+    const cfg = isObj(value.config) ? value.config : {};
+    validation = { source: cfg.holdOut ? "holdout" : "test", size: Number(cfg.holdOut) || 0 };
+  }
+  return {
+    ...value,
+    learningRates: rates,
+    ...(lrSearch ? { lrSearch } : {}),
+    validation,
+  } as unknown as ExperimentManifest;
 }
 
 async function readJson(path: string, label: string): Promise<unknown> {

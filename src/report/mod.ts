@@ -8,19 +8,32 @@ export { type ReportOptions, writeExperimentReport, writeResultsIndex } from "./
 export {
   type AnalysisOptions,
   analyzeExperiment,
-  type Comparison,
+  type ComparisonRow,
+  type ComparisonTable,
   type ExperimentAnalysis,
-  MIN_SEEDS_FOR_VERDICT,
-  type VariantAnalysis,
+  type GroupAnalysis,
   variantFamily,
 } from "./analysis.ts";
+export {
+  FAMILY_ALPHA,
+  type HypothesisTest,
+  MIN_SEEDS_FOR_VERDICT,
+  type OrientedDifference,
+  TestFamily,
+  type Verdict,
+} from "./inference.ts";
+export { CLAIMS, EQUIVALENCE_MARGIN, type Finding, type FindingVerdict } from "./findings.ts";
 export { isExperimentDir, type LoadedExperiment, loadExperiment, parseRunRecord } from "./load.ts";
 export { epochCsv } from "./csv.ts";
 export {
   areaUnderCurve,
-  bootstrapMeanInterval,
+  bootstrapIqmInterval,
   ema,
   EMA_COEFFICIENT,
-  stepsToThreshold,
+  holm,
+  interquartileMean,
+  pairedT,
+  signFlipP,
   summarize,
+  timeToTarget,
 } from "./stats.ts";

@@ -95,8 +95,8 @@ export async function writeResultsIndex(resultsDir: string): Promise<string> {
         finishedRuns: a.finishedRuns,
         plannedRuns: a.plannedRuns,
         partial: a.partial,
-        diverged: a.variants.reduce(
-          (s, v) => s + v.runs.filter((r) => r.divergedAtStep !== null).length,
+        diverged: a.groups.reduce(
+          (s, g) => s + g.runs.filter((r) => r.divergedAtStep !== null).length,
           0,
         ),
         best: a.best,
