@@ -46,6 +46,8 @@ finished runs. Default: --preset ${DEFAULT_PRESET}.
   --shard i/n            run only part i of n of the sweep (Slurm job arrays; no report)
   --resume               continue the experiment in --out (its stored config is used when
                          no --preset/--config is given)
+  --extend               add this command's variants, rates or runs to the plan of the
+                         experiment already in --out (without it, a different plan is refused)
   --save-models          save every trained network as models/<run>.safetensors
   --prepare              only settle the learning rates (run the lr search) and write
                          experiment.json; train nothing (before a --shard job array)
@@ -100,6 +102,7 @@ const OPTIONS = {
   shard: { type: "string" },
   worker: { type: "string" },
   resume: { type: "boolean" },
+  extend: { type: "boolean" },
   "save-models": { type: "boolean" },
   prepare: { type: "boolean" },
   "no-report": { type: "boolean" },
@@ -120,6 +123,7 @@ export interface CliArgs {
   shard?: Shard;
   worker?: Shard;
   resume: boolean;
+  extend: boolean;
   saveModels: boolean;
   prepare: boolean;
   report: boolean;
@@ -250,6 +254,7 @@ export async function parseCli(args: string[]): Promise<CliArgs | null> {
     shard,
     worker,
     resume: !!v.resume,
+    extend: !!v.extend,
     saveModels: !!v["save-models"],
     prepare: !!v.prepare,
     report: !v["no-report"] && !shard && !worker && !v.prepare,
@@ -412,7 +417,9 @@ export async function main(args: string[]): Promise<number> {
       }
     } else {
       result = await runSweep(sweepOpts(cli, backend, progress, stop));
-      if (!cli.worker) {
+      if (!cli.worker && result.planned === 0 && result.stopped) {
+        console.log("interrupted during the learning-rate search; its finished trials are kept");
+      } else if (!cli.worker) {
         console.log(
           `${result.ran} run(s) trained${
             result.diverged ? ` (${result.diverged} diverged)` : ""
@@ -466,6 +473,7 @@ function sweepOpts(
     shard: cli.shard,
     worker: cli.worker,
     saveModels: cli.saveModels,
+    extend: cli.extend,
     progress,
     shouldStop: stop,
   };

@@ -521,3 +521,132 @@ Deno.test("experiment: a folder validated on the test set (before the split exis
   );
   checkCompatible(manifest, cfg({ variants: ["plain"], validation: "test", holdOut: null }), "old");
 });
+
+Deno.test("experiment: a rerun with other variants or rates is refused, naming what differs and both ways on", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const base = { variants: ["plain"], runs: 1 };
+    await runSweep({
+      config: cfg(base),
+      source: "test",
+      outDir: dir,
+      backend: tsBackend,
+      data: await data(),
+    });
+    const refused = async (over: Record<string, unknown>, what: RegExp) => {
+      await assert.rejects(
+        runSweep({
+          config: cfg({ ...base, ...over }),
+          source: "test",
+          outDir: dir,
+          backend: tsBackend,
+          data: await data(),
+        }),
+        (e: Error) => {
+          assert.match(e.message, /holds an experiment with another plan/);
+          assert.match(e.message, what);
+          assert.match(e.message, /add --extend to extend that experiment's plan/);
+          assert.match(e.message, /or choose another --out/);
+          return true;
+        },
+      );
+    };
+    await refused({ variants: ["plain", "sh"] }, /adds variant sh \(lr 0\.01\)/);
+    await refused({ lr: [0.01, 0.02] }, /adds plain at lr 0\.02/);
+    await refused({ lr: 0.02 }, /adds plain at lr 0\.02; leaves out plain at lr 0\.01/);
+    await refused({ runs: 2 }, /adds runs 1 → 2/);
+    // Nothing was trained by the refused commands.
+    assert.deepEqual([...(await readRuns(dir)).keys()], ["plain__lr0.01__run0.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiment: --extend adds variants and rates, records the extension, and resumes as the union", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await runSweep({
+      config: cfg({ variants: ["plain"], runs: 1 }),
+      source: "test",
+      outDir: dir,
+      backend: tsBackend,
+      data: await data(),
+    });
+    const r = await runSweep({
+      config: cfg({ variants: ["sh"], lr: [0.01, 0.02], runs: 1 }),
+      source: "test",
+      outDir: dir,
+      backend: tsBackend,
+      data: await data(),
+      extend: true,
+    });
+    assert.equal(r.planned, 3);
+    assert.equal(r.skipped, 1);
+    assert.equal(r.ran, 2);
+    const m: ExperimentManifest = JSON.parse(await Deno.readTextFile(`${dir}/experiment.json`));
+    assert.deepEqual(m.variants, ["plain", "sh"]);
+    assert.deepEqual(m.learningRates, { plain: [0.01], sh: [0.01, 0.02] });
+    assert.equal(m.plannedRuns, 3);
+    assert.equal(m.extensions!.length, 1);
+    assert.deepEqual(m.extensions![0].added, ["variant sh (lr 0.01, 0.02)"]);
+    // The stored config is the union: resuming from it plans the same three runs.
+    const again = await runSweep({
+      config: validateConfig(m.config, "manifest"),
+      source: "test",
+      outDir: dir,
+      backend: tsBackend,
+      data: await data(),
+    });
+    assert.equal(again.planned, 3);
+    assert.equal(again.ran, 0);
+    const { writeExperimentReport } = await import("../src/report/report.ts");
+    const html = await Deno.readTextFile(await writeExperimentReport(dir));
+    assert.match(html, /Plan extended<\/b> [\d-]+T[\d:.]+Z: variant sh \(lr 0\.01, 0\.02\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiment: a sweep stopped during its learning-rate search can be resumed from its folder", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = cfg({
+      variants: ["plain", "sh"],
+      runs: 1,
+      lrSearch: { plainGrid: [0.01, 0.02] },
+    });
+    let ended = 0;
+    const progress = { ...epochWatcher(1).progress, runEnd: () => void ended++ };
+    const r = await runSweep({
+      config,
+      source: "test",
+      outDir: dir,
+      backend: tsBackend,
+      data: await data(),
+      progress,
+      shouldStop: () => ended >= 1, // Ctrl-C after the first trial
+    });
+    assert.ok(r.stopped);
+    assert.equal(r.ran, 0);
+    const m: ExperimentManifest = JSON.parse(await Deno.readTextFile(`${dir}/experiment.json`));
+    assert.equal(m.searching, true, "the manifest exists while the search runs");
+    assert.deepEqual(m.config, config as unknown as Record<string, unknown>);
+    // What --resume --out DIR does: the stored config, the finished trial reused.
+    const { parseCli } = await import("../experiments/cli.ts");
+    const cli = (await parseCli(["--resume", "--out", dir]))!;
+    assert.deepEqual(cli.config, config);
+    const done = await runSweep({
+      config: cli.config,
+      source: "test",
+      outDir: dir,
+      backend: tsBackend,
+      data: await data(),
+    });
+    assert.equal(done.ran, 2);
+    const after: ExperimentManifest = JSON.parse(await Deno.readTextFile(`${dir}/experiment.json`));
+    assert.equal(after.searching, undefined);
+    assert.equal(Object.keys(after.lrSearch!.trials.plain).length, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -110,6 +110,10 @@ export interface ExperimentManifest {
   validation: { source: "holdout" | "test"; size: number };
   /** What ran differs from the preset or config file in these fields (`field: old → new`). */
   overrides?: string[];
+  /** Extensions of the plan (`--extend`): when, and what was added. */
+  extensions?: { at: string; added: string[] }[];
+  /** Set while the learning-rate search runs (the plan is not settled yet). */
+  searching?: boolean;
   epochs: number;
   runs: number;
   batchSize: number;

@@ -38,6 +38,11 @@ export interface SweepOptions {
   stopAfterRuns?: number;
   /** Settle the learning rates and write the manifest, but train no runs (parent of workers). */
   prepareOnly?: boolean;
+  /**
+   * Allow adding variants, rates or runs to the plan of an existing experiment folder (the new
+   * plan is the union, recorded in the manifest); without it a different plan is refused.
+   */
+  extend?: boolean;
   /** What ran differs from the preset or config file in these fields (recorded in the manifest). */
   overrides?: string[];
   /** Data already loaded (tests, workers); default: loaded from the config. */
@@ -142,9 +147,83 @@ export function checkCompatible(
   }
 }
 
+/** A plan: the learning rates of each variant, and the runs per (variant, rate). */
+export interface Plan {
+  rates: Record<string, number[]>;
+  runs: number;
+}
+
+/**
+ * What `next` adds to and leaves out of `prev`, in words (e.g. `variant sh2`, `sh at lr 0.02`,
+ * `runs 3 → 5`).
+ */
+export function planDifferences(prev: Plan, next: Plan): { added: string[]; missing: string[] } {
+  const added: string[] = [];
+  const missing: string[] = [];
+  const has = (list: number[], r: number) => list.some((x) => cleanRate(x) === cleanRate(r));
+  for (const [v, rs] of Object.entries(next.rates)) {
+    const old = prev.rates[v];
+    if (!old) added.push(`variant ${v} (lr ${rs.join(", ")})`);
+    else for (const r of rs) if (!has(old, r)) added.push(`${v} at lr ${r}`);
+  }
+  for (const [v, rs] of Object.entries(prev.rates)) {
+    const now = next.rates[v];
+    if (!now) missing.push(`variant ${v}`);
+    else for (const r of rs) if (!has(now, r)) missing.push(`${v} at lr ${r}`);
+  }
+  if (next.runs > prev.runs) added.push(`runs ${prev.runs} → ${next.runs}`);
+  if (next.runs < prev.runs) missing.push(`runs ${prev.runs} there, ${next.runs} now`);
+  return { added, missing };
+}
+
+/** The rates of a manifest (older manifests: one number per variant). */
+function manifestRates(m: ExperimentManifest): Record<string, number[]> {
+  return Object.fromEntries(
+    Object.entries(m.learningRates ?? {}).map(([v, r]) => [v, Array.isArray(r) ? r : [r]]),
+  );
+}
+
+/**
+ * Checks `next` against the plan of the experiment already in `outDir` and returns the plan to
+ * run: the same plan, or with `extend` the union of both. A different plan without `extend` is
+ * refused with a message naming what differs and both ways on.
+ */
+export function settlePlan(
+  existing: ExperimentManifest | null,
+  next: Plan,
+  outDir: string,
+  extend: boolean,
+): { plan: Plan; added: string[]; changed: boolean } {
+  if (!existing || existing.searching || !(existing.plannedRuns > 0)) {
+    return { plan: next, added: [], changed: false };
+  }
+  const prev: Plan = { rates: manifestRates(existing), runs: existing.runs };
+  const { added, missing } = planDifferences(prev, next);
+  if (added.length === 0 && missing.length === 0) return { plan: next, added: [], changed: false };
+  if (!extend) {
+    const what = [
+      ...added.map((a) => `adds ${a}`),
+      ...missing.map((m) => `leaves out ${m}`),
+    ].join("; ");
+    throw new Error(
+      `${outDir} holds an experiment with another plan (this command ${what}): add --extend to ` +
+        `extend that experiment's plan (the union of both is run and recorded), or choose ` +
+        `another --out`,
+    );
+  }
+  const rates: Record<string, number[]> = {};
+  for (const [v, rs] of Object.entries(prev.rates)) rates[v] = [...rs];
+  for (const [v, rs] of Object.entries(next.rates)) {
+    const list = (rates[v] ??= []);
+    for (const r of rs) if (!list.some((x) => cleanRate(x) === cleanRate(r))) list.push(r);
+  }
+  return { plan: { rates, runs: Math.max(prev.runs, next.runs) }, added, changed: true };
+}
+
 /** Runs (this process's share of) a sweep. */
 export async function runSweep(o: SweepOptions): Promise<SweepResult> {
-  const { config, backend, outDir } = o;
+  const { backend, outDir } = o;
+  let config = o.config;
   const manifestPath = `${outDir}/experiment.json`;
   const existing = await readJsonIfExists<ExperimentManifest>(manifestPath);
   if (existing) checkCompatible(existing, config, outDir);
@@ -157,6 +236,21 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   let rates: Record<string, number[]>;
   let search: LrSearchResult | null = null;
   if (config.lrSearch) {
+    if (!existing && !o.prepareOnly && !o.worker) {
+      // Written before the search so that an interrupted search can be resumed (--resume).
+      await writeJsonAtomic(
+        manifestPath,
+        {
+          ...baseManifest(o, experiment),
+          architectureSummary: "",
+          learningRates: {},
+          validation: { source: config.validation, size: data.val.size },
+          plannedRuns: 0,
+          createdAt: new Date().toISOString(),
+          searching: true,
+        } satisfies ExperimentManifest,
+      );
+    }
     search = await runLrSearch(o, data, experiment);
     if (!search) return emptyResult(outDir, true);
     const chosen = search.chosen;
@@ -170,6 +264,29 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     );
   } else {
     rates = Object.fromEntries(config.variants.map((v) => [v, ratesFor(config, v).map(cleanRate)]));
+  }
+
+  // ---- the plan is part of the folder's identity ----
+  const settled = settlePlan(existing, { rates, runs: config.runs }, outDir, !!o.extend);
+  const extensions = [...(existing?.extensions ?? [])];
+  if (settled.changed) {
+    rates = settled.plan.rates;
+    const variants = Object.keys(rates);
+    config = {
+      ...config,
+      variants,
+      runs: settled.plan.runs,
+      // Without a search the rates are the plan: store them per variant, so --resume runs it.
+      lr: config.lrSearch ? config.lr : rates,
+      dropoutOverrides: {
+        ...((existing?.config as Partial<ExperimentConfig> | undefined)?.dropoutOverrides ?? {}),
+        ...(config.dropoutOverrides ?? {}),
+      },
+    };
+    if (settled.added.length && !o.worker) {
+      extensions.push({ at: new Date().toISOString(), added: settled.added });
+      log(`plan extended: ${settled.added.join("; ")}`);
+    }
   }
 
   // ---- plan and manifest ----
@@ -189,17 +306,18 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     seed: config.baseSeed,
   });
   const manifest: ExperimentManifest = {
-    version: RECORD_VERSION,
-    id: experiment,
-    preset: o.source,
-    description: config.description,
-    dataset: config.dataset,
-    architecture: config.architecture,
+    ...baseManifest({ ...o, config }, experiment),
     architectureSummary: plain.summary(),
-    variants: config.variants,
     learningRates: rates,
     ...(search
-      ? { lrSearch: { mode: search.mode, trials: search.table, chosen: search.chosen } }
+      ? {
+        lrSearch: {
+          mode: search.mode,
+          // An extended plan keeps the trials and choices of the searches before it.
+          trials: { ...existing?.lrSearch?.trials, ...search.table },
+          chosen: { ...existing?.lrSearch?.chosen, ...search.chosen },
+        },
+      }
       : {}),
     validation: { source: config.validation, size: data.val.size },
     // A resumed sweep keeps the overrides its first start recorded.
@@ -208,14 +326,9 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       : existing?.overrides
       ? { overrides: existing.overrides }
       : {}),
-    epochs: config.epochs,
-    runs: config.runs,
-    batchSize: config.batchSize,
-    baseSeed: config.baseSeed,
     plannedRuns: plan.length,
     createdAt: existing?.createdAt ?? new Date().toISOString(),
-    config: config as unknown as Record<string, unknown>,
-    source: o.source,
+    ...(extensions.length ? { extensions } : {}),
   };
   plain.dispose();
   await writeJsonAtomic(manifestPath, manifest);
@@ -261,6 +374,26 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   }
   o.progress?.end();
   return result;
+}
+
+/** The manifest fields that come straight from the config. */
+function baseManifest(o: SweepOptions, experiment: string) {
+  const c = o.config;
+  return {
+    version: RECORD_VERSION,
+    id: experiment,
+    preset: o.source,
+    description: c.description,
+    dataset: c.dataset,
+    architecture: c.architecture,
+    variants: c.variants,
+    epochs: c.epochs,
+    runs: c.runs,
+    batchSize: c.batchSize,
+    baseSeed: c.baseSeed,
+    config: c as unknown as Record<string, unknown>,
+    source: o.source,
+  };
 }
 
 function emptyResult(outDir: string, stopped: boolean): SweepResult {

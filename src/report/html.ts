@@ -254,6 +254,11 @@ they are not sweep runs and never read the test set.</p>`;
       }.</span>`
       : ""
   }</p>
+${
+    (m.extensions ?? []).map((e) =>
+      `<p><b>Plan extended</b> ${h(e.at)}: ${e.added.map(h).join("; ")}.</p>`
+    ).join("")
+  }
 <p><b>Validation</b> is ${validationLabel(a)}.</p>
 <div class="cols"><div><dl class="facts">
 <dt>experiment</dt><dd>${h(m.id)}</dd>
