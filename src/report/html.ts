@@ -177,9 +177,9 @@ function asRun(a: ExperimentAnalysis): string {
       ? `validation on ${a.validation.size?.toLocaleString("en-US") ?? "?"} held-out samples`
       : "validation on the test set",
     fc && fc.testSize ? `test set ${fc.testSize.toLocaleString("en-US")} samples` : null,
-    `${h(String(c.optimizer ?? fc?.optimizer ?? "?"))} (momentum ${
+    `optimizer ${h(String(c.optimizer ?? fc?.optimizer ?? "?"))}, momentum ${
       h(String(c.momentum ?? fc?.momentum ?? "?"))
-    })`,
+    }`,
     m.lrSearch
       ? `learning rates searched (${
         m.lrSearch.mode === "per-variant" ? "per variant" : "thesis protocol"
