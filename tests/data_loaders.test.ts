@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { encodeIdx, parseIdx } from "../src/data/idx.ts";
-import { loadIdxPair, loadMnistFormat } from "../src/data/mnist.ts";
+import {
+  FASHION_MNIST_SYSTEM_DIRS,
+  findIdx,
+  loadFashionMnist,
+  loadIdxPair,
+  loadMnistFormat,
+} from "../src/data/mnist.ts";
 import { loadCifar, parseCifar } from "../src/data/cifar.ts";
 import { downloadCifar, md5Hex, readTar } from "../src/data/download.ts";
 import { dataMain } from "../src/data/cli.ts";
@@ -245,4 +251,51 @@ Deno.test("data: embedded MNIST loads 60000/10000 normalised, unknown names reje
   assert.ok(test.norm);
   assert.equal(test.images.length, 10000 * 784);
   assert.ok(Math.max(...test.labels) === 9);
+});
+
+Deno.test("data: Fashion-MNIST is found where Debian's dataset-fashion-mnist installs it", async () => {
+  // The package's real layout (dpkg -L dataset-fashion-mnist), rebuilt under a temp root.
+  const root = await Deno.makeTempDir();
+  const pkg = `${root}/usr/share/datasets/fashion-mnist`;
+  try {
+    await Deno.mkdir(pkg, { recursive: true });
+    const write = async (name: string, dims: number[], f: (i: number) => number) =>
+      await Deno.writeFile(
+        `${pkg}/${name}.gz`,
+        await gzip(encodeIdx(dims, bytes(dims.reduce((a, b) => a * b, 1), f))),
+      );
+    await write("train-images-idx3-ubyte", [3, 2, 2], (i) => i * 20);
+    await write("train-labels-idx1-ubyte", [3], (i) => i);
+    await write("t10k-images-idx3-ubyte", [2, 2, 2], () => 100);
+    await write("t10k-labels-idx1-ubyte", [2], () => 9);
+    const found = FASHION_MNIST_SYSTEM_DIRS.filter((d) =>
+      findIdx(`${root}${d}`, "train-images-idx3-ubyte")
+    );
+    assert.deepEqual(
+      found,
+      ["/usr/share/datasets/fashion-mnist"],
+      "the package's folder is searched",
+    );
+    const train = await loadFashionMnist("train", undefined, root);
+    assert.equal(train.size, 3);
+    assert.equal((await loadFashionMnist("test", undefined, root)).labels[1], 9);
+    await Deno.remove(pkg, { recursive: true });
+    await assert.rejects(
+      () => loadFashionMnist("test", undefined, root),
+      /fashion-mnist: not found in \/usr\/share\/datasets\/fashion-mnist, .*apt-get install dataset-fashion-mnist/,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("data: the installed dataset-fashion-mnist package loads (when installed)", async () => {
+  if (!findIdx("/usr/share/datasets/fashion-mnist", "t10k-images-idx3-ubyte")) {
+    console.log("skip: dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)");
+    return;
+  }
+  const test = await loadDataset("fashion-mnist", { split: "test", normalize: false });
+  assert.equal(test.size, 10000);
+  assert.deepEqual(test.inputShape, [1, 28, 28]);
+  assert.equal(Math.max(...test.labels), 9);
 });
