@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlags, reportFailure } from "../src/cli.ts";
 import { NativeBackend } from "../src/backends/native.ts";
 import { BUILD_DIR } from "../ffi/library.ts";
 import { Conv2d } from "../src/layers/conv2d.ts";
@@ -157,15 +157,20 @@ const fmt = (
 const pad = (s: string, n: number) => s.padEnd(n);
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      quick: { type: "boolean", default: false },
-      out: { type: "string" },
-      "no-torch": { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
+  let values;
+  try {
+    values = parseFlags({
+      args: Deno.args,
+      options: {
+        quick: { type: "boolean", default: false },
+        out: { type: "string" },
+        "no-torch": { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (e) {
+    Deno.exit(reportFailure(e));
+  }
   if (values.help) {
     console.log("usage: deno run -A bench/cuda_bench.ts [--quick] [--out FILE.json] [--no-torch]");
     return;

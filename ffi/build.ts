@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlags, reportFailure } from "../src/cli.ts";
 import { BUILD_DIR, libraryFileName, SOURCE_DIR } from "./library.ts";
 
 /** Compiler flags of the host build. */
@@ -211,14 +211,19 @@ export async function buildCuda(opts: { quiet?: boolean; force?: boolean } = {})
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      quiet: { type: "boolean", default: false },
-      force: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
+  let values;
+  try {
+    values = parseFlags({
+      args: Deno.args,
+      options: {
+        quiet: { type: "boolean", default: false },
+        force: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (e) {
+    Deno.exit(reportFailure(e));
+  }
   if (values.help) {
     console.log(
       "usage: deno task build [--quiet] [--force]\n" +

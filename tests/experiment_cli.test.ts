@@ -56,7 +56,7 @@ async function silenced<T>(fn: () => Promise<T>): Promise<{ value: T; err: strin
   }
 }
 
-Deno.test("experiment CLI: mistakes exit 2 with the usage text", async () => {
+Deno.test("experiment CLI: mistakes exit 2 with the error and a hint, not the usage text", async () => {
   const cases: [string[], RegExp][] = [
     [["--bogus"], /Unknown option '--bogus'/],
     [["--runs", "0"], /--runs must be a positive integer, got '0'/],
@@ -77,7 +77,8 @@ Deno.test("experiment CLI: mistakes exit 2 with the usage text", async () => {
     const { value, err } = await silenced(() => main(args));
     assert.equal(value, 2, args.join(" "));
     assert.match(err, re, args.join(" "));
-    assert.match(err, /usage: deno task experiment/, args.join(" "));
+    assert.match(err, /^error: .*\nrun with --help for the options\n$/, args.join(" "));
+    assert.doesNotMatch(err, /usage: deno task experiment/, args.join(" "));
   }
   const { value, out } = await silenced(() => main(["--help"]));
   assert.equal(value, 0);
@@ -85,7 +86,12 @@ Deno.test("experiment CLI: mistakes exit 2 with the usage text", async () => {
   // and as a real process
   const p = await cli(["--workers", "-1"]).output();
   assert.equal(p.code, 2);
-  assert.match(new TextDecoder().decode(p.stderr), /usage: deno task experiment/);
+  assert.equal(
+    new TextDecoder().decode(p.stderr),
+    "error: Option '--workers' argument is ambiguous. Did you forget to specify the option " +
+      "argument for '--workers'? To specify an option argument starting with a dash use " +
+      "'--workers=-XYZ'.\nrun with --help for the options\n",
+  );
 });
 
 Deno.test("experiment CLI: overrides reach the config; every preset is valid", async () => {

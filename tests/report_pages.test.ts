@@ -190,7 +190,7 @@ Deno.test("cli: regenerates a results folder and an experiment folder; exit 2 on
         /missing does not exist \(expected an experiment or results folder\)/.test(l)
       ),
     );
-    assert.ok(out.some((l) => l.startsWith("Usage: deno task report")));
+    assert.ok(out.some((l) => l.startsWith("usage: deno task report")));
     const html = await Deno.readTextFile(join(dir, "index.html"));
     assert.match(html, /steps to 50\.00%/, "--threshold reaches the page");
   });

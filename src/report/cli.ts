@@ -5,18 +5,19 @@
  *   results index of the folder above it.
  * - DIR is a results folder: writes every experiment's page, then `DIR/index.html`.
  *
- * Exit status 0 on success, 1 when a report could not be written, 2 on a usage mistake.
+ * Exit status 0 on success, 1 when a report could not be written, 2 on a usage mistake
+ * (`error: ...` and a hint to `--help`, src/cli.ts).
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { dirname, resolve } from "node:path";
+import { parseFlags, reportFailure, UsageError } from "../cli.ts";
 import { isExperimentDir } from "./load.ts";
 import { writeExperimentReport, writeResultsIndex } from "./report.ts";
 
 /** The `--help` text. */
-export const USAGE = `Usage: deno task report [options] [DIR]
+export const USAGE = `usage: deno task report [options] [DIR]
 
 Regenerates the static HTML reports from the run records (partial sweeps included).
 
@@ -36,9 +37,9 @@ export interface CliOptions {
   maxPoints?: number;
 }
 
-/** Parses arguments; throws an Error whose message says what was wrong and what is expected. */
+/** Parses arguments; throws a UsageError whose message says what was wrong and what is expected. */
 export function parseCli(args: string[]): CliOptions | "help" {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args,
     options: {
       threshold: { type: "string" },
@@ -50,7 +51,7 @@ export function parseCli(args: string[]): CliOptions | "help" {
   });
   if (values.help) return "help";
   if (positionals.length > 1) {
-    throw new Error(
+    throw new UsageError(
       `expected at most one DIR, got ${positionals.length}: ${positionals.join(" ")}`,
     );
   }
@@ -58,14 +59,16 @@ export function parseCli(args: string[]): CliOptions | "help" {
   if (values.threshold !== undefined) {
     const t = Number(values.threshold);
     if (!(values.threshold.trim() !== "" && t > 0 && t < 1)) {
-      throw new Error(`--threshold must be a number between 0 and 1, got "${values.threshold}"`);
+      throw new UsageError(
+        `--threshold must be a number between 0 and 1, got "${values.threshold}"`,
+      );
     }
     out.threshold = t;
   }
   if (values["max-points"] !== undefined) {
     const n = Number(values["max-points"]);
     if (!(Number.isInteger(n) && n >= 2)) {
-      throw new Error(`--max-points must be an integer >= 2, got "${values["max-points"]}"`);
+      throw new UsageError(`--max-points must be an integer >= 2, got "${values["max-points"]}"`);
     }
     out.maxPoints = n;
   }
@@ -78,8 +81,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     opts = parseCli(args);
   } catch (e) {
-    console.error(`report: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
+    return reportFailure(e);
   }
   if (opts === "help") {
     console.log(USAGE);
@@ -90,12 +92,14 @@ export async function main(args: string[]): Promise<number> {
   try {
     stat = await Deno.stat(dir);
   } catch {
-    console.error(`report: ${opts.dir} does not exist (expected an experiment or results folder)`);
-    return 2;
+    return reportFailure(
+      new UsageError(`${opts.dir} does not exist (expected an experiment or results folder)`),
+    );
   }
   if (!stat.isDirectory) {
-    console.error(`report: ${opts.dir} is not a folder (expected an experiment or results folder)`);
-    return 2;
+    return reportFailure(
+      new UsageError(`${opts.dir} is not a folder (expected an experiment or results folder)`),
+    );
   }
   const ropts = { threshold: opts.threshold, maxPoints: opts.maxPoints };
   let failed = 0;
@@ -111,14 +115,13 @@ export async function main(args: string[]): Promise<number> {
           console.log(await writeExperimentReport(sub, ropts));
         } catch (err) {
           failed++;
-          console.error(`report: ${sub}: ${(err as Error).message}`);
+          console.error(`error: ${sub}: ${(err as Error).message}`);
         }
       }
       console.log(await writeResultsIndex(dir));
     }
   } catch (err) {
-    console.error(`report: ${(err as Error).message}`);
-    return 1;
+    return reportFailure(err);
   }
   return failed ? 1 : 0;
 }

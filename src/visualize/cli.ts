@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { parseFlags, reportFailure, UsageError } from "../cli.ts";
 import { selectBackend } from "../backends/select.ts";
 import { loadDataset } from "../data/mod.ts";
 import { writeResultsIndex } from "../report/report.ts";
@@ -17,7 +17,7 @@ import { writeVisualizePage } from "./page.ts";
 import { trainQuickModel } from "./quick.ts";
 import { type AscentStart, runStudy, type StudyOptions } from "./study.ts";
 
-const USAGE = `deno task visualize [options]
+const USAGE = `usage: deno task visualize [options]
 
 Shows what trained neurons respond to by gradient ascent on the input, and turns the least
 typical samples into adversarial ones. Writes results/visualize-<timestamp>/index.html.
@@ -48,8 +48,7 @@ typical samples into adversarial ones. Writes results/visualize-<timestamp>/inde
   -h, --help            this text`;
 
 function fail(msg: string): never {
-  console.error(`visualize: ${msg}\n\nRun with --help for the options.`);
-  Deno.exit(2);
+  throw new UsageError(msg);
 }
 
 function parseNumber(
@@ -86,39 +85,34 @@ function timestamp(): string {
 }
 
 async function main(): Promise<void> {
-  let args;
-  try {
-    args = parseArgs({
-      args: Deno.args,
-      options: {
-        model: { type: "string" },
-        layer: { type: "string" },
-        neurons: { type: "string" },
-        position: { type: "string" },
-        mode: { type: "string" },
-        iters: { type: "string" },
-        rate: { type: "string" },
-        start: { type: "string" },
-        top: { type: "string" },
-        clip: { type: "boolean" },
-        l2: { type: "string" },
-        "no-adversarial": { type: "boolean" },
-        "adversarial-per-class": { type: "string" },
-        samples: { type: "string" },
-        dataset: { type: "string" },
-        "data-dir": { type: "string" },
-        backend: { type: "string" },
-        out: { type: "string" },
-        seed: { type: "string" },
-        "quick-samples": { type: "string" },
-        "quick-epochs": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    fail((e as Error).message);
-  }
+  const args = parseFlags({
+    args: Deno.args,
+    options: {
+      model: { type: "string" },
+      layer: { type: "string" },
+      neurons: { type: "string" },
+      position: { type: "string" },
+      mode: { type: "string" },
+      iters: { type: "string" },
+      rate: { type: "string" },
+      start: { type: "string" },
+      top: { type: "string" },
+      clip: { type: "boolean" },
+      l2: { type: "string" },
+      "no-adversarial": { type: "boolean" },
+      "adversarial-per-class": { type: "string" },
+      samples: { type: "string" },
+      dataset: { type: "string" },
+      "data-dir": { type: "string" },
+      backend: { type: "string" },
+      out: { type: "string" },
+      seed: { type: "string" },
+      "quick-samples": { type: "string" },
+      "quick-epochs": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: false,
+  }).values;
   if (args.help) {
     console.log(USAGE);
     return;
@@ -335,7 +329,6 @@ if (import.meta.main) {
   try {
     await main();
   } catch (e) {
-    console.error(`visualize: ${(e as Error).message}`);
-    Deno.exit(1);
+    Deno.exit(reportFailure(e));
   }
 }
