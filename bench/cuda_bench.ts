@@ -15,6 +15,7 @@
  * @module
  */
 import { parseFlags, reportFailure } from "../src/cli.ts";
+import { writeFileAtomic } from "../src/io/atomic.ts";
 import { NativeBackend } from "../src/backends/native.ts";
 import { BUILD_DIR } from "../ffi/library.ts";
 import { Conv2d } from "../src/layers/conv2d.ts";
@@ -378,7 +379,7 @@ async function main(): Promise<void> {
   );
   report.training = { rows: stepRows, projectedEpochSeconds: epoch };
   if (values.out) {
-    await Deno.writeTextFile(values.out, JSON.stringify(report, null, 2) + "\n");
+    await writeFileAtomic(values.out, JSON.stringify(report, null, 2) + "\n");
     console.log(`wrote ${values.out}`);
   }
 }

@@ -1,25 +1,17 @@
 /**
- * Atomic JSON files (temp file + rename) and reading the finished runs of an experiment folder.
+ * Atomic JSON files and reading the finished runs of an experiment folder.
  *
  * @module
  */
+import { writeFileAtomic } from "../io/atomic.ts";
 import { RECORD_VERSION, type RunRecord } from "./record.ts";
 
 /**
- * Writes `value` as JSON to `path` atomically: a unique temp file in the same folder, then a
- * rename, so readers see either the old file or the complete new one, never a partial one.
+ * Writes `value` as JSON to `path` atomically ({@link writeFileAtomic}), creating the folder
+ * when needed: readers see either the old file or the complete new one, never a partial one.
  */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const dir = path.slice(0, Math.max(0, path.lastIndexOf("/"))) || ".";
-  await Deno.mkdir(dir, { recursive: true });
-  const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    await Deno.writeTextFile(tmp, JSON.stringify(value) + "\n");
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
+  await writeFileAtomic(path, JSON.stringify(value) + "\n", { mkdir: true });
 }
 
 /** Reads a JSON file, or null when it does not exist. Malformed JSON throws naming the file. */

@@ -18,6 +18,7 @@ import type { Sequential } from "../model.ts";
 import type { ArchSpec } from "../presets.ts";
 import { buildNetwork } from "../variants.ts";
 import { fmtShape } from "../tensor.ts";
+import { writeFileAtomic } from "./atomic.ts";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsFile } from "./safetensors_codec.ts";
 
 export * from "./safetensors_codec.ts";
@@ -96,14 +97,9 @@ export function encodeModel(model: Sequential, meta: ModelMeta): Uint8Array {
   return encodeSafetensors(tensors, metadata);
 }
 
-/**
- * Writes `model` with `meta` to `path` (atomically: a temporary file, then a rename).
- */
+/** Writes `model` with `meta` to `path` atomically ({@link writeFileAtomic}). */
 export async function saveModel(path: string, model: Sequential, meta: ModelMeta): Promise<void> {
-  const bytes = encodeModel(model, meta);
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeFile(tmp, bytes);
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, encodeModel(model, meta));
 }
 
 /** Reads the ShiftLab metadata of a decoded file; throws if it is not a ShiftLab model. */

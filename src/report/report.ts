@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { writeFileAtomic } from "../io/atomic.ts";
 import { type AnalysisOptions, analyzeExperiment } from "./analysis.ts";
 import { chartJsBundle } from "./chartjs.ts";
 import { epochCsv } from "./csv.ts";
@@ -19,12 +20,6 @@ export interface ReportOptions extends AnalysisOptions {
   indexHref?: string | null;
   /** Generation time stamp shown on the page; default now. */
   generatedAt?: string;
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(tmp, text);
-  await Deno.rename(tmp, path);
 }
 
 /**
@@ -45,7 +40,7 @@ export async function writeExperimentReport(
     indexHref: opts.indexHref === undefined ? "../index.html" : opts.indexHref,
   });
   const out = join(dir, "index.html");
-  await writeAtomic(out, html);
+  await writeFileAtomic(out, html);
   return out;
 }
 
@@ -123,7 +118,7 @@ export async function writeResultsIndex(resultsDir: string): Promise<string> {
   rows.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id));
   const out = join(resultsDir, "index.html");
   visualizations.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  await writeAtomic(out, indexPage(rows, new Date().toISOString(), visualizations));
+  await writeFileAtomic(out, indexPage(rows, new Date().toISOString(), visualizations));
   return out;
 }
 

@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { chartJsBundle } from "../report/chartjs.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 import {
   type DisplayRange,
   grid,
@@ -236,7 +237,7 @@ line("others", "mean activation of the other neurons of the layer", D.others);
 </body></html>
 `;
   const path = join(dir, "index.html");
-  await Deno.writeTextFile(path, html);
+  await writeFileAtomic(path, html);
   const summary = {
     kind: "visualize",
     title: ctx.title,
@@ -267,6 +268,6 @@ line("others", "mean activation of the other neurons of the layer", D.others);
       : null,
     createdAt: new Date().toISOString(),
   };
-  await Deno.writeTextFile(join(dir, "visualize.json"), JSON.stringify(summary, null, 2));
+  await writeFileAtomic(join(dir, "visualize.json"), JSON.stringify(summary, null, 2));
   return path;
 }
