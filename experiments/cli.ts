@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import type { Backend } from "../src/backend.ts";
 import { type BackendName, selectBackend } from "../src/backends/select.ts";
 import { parseFlags, reportFailure, UsageError } from "../src/cli.ts";
@@ -16,6 +17,7 @@ import { parseShard, type Shard } from "../src/experiment/plan.ts";
 import type { ExperimentManifest } from "../src/experiment/record.ts";
 import { runSweep, type SweepResult } from "../src/experiment/sweep.ts";
 import { architecture } from "../src/presets.ts";
+import { createOutputFolder, updateIndexOf } from "../src/report/root.ts";
 import { createProgress } from "../src/progress.ts";
 import { parseVariant } from "../src/variants.ts";
 import { DEFAULT_PRESET, presetConfig, presetList } from "./presets.ts";
@@ -341,6 +343,7 @@ export async function main(args: string[]): Promise<number> {
       console.log(`backend: ${backend.name} (${backend.device}) - ${reason}`);
       console.log(`experiment: ${cli.source} -> ${cli.outDir}`);
     }
+    if (!cli.worker) await createOutputFolder(cli.outDir);
     const t0 = performance.now();
     let result: SweepResult;
     if (cli.prepare) {
@@ -378,12 +381,9 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     if (cli.report && !stop()) {
-      const { writeExperimentReport, writeResultsIndex } = await import("../src/report/report.ts");
+      const { writeExperimentReport } = await import("../src/report/report.ts");
       const page = await writeExperimentReport(cli.outDir);
-      const parent = cli.outDir.includes("/")
-        ? cli.outDir.slice(0, cli.outDir.lastIndexOf("/"))
-        : ".";
-      await writeResultsIndex(parent).catch(() => {});
+      await updateIndexOf(dirname(cli.outDir));
       console.log(`report: ${page}`);
     }
     if (stop()) {

@@ -219,3 +219,62 @@ Deno.test("experiment CLI: --workers 2 completes the sweep and writes the report
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("experiment CLI: the results index goes only into a results folder the tool owns", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "shiftlab-owned-root-" });
+  const small = [
+    ...TINY,
+    "--variants",
+    "plain",
+    "--runs",
+    "1",
+    "--train-subset",
+    "32",
+    "--test-subset",
+    "16",
+  ];
+  const inTemp = (args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--config",
+        new URL("../deno.json", import.meta.url).pathname,
+        CLI,
+        ...args,
+      ],
+      cwd,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  const dec = new TextDecoder();
+  try {
+    // a user's own site: its index.html is left alone, with one warning line
+    await Deno.mkdir(`${cwd}/site`);
+    await Deno.writeTextFile(`${cwd}/site/index.html`, "<h1>my own site</h1>\n");
+    let p = await inTemp([...small, "--out", "site/exp"]);
+    let err = dec.decode(p.stderr);
+    assert.equal(p.code, 0, dec.decode(p.stdout) + err);
+    assert.equal(await Deno.readTextFile(`${cwd}/site/index.html`), "<h1>my own site</h1>\n");
+    assert.ok((await Deno.stat(`${cwd}/site/exp/index.html`)).isFile, "the experiment's page");
+    const warnings = err.split("\n").filter((l) => l.includes("site/index.html"));
+    assert.equal(warnings.length, 1, err);
+    assert.match(warnings[0], /^warning: /);
+    // a folder relative to the working directory: no index.html written into the directory
+    p = await inTemp([...small, "--out", "exp_rel"]);
+    assert.equal(p.code, 0, dec.decode(p.stderr));
+    await assert.rejects(() => Deno.stat(`${cwd}/index.html`), Deno.errors.NotFound);
+    // a results folder the tool creates is its own: the index is written there and kept current
+    p = await inTemp([...small, "--out", "mine/a"]);
+    assert.equal(p.code, 0, dec.decode(p.stderr));
+    p = await inTemp([...small, "--out", "mine/b"]);
+    err = dec.decode(p.stderr);
+    assert.equal(p.code, 0, err);
+    assert.equal(err, "");
+    const index = await Deno.readTextFile(`${cwd}/mine/index.html`);
+    assert.match(index, /<a href="a\/index.html">a<\/a>/);
+    assert.match(index, /<a href="b\/index.html">b<\/a>/);
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});

@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { main, parseCli } from "../src/report/cli.ts";
 import { embedJson, escapeHtml } from "../src/report/html.ts";
-import { writeExperimentReport, writeResultsIndex } from "../src/report/report.ts";
+import { isOwnIndex, writeExperimentReport, writeResultsIndex } from "../src/report/report.ts";
+import {
+  createOutputFolder,
+  ownsResultsRoot,
+  RESULTS_MARKER,
+  updateResultsIndex,
+} from "../src/report/root.ts";
 import { writeFixture } from "./report_fixtures.ts";
 
 async function withTemp<T>(fn: (root: string) => Promise<T>): Promise<T> {
@@ -207,4 +213,48 @@ Deno.test("cli: as a process, exit status 2 and a message on a bad option", asyn
     new TextDecoder().decode(r.stderr),
     /--threshold must be a number between 0 and 1, got "abc"/,
   );
+});
+
+Deno.test("results root: the index is written only where ShiftLab owns the folder, never over a user's file", async () => {
+  await withTemp(async (root) => {
+    // a folder the tool did not create: no index for an experiment inside it
+    const exp = await writeFixture(root, { id: "x", variants: ["plain"], runs: 1, epochs: 1 });
+    assert.equal(await ownsResultsRoot(root), false);
+    assert.deepEqual(await updateResultsIndex(root), {});
+    await assert.rejects(() => Deno.stat(join(root, "index.html")), Deno.errors.NotFound);
+    // named explicitly as a results folder (deno task report DIR): written
+    assert.equal((await updateResultsIndex(root, true)).written, join(root, "index.html"));
+    assert.ok(await isOwnIndex(join(root, "index.html")));
+    // a user's own index.html is never replaced, explicit or not
+    await Deno.writeTextFile(join(root, "index.html"), "mine");
+    const u = await updateResultsIndex(root, true);
+    assert.equal(u.written, undefined);
+    assert.match(u.warning!, /^warning: left .*index\.html alone: ShiftLab did not write it/);
+    await assert.rejects(() => writeResultsIndex(root), /was not written by ShiftLab; left alone/);
+    assert.equal(await Deno.readTextFile(join(root, "index.html")), "mine");
+    // a report of the experiment leaves it alone too, with one warning line
+    const out: string[] = [];
+    const log = console.log, err = console.error;
+    console.log = (...a: unknown[]) => out.push(a.join(" "));
+    console.error = (...a: unknown[]) => out.push(a.join(" "));
+    try {
+      assert.equal(await main([exp]), 0);
+    } finally {
+      console.log = log;
+      console.error = err;
+    }
+    assert.equal(out.filter((l) => l.startsWith("warning: left")).length, 1, out.join("\n"));
+    assert.equal(await Deno.readTextFile(join(root, "index.html")), "mine");
+    // a new output folder under a missing parent: the parent is created and marked as owned
+    const fresh = join(root, "new-results", "exp");
+    assert.equal(await createOutputFolder(fresh), true);
+    assert.equal(await createOutputFolder(fresh), false, "already there");
+    assert.ok(await ownsResultsRoot(join(root, "new-results")));
+    assert.ok((await Deno.stat(join(root, "new-results", RESULTS_MARKER))).isFile);
+    assert.equal(await ownsResultsRoot(root), false, "an existing parent is not marked");
+    assert.ok(
+      (await updateResultsIndex(join(root, "new-results"))).written,
+      "an owned root's index is kept current",
+    );
+  });
 });

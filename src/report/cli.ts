@@ -2,8 +2,10 @@
  * `deno task report [DIR]`: regenerates report pages from run records.
  *
  * - DIR is an experiment folder (holds `experiment.json`): writes its `index.html`, then the
- *   results index of the folder above it.
- * - DIR is a results folder: writes every experiment's page, then `DIR/index.html`.
+ *   results index of the folder above it when that is a results root ShiftLab owns
+ *   (src/report/root.ts).
+ * - DIR is a results folder: writes every experiment's page, then `DIR/index.html`, unless an
+ *   `index.html` that ShiftLab did not write is there (left alone, with a warning).
  *
  * Exit status 0 on success, 1 when a report could not be written, 2 on a usage mistake
  * (`error: ...` and a hint to `--help`, src/cli.ts).
@@ -14,7 +16,8 @@
 import { dirname, resolve } from "node:path";
 import { parseFlags, reportFailure, UsageError } from "../cli.ts";
 import { isExperimentDir } from "./load.ts";
-import { writeExperimentReport, writeResultsIndex } from "./report.ts";
+import { writeExperimentReport } from "./report.ts";
+import { updateIndexOf } from "./root.ts";
 
 /** The `--help` text. */
 export const USAGE = `usage: deno task report [options] [DIR]
@@ -22,8 +25,9 @@ export const USAGE = `usage: deno task report [options] [DIR]
 Regenerates the static HTML reports from the run records (partial sweeps included).
 
   DIR                  an experiment folder (with experiment.json): writes DIR/index.html and the
-                       index of the folder above it; or a results folder: writes the page of every
-                       experiment in it and DIR/index.html. Default: results
+                       index of the folder above it when ShiftLab owns that folder; or a results
+                       folder: writes the page of every experiment in it and DIR/index.html
+                       (never over an index.html ShiftLab did not write). Default: results
   --threshold X        EMA training-error threshold for "steps to threshold", a number in (0, 1)
                        (default: plain's mean EMA training error halfway through training)
   --max-points N       most points per plotted mean curve (default 1500, at least 2)
@@ -106,7 +110,8 @@ export async function main(args: string[]): Promise<number> {
   try {
     if (await isExperimentDir(dir)) {
       console.log(await writeExperimentReport(dir, ropts));
-      console.log(await writeResultsIndex(dirname(dir)));
+      const { written } = await updateIndexOf(dirname(dir));
+      if (written) console.log(written);
     } else {
       for await (const e of Deno.readDir(dir)) {
         const sub = resolve(dir, e.name);
@@ -118,7 +123,9 @@ export async function main(args: string[]): Promise<number> {
           console.error(`error: ${sub}: ${(err as Error).message}`);
         }
       }
-      console.log(await writeResultsIndex(dir));
+      const { written, warning } = await updateIndexOf(dir, true);
+      if (written) console.log(written);
+      if (warning) failed++;
     }
   } catch (err) {
     return reportFailure(err);

@@ -525,6 +525,9 @@ function visualizationTable(vis: VisualizationRow[]): string {
 ${rows}</table>`;
 }
 
+/** The mark of a results index page ShiftLab wrote (its `<meta name="generator">`). */
+export const INDEX_GENERATOR = "ShiftLab results index";
+
 /** The results index page. */
 export function indexPage(
   rows: IndexRow[],
@@ -555,6 +558,7 @@ export function indexPage(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <link rel="icon" href="data:,">
+<meta name="generator" content="${INDEX_GENERATOR}">
 <title>ShiftLab results</title><style>${CSS}</style></head>
 <body><main>
 <header class="top"><h1>ShiftLab results</h1>

@@ -4,7 +4,19 @@
  * @module
  */
 
-export { type ReportOptions, writeExperimentReport, writeResultsIndex } from "./report.ts";
+export {
+  isOwnIndex,
+  type ReportOptions,
+  writeExperimentReport,
+  writeResultsIndex,
+} from "./report.ts";
+export {
+  createOutputFolder,
+  type IndexUpdate,
+  ownsResultsRoot,
+  RESULTS_MARKER,
+  updateResultsIndex,
+} from "./root.ts";
 export {
   type AnalysisOptions,
   analyzeExperiment,
