@@ -163,6 +163,7 @@ Deno.test("full disk: the visualize quick model is not left half-saved", async (
     assert.equal(r.code, 1, r.out + r.err);
     assert.match(r.err, /^error: .*File too large/m);
     assertUnchanged(new Map(), await snapshot(root), "quick model save under the limit");
+    await assert.rejects(() => Deno.stat(out), Deno.errors.NotFound, "its empty folder removed");
   });
 });
 
