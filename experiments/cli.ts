@@ -382,7 +382,7 @@ export async function main(args: string[]): Promise<number> {
     }
     if (cli.report && !stop()) {
       const { writeExperimentReport } = await import("../src/report/report.ts");
-      const page = await writeExperimentReport(cli.outDir);
+      const page = await writeExperimentReport(cli.outDir, { warn: console.error });
       await updateIndexOf(dirname(cli.outDir));
       console.log(`report: ${page}`);
     }

@@ -258,3 +258,40 @@ Deno.test("results root: the index is written only where ShiftLab owns the folde
     );
   });
 });
+
+Deno.test("report: unreadable records are left out and listed on the page and in the output", async () => {
+  await withTemp(async (root) => {
+    const dir = await writeFixture(root, {
+      id: "u",
+      variants: ["plain", "sh"],
+      runs: 2,
+      epochs: 1,
+      stepsPerEpoch: 20,
+    });
+    await Deno.writeTextFile(join(dir, "runs", "plain__lr0.01__run1.json"), "{ not json");
+    const other = join(dir, "runs", "sh__lr0.01__run0.json");
+    const rec = JSON.parse(await Deno.readTextFile(other));
+    rec.version = 99;
+    await Deno.writeTextFile(other, JSON.stringify(rec));
+    const out: string[] = [];
+    const log = console.log, err = console.error;
+    console.log = (...a: unknown[]) => out.push(a.join(" "));
+    console.error = (...a: unknown[]) => out.push(a.join(" "));
+    let code: number;
+    try {
+      code = await main([dir]);
+    } finally {
+      console.log = log;
+      console.error = err;
+    }
+    assert.equal(code, 0, out.join("\n"));
+    const text = out.join("\n");
+    assert.match(text, /runs\/plain__lr0\.01__run1\.json.*not valid JSON/);
+    assert.match(text, /runs\/sh__lr0\.01__run0\.json.*record version 99/);
+    const html = await Deno.readTextFile(join(dir, "index.html"));
+    assert.match(html, /2 unreadable run records/);
+    assert.match(html, /runs\/plain__lr0\.01__run1\.json/);
+    assert.match(html, /record version 99 is not the supported version 1/);
+    assert.match(html, /<b>Partial sweep\.<\/b> 2 of 4 planned runs/);
+  });
+});

@@ -105,7 +105,7 @@ export async function main(args: string[]): Promise<number> {
       new UsageError(`${opts.dir} is not a folder (expected an experiment or results folder)`),
     );
   }
-  const ropts = { threshold: opts.threshold, maxPoints: opts.maxPoints };
+  const ropts = { threshold: opts.threshold, maxPoints: opts.maxPoints, warn: console.error };
   let failed = 0;
   try {
     if (await isExperimentDir(dir)) {

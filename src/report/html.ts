@@ -392,6 +392,18 @@ export interface PageInputs {
   files: string[];
   /** Link to the results index, relative to the page, or null for none. */
   indexHref: string | null;
+  /** Record files that could not be read and are left out (relative to the folder). */
+  unreadable?: { file: string; reason: string }[];
+}
+
+/** The notice listing unreadable record files, or "" when there are none. */
+function unreadableNotice(list: { file: string; reason: string }[]): string {
+  if (list.length === 0) return "";
+  return `<div class="banner" id="unreadable"><b>${list.length} unreadable run record${
+    list.length === 1 ? "" : "s"
+  }</b> left out of this report (a resume retrains their runs):<ul>${
+    list.map((u) => `<li><code>${h(u.file)}</code>: ${h(u.reason)}</li>`).join("")
+  }</ul></div>`;
 }
 
 /** The data the page's script needs (curves only; tables are static HTML). */
@@ -452,6 +464,7 @@ finished${
 <a href="#curves">Curves</a><a href="#groups">Grouped views</a><a href="#runs">Runs</a><a href="#data">Data</a></nav>
 </header>
 ${banner}
+${unreadableNotice(inp.unreadable ?? [])}
 ${whatWasRun(a, inp.generatedAt)}
 ${summaryTable(a)}
 ${comparisonTable(a)}

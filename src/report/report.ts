@@ -26,17 +26,26 @@ export interface ReportOptions extends AnalysisOptions {
   indexHref?: string | null;
   /** Generation time stamp shown on the page; default now. */
   generatedAt?: string;
+  /** Told one line per record file that could not be read (it is left out; default: none). */
+  warn?: (line: string) => void;
 }
 
 /**
  * Reads `dir/experiment.json` and `dir/runs/*.json`, writes `dir/index.html` and returns its
- * path. Works on partial sweeps (the page says so) and on sweeps with diverged runs.
+ * path. Works on partial sweeps (the page says so), on sweeps with diverged runs, and with
+ * unreadable record files (left out, listed on the page and told to `opts.warn`).
  */
 export async function writeExperimentReport(
   dir: string,
   opts: ReportOptions = {},
 ): Promise<string> {
   const exp = await loadExperiment(dir);
+  for (const u of exp.unreadable) {
+    opts.warn?.(
+      `warning: ${join(dir, u.file)}: left out of the report, unreadable (${u.reason}); ` +
+        `a resume retrains its run`,
+    );
+  }
   const analysis = analyzeExperiment(exp.manifest, exp.records, exp.files, opts);
   const html = experimentPage(analysis, {
     chartJs: await chartJsBundle(),
@@ -44,6 +53,7 @@ export async function writeExperimentReport(
     generatedAt: opts.generatedAt ?? new Date().toISOString(),
     files: exp.files,
     indexHref: opts.indexHref === undefined ? "../index.html" : opts.indexHref,
+    unreadable: exp.unreadable,
   });
   const out = join(dir, "index.html");
   await writeFileAtomic(out, html);
