@@ -17,7 +17,7 @@ import { parseShard, type Shard } from "../src/experiment/plan.ts";
 import type { ExperimentManifest } from "../src/experiment/record.ts";
 import { runSweep, type SweepResult } from "../src/experiment/sweep.ts";
 import { architecture } from "../src/presets.ts";
-import { createOutputFolder, updateIndexOf } from "../src/report/root.ts";
+import { createOutputFolder, type OutputFolder, updateIndexOf } from "../src/report/root.ts";
 import { createProgress } from "../src/progress.ts";
 import { parseVariant } from "../src/variants.ts";
 import { DEFAULT_PRESET, presetConfig, presetList } from "./presets.ts";
@@ -332,6 +332,7 @@ export async function main(args: string[]): Promise<number> {
     Deno.addSignalListener("SIGINT", onSigint);
   } catch { /* signals unsupported here */ }
   const stop = () => stopRequested;
+  let folder: OutputFolder | null = null;
 
   try {
     const { backend, reason } = selectBackend(cli.backend);
@@ -343,7 +344,7 @@ export async function main(args: string[]): Promise<number> {
       console.log(`backend: ${backend.name} (${backend.device}) - ${reason}`);
       console.log(`experiment: ${cli.source} -> ${cli.outDir}`);
     }
-    if (!cli.worker) await createOutputFolder(cli.outDir);
+    folder = cli.worker ? null : await createOutputFolder(cli.outDir);
     const t0 = performance.now();
     let result: SweepResult;
     if (cli.prepare) {
@@ -392,6 +393,7 @@ export async function main(args: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
+    await folder?.discard();
     return reportFailure(e);
   } finally {
     try {

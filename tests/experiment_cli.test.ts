@@ -278,3 +278,24 @@ Deno.test("experiment CLI: the results index goes only into a results folder the
     await Deno.remove(cwd, { recursive: true });
   }
 });
+
+Deno.test("experiment CLI: a subset larger than the dataset is refused naming its size (exit 2)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (
+      const [flag, n, re] of [
+        ["--train-subset", "100000", /trainSubset.*100000.*60000/],
+        ["--test-subset", "20000", /testSubset.*20000.*10000/],
+      ] as const
+    ) {
+      const p = await cli([...TINY, flag, n, "--out", `${dir}/new/exp`]).output();
+      const err = new TextDecoder().decode(p.stderr);
+      assert.equal(p.code, 2, err);
+      assert.match(err, re);
+      assert.match(err, /^error: .*\nrun with --help for the options\n$/);
+      await assert.rejects(() => Deno.stat(`${dir}/new`), Deno.errors.NotFound, "nothing left");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -247,8 +247,8 @@ Deno.test("results root: the index is written only where ShiftLab owns the folde
     assert.equal(await Deno.readTextFile(join(root, "index.html")), "mine");
     // a new output folder under a missing parent: the parent is created and marked as owned
     const fresh = join(root, "new-results", "exp");
-    assert.equal(await createOutputFolder(fresh), true);
-    assert.equal(await createOutputFolder(fresh), false, "already there");
+    assert.equal((await createOutputFolder(fresh)).created, true);
+    assert.equal((await createOutputFolder(fresh)).created, false, "already there");
     assert.ok(await ownsResultsRoot(join(root, "new-results")));
     assert.ok((await Deno.stat(join(root, "new-results", RESULTS_MARKER))).isFile);
     assert.equal(await ownsResultsRoot(root), false, "an existing parent is not marked");
@@ -256,6 +256,14 @@ Deno.test("results root: the index is written only where ShiftLab owns the folde
       (await updateResultsIndex(join(root, "new-results"))).written,
       "an owned root's index is kept current",
     );
+    // a run that fails before writing anything takes back the folders it made
+    const other = await createOutputFolder(join(root, "other", "exp"));
+    await other.discard();
+    await assert.rejects(() => Deno.stat(join(root, "other")), Deno.errors.NotFound);
+    const kept = await createOutputFolder(join(root, "new-results", "exp2"));
+    await Deno.writeTextFile(join(root, "new-results", "exp2", "result"), "x");
+    await kept.discard();
+    assert.ok((await Deno.stat(join(root, "new-results", "exp2", "result"))).isFile);
   });
 });
 

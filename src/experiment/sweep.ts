@@ -83,8 +83,8 @@ export async function prepareData(
     train = s.train;
     test = s.heldOut;
   }
-  if (config.trainSubset) train = subset(train, config.trainSubset);
-  if (config.testSubset) test = subset(test, config.testSubset);
+  if (config.trainSubset) train = subset(train, config.trainSubset, "trainSubset (--train-subset)");
+  if (config.testSubset) test = subset(test, config.testSubset, "testSubset (--test-subset)");
   return { train, test };
 }
 

@@ -13,6 +13,7 @@ export {
 export {
   createOutputFolder,
   type IndexUpdate,
+  type OutputFolder,
   ownsResultsRoot,
   RESULTS_MARKER,
   updateResultsIndex,

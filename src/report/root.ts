@@ -45,19 +45,42 @@ export async function ownsResultsRoot(dir: string): Promise<boolean> {
   return await isFile(join(dir, RESULTS_MARKER));
 }
 
+/** An output folder made by {@link createOutputFolder}. */
+export interface OutputFolder {
+  /** True when the folder did not exist before. */
+  created: boolean;
+  /**
+   * Takes back what was created, as long as nothing else was written into it: the folder when
+   * empty, and a parent made with it when it holds only the marker. For a run that failed
+   * before writing anything; best effort, never throws.
+   */
+  discard(): Promise<void>;
+}
+
 /**
  * Creates the output folder `out` of an experiment or visualisation. When its parent does not
  * exist either, the parent is created too and marked as a results root of ShiftLab's own (so
- * its index is kept current); an existing parent is left as it is. Returns true when `out`
- * itself was created now.
+ * its index is kept current); an existing parent is left as it is.
  */
-export async function createOutputFolder(out: string): Promise<boolean> {
+export async function createOutputFolder(out: string): Promise<OutputFolder> {
   const parent = dirname(resolve(out));
   const parentExisted = (await realPath(parent)) !== null;
   const existed = (await realPath(out)) !== null;
   await Deno.mkdir(out, { recursive: true });
   if (!parentExisted) await writeFileAtomic(join(parent, RESULTS_MARKER), MARKER_TEXT);
-  return !existed;
+  return {
+    created: !existed,
+    async discard() {
+      if (existed) return;
+      await Deno.remove(out).catch(() => {}); // refused unless empty: then it is kept
+      if (parentExisted) return;
+      const left = await Array.fromAsync(Deno.readDir(parent)).catch(() => []);
+      if (left.length === 1 && left[0].name === RESULTS_MARKER) {
+        await Deno.remove(join(parent, RESULTS_MARKER)).catch(() => {});
+        await Deno.remove(parent).catch(() => {});
+      }
+    },
+  };
 }
 
 /** What {@link updateResultsIndex} did: the page it wrote, or why it left a file alone. */

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { parseFlags, reportFailure, UsageError } from "../cli.ts";
 import { selectBackend } from "../backends/select.ts";
 import { loadDataset } from "../data/mod.ts";
-import { createOutputFolder, updateIndexOf } from "../report/root.ts";
+import { createOutputFolder, type OutputFolder, updateIndexOf } from "../report/root.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { loadModel, type ModelMeta, saveModel } from "../io/safetensors.ts";
 import type { Sequential } from "../model.ts";
@@ -203,7 +203,7 @@ async function main(): Promise<void> {
   let meta: ModelMeta;
   let modelFile: string;
   let test: Dataset;
-  let created: boolean;
+  let folder: OutputFolder;
   const t0 = performance.now();
   if (args.model) {
     ({ model, meta } = await loadModel(args.model, { backend }));
@@ -220,7 +220,7 @@ async function main(): Promise<void> {
       `loaded ${args.model}: ${meta.architecture.name}, variant ${meta.variant}, dataset ${dsName}`,
     );
     // The output folder is made only now that the model and the data are known to be usable.
-    created = await createOutputFolder(out);
+    folder = await createOutputFolder(out);
   } else {
     const dsName = args.dataset ?? "mnist";
     console.log(`no --model: training a small ${dsName} network first (quick default)`);
@@ -238,8 +238,8 @@ async function main(): Promise<void> {
     model = quick.model;
     meta = quick.meta;
     modelFile = join(out, "model.safetensors");
-    created = await createOutputFolder(out);
-    await removeIfEmptyOnError(created, out, () => saveModel(modelFile, model, meta));
+    folder = await createOutputFolder(out);
+    await discardOnError(folder, () => saveModel(modelFile, model, meta));
     console.log(
       `trained ${meta.architecture.name} in ${
         ((performance.now() - t0) / 1000).toFixed(1)
@@ -270,7 +270,7 @@ async function main(): Promise<void> {
     count,
     normalization,
   }, options);
-  const page = await removeIfEmptyOnError(created, out, () =>
+  const page = await discardOnError(folder, () =>
     writeVisualizePage(out, result, {
       title:
         `Gradient ascent: ${meta.architecture.name} (${meta.variant}), layer ${result.layerName}`,
@@ -319,16 +319,12 @@ function checkFits(model: Sequential, meta: ModelMeta, data: Dataset, file: stri
   }
 }
 
-/** Runs `write`; when it fails, removes `dir` if it was created by this run and is empty. */
-async function removeIfEmptyOnError<T>(
-  created: boolean,
-  dir: string,
-  write: () => Promise<T>,
-): Promise<T> {
+/** Runs `write`; when it fails, takes back the output folder if nothing was written into it. */
+async function discardOnError<T>(folder: OutputFolder, write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (e) {
-    if (created) await Deno.remove(dir).catch(() => {}); // fails unless empty: kept then
+    await folder.discard();
     throw e;
   }
 }
