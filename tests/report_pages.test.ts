@@ -303,3 +303,19 @@ Deno.test("report: unreadable records are left out and listed on the page and in
     assert.match(html, /<b>Partial sweep\.<\/b> 2 of 4 planned runs/);
   });
 });
+
+Deno.test("experiment page: no empty 'Grouped views' section when all variants are one family", async () => {
+  await withTemp(async (root) => {
+    const dir = await writeFixture(root, {
+      id: "g",
+      variants: ["plain", "bn"],
+      runs: 1,
+      epochs: 1,
+      stepsPerEpoch: 20,
+    });
+    const html = await Deno.readTextFile(await writeExperimentReport(dir));
+    assert.doesNotMatch(html, /Grouped views/);
+    assert.doesNotMatch(html, /href="#groups"/);
+    assert.match(html, /<section id="curves">/);
+  });
+});

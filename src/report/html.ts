@@ -324,7 +324,7 @@ diverging yet, so there is no curve to draw.</p></section>`;
   }
   const groups = a.groups.filter((g) => g.variants.some((n) => drawable.some((v) => v.name === n)))
     .filter((g) => g.variants.length < a.variants.length || a.groups.length > 1);
-  return `<section id="curves"><h2>Curves: all variants</h2>
+  const out = `<section id="curves"><h2>Curves: all variants</h2>
 <p class="note">(a) the exponential moving average (coefficient 0.99) of the training batch
 error and cross-entropy after each step; (b) the validation error and cross-entropy after each
 epoch. Lines are the mean over the runs that did not diverge, bands span the minimum to the maximum
@@ -341,6 +341,8 @@ ${
       .join("\n")
   }
 </section>`;
+  // No "Grouped views" heading over nothing when every variant is in one family.
+  return groups.length ? out : out.slice(0, out.indexOf('\n<section id="groups">'));
 }
 
 function drillSection(a: ExperimentAnalysis): string {
@@ -434,6 +436,7 @@ finished${
         : ""
     }. Statistics cover the finished runs only; regenerate with <code>deno task report</code> as runs finish.</div>`
     : "";
+  const curves = curvesSection(a);
   const diverged = a.variants.reduce(
     (s, v) => s + v.runs.filter((r) => r.divergedAtStep !== null).length,
     0,
@@ -461,14 +464,16 @@ finished${
   }</p>
 <nav class="toc">${inp.indexHref ? `<a href="${h(inp.indexHref)}">← all experiments</a>` : ""}
 <a href="#run">What was run</a><a href="#summary">Summary</a><a href="#paired">Paired comparison</a>
-<a href="#curves">Curves</a><a href="#groups">Grouped views</a><a href="#runs">Runs</a><a href="#data">Data</a></nav>
+<a href="#curves">Curves</a>${
+    curves.includes('<section id="groups">') ? '<a href="#groups">Grouped views</a>' : ""
+  }<a href="#runs">Runs</a><a href="#data">Data</a></nav>
 </header>
 ${banner}
 ${unreadableNotice(inp.unreadable ?? [])}
 ${whatWasRun(a, inp.generatedAt)}
 ${summaryTable(a)}
 ${comparisonTable(a)}
-${curvesSection(a)}
+${curves}
 ${drillSection(a)}
 <section id="data"><h2>Data</h2>
 <p><a download="${h(m.id)}_epochs.csv" href="${csvHref}">Download the per-epoch metrics (CSV)</a>
