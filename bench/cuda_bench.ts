@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { parseFlags, reportFailure } from "../src/cli.ts";
+import { parseFlagsOrExit } from "../src/cli.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 import { NativeBackend } from "../src/backends/native.ts";
 import { BUILD_DIR } from "../ffi/library.ts";
@@ -158,20 +158,15 @@ const fmt = (
 const pad = (s: string, n: number) => s.padEnd(n);
 
 async function main(): Promise<void> {
-  let values;
-  try {
-    values = parseFlags({
-      args: Deno.args,
-      options: {
-        quick: { type: "boolean", default: false },
-        out: { type: "string" },
-        "no-torch": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }).values;
-  } catch (e) {
-    Deno.exit(reportFailure(e));
-  }
+  const { values } = parseFlagsOrExit({
+    args: Deno.args,
+    options: {
+      quick: { type: "boolean", default: false },
+      out: { type: "string" },
+      "no-torch": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
   if (values.help) {
     console.log("usage: deno run -A bench/cuda_bench.ts [--quick] [--out FILE.json] [--no-torch]");
     return;

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { parseFlags, reportFailure } from "../src/cli.ts";
+import { parseFlagsOrExit } from "../src/cli.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 import { BUILD_DIR, libraryFileName, SOURCE_DIR } from "./library.ts";
 
@@ -212,19 +212,14 @@ export async function buildCuda(opts: { quiet?: boolean; force?: boolean } = {})
 }
 
 if (import.meta.main) {
-  let values;
-  try {
-    values = parseFlags({
-      args: Deno.args,
-      options: {
-        quiet: { type: "boolean", default: false },
-        force: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }).values;
-  } catch (e) {
-    Deno.exit(reportFailure(e));
-  }
+  const { values } = parseFlagsOrExit({
+    args: Deno.args,
+    options: {
+      quiet: { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
   if (values.help) {
     console.log(
       "usage: deno task build [--quiet] [--force]\n" +

@@ -35,6 +35,17 @@ export function parseFlags<T extends ParseArgsConfig>(
   }
 }
 
+/** {@link parseFlags} at a script's top level: misuse is reported ({@link reportFailure}), exit 2. */
+export function parseFlagsOrExit<T extends ParseArgsConfig>(
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseFlags(config);
+  } catch (e) {
+    Deno.exit(reportFailure(e));
+  }
+}
+
 /**
  * Prints `e` the way every tool does and returns the exit code: for a {@link UsageError}
  * `error: <first line>` and the hint, 2; otherwise `error: <message>`, 1.

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { tryNative } from "../src/backends/select.ts";
+import { type Ran, runDeno } from "./cli_helpers.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 const HINT = "run with --help for the options";
 
 const TOOLS: Record<string, string> = {
@@ -18,19 +18,9 @@ const TOOLS: Record<string, string> = {
   build: "ffi/build.ts",
 };
 
-async function run(tool: string, args: string[]) {
-  const p = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", TOOLS[tool], ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: p.code, out: dec.decode(p.stdout), err: dec.decode(p.stderr) };
-}
+const run = (tool: string, args: string[]) => runDeno(TOOLS[tool], args);
 
-function assertMisuse(r: { code: number; out: string; err: string }, what: string, re: RegExp) {
+function assertMisuse(r: Ran, what: string, re: RegExp) {
   const ctx = `${what}\nstdout: ${r.out}\nstderr: ${r.err}`;
   assert.equal(r.code, 2, ctx);
   const lines = r.err.trimEnd().split("\n");

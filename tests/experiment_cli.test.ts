@@ -4,6 +4,7 @@ import { PRESETS } from "../experiments/presets.ts";
 import { validateConfig } from "../src/experiment/config.ts";
 import { architecture } from "../src/presets.ts";
 import { parseVariant } from "../src/variants.ts";
+import { runDeno, silenced } from "./cli_helpers.ts";
 
 const CLI = new URL("../experiments/cli.ts", import.meta.url).pathname;
 const TINY = [
@@ -38,21 +39,6 @@ async function runFiles(dir: string): Promise<string[]> {
     return (await Array.fromAsync(Deno.readDir(`${dir}/runs`))).map((e) => e.name).sort();
   } catch {
     return [];
-  }
-}
-
-async function silenced<T>(fn: () => Promise<T>): Promise<{ value: T; err: string; out: string }> {
-  const e = console.error;
-  const l = console.log;
-  let err = "";
-  let out = "";
-  console.error = (...a: unknown[]) => void (err += a.join(" ") + "\n");
-  console.log = (...a: unknown[]) => void (out += a.join(" ") + "\n");
-  try {
-    return { value: await fn(), err, out };
-  } finally {
-    console.error = e;
-    console.log = l;
   }
 }
 
@@ -233,44 +219,28 @@ Deno.test("experiment CLI: the results index goes only into a results folder the
     "--test-subset",
     "16",
   ];
-  const inTemp = (args: string[]) =>
-    new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--config",
-        new URL("../deno.json", import.meta.url).pathname,
-        CLI,
-        ...args,
-      ],
-      cwd,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-  const dec = new TextDecoder();
+  const inTemp = (args: string[]) => runDeno("experiments/cli.ts", args, { cwd });
   try {
     // a user's own site: its index.html is left alone, with one warning line
     await Deno.mkdir(`${cwd}/site`);
     await Deno.writeTextFile(`${cwd}/site/index.html`, "<h1>my own site</h1>\n");
     let p = await inTemp([...small, "--out", "site/exp"]);
-    let err = dec.decode(p.stderr);
-    assert.equal(p.code, 0, dec.decode(p.stdout) + err);
+    assert.equal(p.code, 0, p.out + p.err);
     assert.equal(await Deno.readTextFile(`${cwd}/site/index.html`), "<h1>my own site</h1>\n");
     assert.ok((await Deno.stat(`${cwd}/site/exp/index.html`)).isFile, "the experiment's page");
-    const warnings = err.split("\n").filter((l) => l.includes("site/index.html"));
-    assert.equal(warnings.length, 1, err);
+    const warnings = p.err.split("\n").filter((l) => l.includes("site/index.html"));
+    assert.equal(warnings.length, 1, p.err);
     assert.match(warnings[0], /^warning: /);
     // a folder relative to the working directory: no index.html written into the directory
     p = await inTemp([...small, "--out", "exp_rel"]);
-    assert.equal(p.code, 0, dec.decode(p.stderr));
+    assert.equal(p.code, 0, p.err);
     await assert.rejects(() => Deno.stat(`${cwd}/index.html`), Deno.errors.NotFound);
     // a results folder the tool creates is its own: the index is written there and kept current
     p = await inTemp([...small, "--out", "mine/a"]);
-    assert.equal(p.code, 0, dec.decode(p.stderr));
+    assert.equal(p.code, 0, p.err);
     p = await inTemp([...small, "--out", "mine/b"]);
-    err = dec.decode(p.stderr);
-    assert.equal(p.code, 0, err);
-    assert.equal(err, "");
+    assert.equal(p.code, 0, p.err);
+    assert.equal(p.err, "");
     const index = await Deno.readTextFile(`${cwd}/mine/index.html`);
     assert.match(index, /<a href="a\/index.html">a<\/a>/);
     assert.match(index, /<a href="b\/index.html">b<\/a>/);
@@ -288,11 +258,10 @@ Deno.test("experiment CLI: a subset larger than the dataset is refused naming it
         ["--test-subset", "20000", /testSubset.*20000.*10000/],
       ] as const
     ) {
-      const p = await cli([...TINY, flag, n, "--out", `${dir}/new/exp`]).output();
-      const err = new TextDecoder().decode(p.stderr);
-      assert.equal(p.code, 2, err);
-      assert.match(err, re);
-      assert.match(err, /^error: .*\nrun with --help for the options\n$/);
+      const p = await runDeno("experiments/cli.ts", [...TINY, flag, n, "--out", `${dir}/new/exp`]);
+      assert.equal(p.code, 2, p.err);
+      assert.match(p.err, re);
+      assert.match(p.err, /^error: .*\nrun with --help for the options\n$/);
       await assert.rejects(() => Deno.stat(`${dir}/new`), Deno.errors.NotFound, "nothing left");
     }
   } finally {

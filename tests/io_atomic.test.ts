@@ -13,26 +13,14 @@ import { saveModel } from "../src/io/safetensors.ts";
 import { architecture } from "../src/presets.ts";
 import { buildNetwork } from "../src/variants.ts";
 import { bytes, gzip, tar } from "./data_fixtures.ts";
+import { ROOT, runDeno } from "./cli_helpers.ts";
 import { writeFixture } from "./report_fixtures.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 /** The file-size limit of the faulty runs, in KiB: every page and model is larger. */
 const LIMIT_KIB = 64;
 
-async function run(args: string[], limit: boolean, cwd = ROOT) {
-  const deno = `'${Deno.execPath()}' run -A ${args.map((a) => `'${a}'`).join(" ")}`;
-  // SIGXFSZ ignored: a write past the limit then fails with EFBIG instead of killing deno.
-  const script = limit ? `trap '' XFSZ; ulimit -f ${LIMIT_KIB}; exec ${deno}` : `exec ${deno}`;
-  const p = await new Deno.Command("bash", {
-    args: ["-c", script],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: p.code, out: dec.decode(p.stdout), err: dec.decode(p.stderr) };
-}
+const run = (args: string[], limit: boolean) =>
+  runDeno(args[0], args.slice(1), { limitKib: limit ? LIMIT_KIB : undefined });
 
 /** Every file under `dir` (relative path → size and content hash). */
 async function snapshot(dir: string): Promise<Map<string, string>> {

@@ -57,7 +57,7 @@ Deno.test("progress: live lines fit an 80-column terminal and leave nothing behi
   // the sweep line, two epoch lines and the message, then the two live lines: nothing stale
   assert.equal(screen.length, 4 + 2, all);
   assert.equal(screen.filter((l) => /ETA/.test(l)).length, 2, all);
-  assert.match(screen[4], /^sweep █░+ 2\/33 runs  elapsed \d+:\d\d  ETA --:--$/);
+  assert.match(screen[4], /^sweep █░+ 2\/33 runs {2}elapsed \d+:\d\d {2}ETA --:--$/);
   assert.match(screen[5], /^lsh_lsc\+dropout lr=0\.0123 run 12 .*epoch 3\/10 step 40\/1563 loss/);
   assert.match(screen[1], /epoch 1\/10 val_error 12\.34%/, "the error survives the cut");
   // a loss that is NaN (divergence) is still shown as such

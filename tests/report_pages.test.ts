@@ -9,6 +9,7 @@ import {
   RESULTS_MARKER,
   updateResultsIndex,
 } from "../src/report/root.ts";
+import { silenced } from "./cli_helpers.ts";
 import { writeFixture } from "./report_fixtures.ts";
 
 async function withTemp<T>(fn: (root: string) => Promise<T>): Promise<T> {
@@ -233,17 +234,9 @@ Deno.test("results root: the index is written only where ShiftLab owns the folde
     await assert.rejects(() => writeResultsIndex(root), /was not written by ShiftLab; left alone/);
     assert.equal(await Deno.readTextFile(join(root, "index.html")), "mine");
     // a report of the experiment leaves it alone too, with one warning line
-    const out: string[] = [];
-    const log = console.log, err = console.error;
-    console.log = (...a: unknown[]) => out.push(a.join(" "));
-    console.error = (...a: unknown[]) => out.push(a.join(" "));
-    try {
-      assert.equal(await main([exp]), 0);
-    } finally {
-      console.log = log;
-      console.error = err;
-    }
-    assert.equal(out.filter((l) => l.startsWith("warning: left")).length, 1, out.join("\n"));
+    const r = await silenced(() => main([exp]));
+    assert.equal(r.value, 0, r.err);
+    assert.equal(r.err.split("\n").filter((l) => l.startsWith("warning: left")).length, 1, r.err);
     assert.equal(await Deno.readTextFile(join(root, "index.html")), "mine");
     // a new output folder under a missing parent: the parent is created and marked as owned
     const fresh = join(root, "new-results", "exp");
@@ -281,19 +274,9 @@ Deno.test("report: unreadable records are left out and listed on the page and in
     const rec = JSON.parse(await Deno.readTextFile(other));
     rec.version = 99;
     await Deno.writeTextFile(other, JSON.stringify(rec));
-    const out: string[] = [];
-    const log = console.log, err = console.error;
-    console.log = (...a: unknown[]) => out.push(a.join(" "));
-    console.error = (...a: unknown[]) => out.push(a.join(" "));
-    let code: number;
-    try {
-      code = await main([dir]);
-    } finally {
-      console.log = log;
-      console.error = err;
-    }
-    assert.equal(code, 0, out.join("\n"));
-    const text = out.join("\n");
+    const r = await silenced(() => main([dir]));
+    assert.equal(r.value, 0, r.err);
+    const text = r.out + r.err;
     assert.match(text, /runs\/plain__lr0\.01__run1\.json.*not valid JSON/);
     assert.match(text, /runs\/sh__lr0\.01__run0\.json.*record version 99/);
     const html = await Deno.readTextFile(join(dir, "index.html"));

@@ -5,18 +5,12 @@ import { encodeIdx } from "../src/data/idx.ts";
 import { saveModel } from "../src/io/safetensors.ts";
 import { architecture } from "../src/presets.ts";
 import { buildNetwork } from "../src/variants.ts";
+import { runDeno } from "./cli_helpers.ts";
 
-const CLI = new URL("../src/visualize/cli.ts", import.meta.url).pathname;
-
-async function run(args: string[]): Promise<{ code: number; out: string }> {
-  const p = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const r = await p.output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
+/** Runs the visualize CLI (from `cwd`); `out` is stdout and stderr together. */
+async function run(args: string[], cwd?: string): Promise<{ code: number; out: string }> {
+  const r = await runDeno("src/visualize/cli.ts", args, { cwd });
+  return { code: r.code, out: r.out + r.err };
 }
 
 Deno.test("visualize CLI: --help, bad flags and a missing model give clear messages", async () => {
@@ -168,23 +162,8 @@ Deno.test("visualize CLI: a NaN model, a wrong dataset or a failed load is refus
     await assert.rejects(() => Deno.stat(join(dir, "p2")), Deno.errors.NotFound);
 
     // a failed load with the default output folder leaves no empty results/visualize-* behind
-    const p = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--config",
-        new URL("../deno.json", import.meta.url).pathname,
-        CLI,
-        "--model",
-        join(dir, "missing.safetensors"),
-        "--backend",
-        "ts",
-      ],
-      cwd: dir,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(p.code, 1);
+    const p = await run(["--model", join(dir, "missing.safetensors"), "--backend", "ts"], dir);
+    assert.equal(p.code, 1, p.out);
     await assert.rejects(() => Deno.stat(join(dir, "results")), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });
