@@ -34,9 +34,11 @@ function cli(args: string[]) {
   });
 }
 
+/** The finished records in `dir/runs` (a record being written is a hidden `.tmp` file). */
 async function runFiles(dir: string): Promise<string[]> {
   try {
-    return (await Array.fromAsync(Deno.readDir(`${dir}/runs`))).map((e) => e.name).sort();
+    return (await Array.fromAsync(Deno.readDir(`${dir}/runs`))).map((e) => e.name)
+      .filter((n) => n.endsWith(".json")).sort();
   } catch {
     return [];
   }
