@@ -43,6 +43,8 @@ export * from "./src/train.ts";
 export * from "./src/progress.ts";
 export * from "./src/data/mod.ts";
 export * from "./src/io/safetensors.ts";
+export * from "./src/io/atomic.ts";
+export { UsageError } from "./src/errors.ts";
 export * from "./src/experiment/record.ts";
 export * from "./src/experiment/config.ts";
 export * from "./src/experiment/sweep.ts";

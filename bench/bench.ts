@@ -23,10 +23,10 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import type { Backend } from "../src/backend.ts";
 import type { NativeBackend, NativeBuf } from "../src/backends/native.ts";
 import { tryNative } from "../src/backends/select.ts";
+import { parseFlags, reportFailure, UsageError } from "../src/cli.ts";
 import { tsBackend } from "../src/backends/ts.ts";
 import { Tensor, tidy } from "../src/tensor.ts";
 import { Rng, Streams } from "../src/rng.ts";
@@ -51,43 +51,58 @@ export interface BenchRecord {
   ratio?: number;
 }
 
-const { values: args } = parseArgs({
-  args: Deno.args,
-  options: {
-    json: { type: "boolean", default: false },
-    only: { type: "string", default: "sgemm,conv,train" },
-    backends: { type: "string" },
-    threads: { type: "string" },
-    quick: { type: "boolean", default: false },
-    "no-torch": { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
-  },
-});
+const USAGE =
+  "usage: deno task bench [--json] [--only sgemm,conv,train] [--backends cpu,cuda,ts]\n" +
+  "                       [--threads N] [--quick] [--no-torch]";
 
-if (args.help) {
-  console.log(
-    "usage: deno task bench [--json] [--only sgemm,conv,train] [--backends cpu,cuda,ts]\n" +
-      "                       [--threads N] [--quick] [--no-torch]",
-  );
-  Deno.exit(0);
+/** The flags, checked; misuse throws a UsageError (exit 2 with one line and a hint). */
+function parseBenchArgs(argv: string[]) {
+  const { values } = parseFlags({
+    args: argv,
+    options: {
+      json: { type: "boolean", default: false },
+      only: { type: "string", default: "sgemm,conv,train" },
+      backends: { type: "string" },
+      threads: { type: "string" },
+      quick: { type: "boolean", default: false },
+      "no-torch": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const threads = values.threads ? Number(values.threads) : navigator.hardwareConcurrency;
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new UsageError(`--threads must be a positive integer, got '${values.threads}'`);
+  }
+  const only = new Set(values.only.split(","));
+  for (const o of only) {
+    if (!["sgemm", "conv", "train"].includes(o)) {
+      throw new UsageError(`--only: unknown part '${o}' (expected sgemm, conv, train)`);
+    }
+  }
+  const backends = values.backends ? values.backends.split(",") : ["cpu", "cuda?"];
+  for (const name of backends) {
+    if (!["cpu", "cuda", "ts", "cuda?"].includes(name)) {
+      throw new UsageError(`--backends: unknown backend '${name}' (expected cpu, cuda, ts)`);
+    }
+  }
+  return { args: values, threads, only, backends };
 }
 
-const threads = args.threads ? Number(args.threads) : navigator.hardwareConcurrency;
-if (!Number.isInteger(threads) || threads < 1) {
-  console.error(`--threads must be a positive integer, got ${args.threads}`);
-  Deno.exit(2);
+let parsed: ReturnType<typeof parseBenchArgs>;
+try {
+  parsed = parseBenchArgs(Deno.args);
+} catch (e) {
+  Deno.exit(reportFailure(e));
+}
+const { args, threads, only } = parsed;
+if (args.help) {
+  console.log(USAGE);
+  Deno.exit(0);
 }
 // Before any library loads: both OpenMP (ours) and OpenBLAS read these at load time.
 Deno.env.set("OMP_NUM_THREADS", String(threads));
 Deno.env.set("OPENBLAS_NUM_THREADS", String(threads));
 
-const only = new Set(args.only.split(","));
-for (const o of only) {
-  if (!["sgemm", "conv", "train"].includes(o)) {
-    console.error(`--only: unknown part '${o}' (expected sgemm, conv, train)`);
-    Deno.exit(2);
-  }
-}
 const minTime = args.quick ? 0.3 : 1.5;
 const BATCH = 32;
 
@@ -155,23 +170,17 @@ function randomFill(be: Backend, n: number, seed: number): Tensor {
 const backends: NativeBackend[] = [];
 let useTs = false;
 {
-  const names = args.backends ? args.backends.split(",") : ["cpu", "cuda?"];
-  for (const name of names) {
+  for (const name of parsed.backends) {
     if (name === "ts") {
       useTs = true;
       continue;
     }
     const optional = name.endsWith("?");
-    const kind = name.replace("?", "");
-    if (kind !== "cpu" && kind !== "cuda") {
-      console.error(`--backends: unknown backend '${kind}' (expected cpu, cuda, ts)`);
-      Deno.exit(2);
-    }
+    const kind = name === "cpu" ? "cpu" : "cuda";
     const b = tryNative(kind);
     if (typeof b === "string") {
       if (!optional) {
-        console.error(`backend ${kind} unavailable: ${b}`);
-        Deno.exit(1);
+        Deno.exit(reportFailure(new UsageError(`backend '${kind}' is unavailable: ${b}`)));
       }
       log(`(${kind} backend not benchmarked: ${b})`);
     } else backends.push(b);

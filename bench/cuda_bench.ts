@@ -14,7 +14,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlagsOrExit } from "../src/cli.ts";
+import { writeFileAtomic } from "../src/io/atomic.ts";
 import { NativeBackend } from "../src/backends/native.ts";
 import { BUILD_DIR } from "../ffi/library.ts";
 import { Conv2d } from "../src/layers/conv2d.ts";
@@ -157,7 +158,7 @@ const fmt = (
 const pad = (s: string, n: number) => s.padEnd(n);
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseFlagsOrExit({
     args: Deno.args,
     options: {
       quick: { type: "boolean", default: false },
@@ -373,7 +374,7 @@ async function main(): Promise<void> {
   );
   report.training = { rows: stepRows, projectedEpochSeconds: epoch };
   if (values.out) {
-    await Deno.writeTextFile(values.out, JSON.stringify(report, null, 2) + "\n");
+    await writeFileAtomic(values.out, JSON.stringify(report, null, 2) + "\n");
     console.log(`wrote ${values.out}`);
   }
 }

@@ -1,12 +1,15 @@
 /**
  * `deno task experiment`: runs an experiment sweep (a preset, or a JSON config file, with
  * command-line overrides), writes one JSON record per finished run and, at the end, the HTML
- * report. Mistakes in the arguments exit with code 2 and the usage text.
+ * report. Mistakes in the arguments exit with code 2: `error: <what was wrong>` and a hint to
+ * `--help` (src/cli.ts).
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { dirname } from "node:path";
 import type { Backend } from "../src/backend.ts";
+import { type BackendName, selectBackend } from "../src/backends/select.ts";
+import { parseFlags, reportFailure, UsageError } from "../src/cli.ts";
 import { DATASETS } from "../src/data/mod.ts";
 import { type ExperimentConfig, readConfigFile, validateConfig } from "../src/experiment/config.ts";
 import { readJsonIfExists } from "../src/experiment/files.ts";
@@ -14,6 +17,7 @@ import { parseShard, type Shard } from "../src/experiment/plan.ts";
 import type { ExperimentManifest } from "../src/experiment/record.ts";
 import { runSweep, type SweepResult } from "../src/experiment/sweep.ts";
 import { architecture } from "../src/presets.ts";
+import { createOutputFolder, type OutputFolder, updateIndexOf } from "../src/report/root.ts";
 import { createProgress } from "../src/progress.ts";
 import { parseVariant } from "../src/variants.ts";
 import { DEFAULT_PRESET, presetConfig, presetList } from "./presets.ts";
@@ -58,8 +62,6 @@ finished runs. Default: --preset ${DEFAULT_PRESET}.
 
 presets:
 ${presetList()}`;
-
-class UsageError extends Error {}
 
 function posInt(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -118,7 +120,7 @@ export interface CliArgs {
   /** Fields where the command line changed the preset or config file (`field: old → new`). */
   overrides: string[];
   outDir: string;
-  backend: "auto" | "ts" | "cpu" | "cuda";
+  backend: BackendName;
   workers: number;
   shard?: Shard;
   worker?: Shard;
@@ -140,12 +142,7 @@ const checks = {
  * (message only) for mistakes; returns null for `--help`/`--list` (already printed).
  */
 export async function parseCli(args: string[]): Promise<CliArgs | null> {
-  let v;
-  try {
-    v = parseArgs({ args, options: OPTIONS, allowPositionals: false, strict: true }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const v = parseFlags({ args, options: OPTIONS, allowPositionals: false, strict: true }).values;
   if (v.help) {
     console.log(USAGE);
     return null;
@@ -278,28 +275,6 @@ export function configOverrides(
     .map((k) => `${k}: ${show(base[k])} → ${show(now[k])}`);
 }
 
-/** Picks the backend through `src/backends/select.ts`, or `ts` when that module is absent. */
-export async function chooseBackend(
-  name: CliArgs["backend"],
-): Promise<{ backend: Backend; reason: string }> {
-  type Select = (n: string) => { backend: Backend; reason: string };
-  const found: { select?: Select } = {};
-  // A variable specifier: this checkout may not have the native backends yet.
-  const selectModule = new URL("../src/backends/select.ts", import.meta.url).href;
-  try {
-    const mod = await import(selectModule);
-    found.select = mod.selectBackend as Select;
-  } catch (e) {
-    if (!/Module not found|Cannot find module|No such file/i.test((e as Error).message)) throw e;
-  }
-  if (found.select) return found.select(name);
-  if (name === "cpu" || name === "cuda") {
-    throw new Error(`backend '${name}' is not available in this build (no src/backends/select.ts)`);
-  }
-  const { tsBackend } = await import("../src/backends/ts.ts");
-  return { backend: tsBackend, reason: "native backends not built into this checkout; using ts" };
-}
-
 function gpuCount(): number {
   try {
     const out = new Deno.Command("nvidia-smi", { args: ["-L"], stdout: "piped", stderr: "null" })
@@ -368,8 +343,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     cli = await parseCli(args);
   } catch (e) {
-    console.error(`error: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
+    return reportFailure(e instanceof UsageError ? e : new UsageError((e as Error).message));
   }
   if (!cli) return 0;
 
@@ -385,9 +359,10 @@ export async function main(args: string[]): Promise<number> {
     Deno.addSignalListener("SIGINT", onSigint);
   } catch { /* signals unsupported here */ }
   const stop = () => stopRequested;
+  let folder: OutputFolder | null = null;
 
   try {
-    const { backend, reason } = await chooseBackend(cli.backend);
+    const { backend, reason } = selectBackend(cli.backend);
     const progress = createProgress({
       tty: cli.progress === "auto" ? undefined : cli.progress === "live",
       prefix: cli.worker ? `[worker ${cli.worker.index}]` : undefined,
@@ -396,6 +371,7 @@ export async function main(args: string[]): Promise<number> {
       console.log(`backend: ${backend.name} (${backend.device}) - ${reason}`);
       console.log(`experiment: ${cli.source} -> ${cli.outDir}`);
     }
+    folder = cli.worker ? null : await createOutputFolder(cli.outDir);
     const t0 = performance.now();
     let result: SweepResult;
     if (cli.prepare) {
@@ -435,12 +411,9 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     if (cli.report && !stop()) {
-      const { writeExperimentReport, writeResultsIndex } = await import("../src/report/report.ts");
-      const page = await writeExperimentReport(cli.outDir);
-      const parent = cli.outDir.includes("/")
-        ? cli.outDir.slice(0, cli.outDir.lastIndexOf("/"))
-        : ".";
-      await writeResultsIndex(parent).catch(() => {});
+      const { writeExperimentReport } = await import("../src/report/report.ts");
+      const page = await writeExperimentReport(cli.outDir, { warn: console.error });
+      await updateIndexOf(dirname(cli.outDir));
       console.log(`report: ${page}`);
     }
     if (stop()) {
@@ -449,8 +422,8 @@ export async function main(args: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    return 1;
+    await folder?.discard();
+    return reportFailure(e);
   } finally {
     try {
       Deno.removeSignalListener("SIGINT", onSigint);

@@ -13,7 +13,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlagsOrExit } from "../src/cli.ts";
+import { writeFileAtomic } from "../src/io/atomic.ts";
 import { BUILD_DIR, libraryFileName, SOURCE_DIR } from "./library.ts";
 
 /** Compiler flags of the host build. */
@@ -160,7 +161,7 @@ export async function buildCpu(opts: { quiet?: boolean; force?: boolean } = {}):
     return "failed";
   }
   await Deno.rename(tmp, out);
-  await Deno.writeTextFile(stampPath, stamp);
+  await writeFileAtomic(stampPath, stamp);
   console.log(`built ${out}`);
   return "built";
 }
@@ -205,13 +206,13 @@ export async function buildCuda(opts: { quiet?: boolean; force?: boolean } = {})
     return "failed";
   }
   await Deno.rename(tmp, out);
-  await Deno.writeTextFile(stampPath, stamp);
+  await writeFileAtomic(stampPath, stamp);
   console.log(`built ${out}`);
   return "built";
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
+  const { values } = parseFlagsOrExit({
     args: Deno.args,
     options: {
       quiet: { type: "boolean", default: false },

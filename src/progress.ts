@@ -1,7 +1,9 @@
 /**
  * Progress display: on a terminal, a live two-line display (the sweep's bar and the current
  * run's bar: epoch, step, loss, ETA); otherwise one plain line per epoch and per finished run,
- * suitable for logs and batch schedulers.
+ * suitable for logs and batch schedulers. The live lines are fitted to the terminal's width
+ * (bars shrink, then the line is cut with `…`), so a redraw never wraps and leaves rows behind;
+ * the loss is shown once the run has reported one.
  *
  * @module
  */
@@ -56,6 +58,32 @@ export interface ProgressOptions {
   prefix?: string;
   /** Clock in milliseconds (tests). */
   now?: () => number;
+  /** Terminal width in columns (default: the console's, read at every redraw; else 80). */
+  columns?: () => number;
+}
+
+function consoleColumns(): number {
+  try {
+    return Deno.consoleSize().columns || 80;
+  } catch {
+    return 80;
+  }
+}
+
+/** `s` cut to at most `width` columns, ending in `…` when cut. */
+function clip(s: string, width: number): string {
+  const chars = [...s];
+  return chars.length <= width ? s : chars.slice(0, Math.max(0, width - 1)).join("") + "…";
+}
+
+/**
+ * `head`, a bar of at most `max` cells and `tail`, fitted into `width` columns: the bar shrinks
+ * (down to nothing) before the line is cut.
+ */
+function barLine(head: string, frac: number, max: number, tail: string, width: number): string {
+  const room = width - [...head].length - [...tail].length - 2;
+  const w = Math.min(max, room);
+  return clip(w >= 5 ? `${head} ${bar(frac, w)} ${tail}` : `${head} ${tail}`, width);
 }
 
 /** Creates the progress display for the current output. */
@@ -64,6 +92,7 @@ export function createProgress(opts: ProgressOptions = {}): Progress {
   const write = opts.write ?? ((t: string) => Deno.stdout.writeSync(enc.encode(t)));
   const tty = opts.tty ?? Deno.stdout.isTerminal();
   const now = opts.now ?? (() => performance.now());
+  const columns = opts.columns ?? consoleColumns;
   const prefix = opts.prefix ? `${opts.prefix} ` : "";
   let total = 0;
   let finished = 0;
@@ -73,6 +102,7 @@ export function createProgress(opts: ProgressOptions = {}): Progress {
   let runT0 = 0;
   let lastDraw = 0;
   let lastLoss = NaN;
+  let haveLoss = false;
   let lastEpoch = 0;
   let lastStep = 0;
   let drawn = false;
@@ -86,31 +116,46 @@ export function createProgress(opts: ProgressOptions = {}): Progress {
     const t = now();
     if (!force && t - lastDraw < 100) return;
     lastDraw = t;
-    const cols = 100;
+    // One column short of the width: a line that fills the last column wraps on some terminals.
+    const width = Math.max(10, columns() - 1);
     const sweepEta = ranThisSession > 0
       ? ((t - sweepT0) / 1000 / ranThisSession) * (total - finished)
       : NaN;
-    const l1 = `sweep ${bar(total ? finished / total : 0, 24)} ${finished}/${total} runs  ` +
-      `elapsed ${fmtTime((t - sweepT0) / 1000)}  ETA ${fmtTime(sweepEta)}`;
+    const l1 = barLine(
+      "sweep",
+      total ? finished / total : 0,
+      24,
+      `${finished}/${total} runs  elapsed ${fmtTime((t - sweepT0) / 1000)}  ETA ${
+        fmtTime(sweepEta)
+      }`,
+      width,
+    );
     let l2 = "";
     if (label) {
       const steps = label.epochs * label.stepsPerEpoch;
       const doneSteps = lastEpoch * label.stepsPerEpoch + lastStep;
       const el = (t - runT0) / 1000;
       const eta = doneSteps > 0 ? (el / doneSteps) * (steps - doneSteps) : NaN;
-      l2 = `${label.name.padEnd(26)} ${bar(steps ? doneSteps / steps : 0, 20)} ` +
-        `epoch ${lastEpoch + 1}/${label.epochs} step ${lastStep}/${label.stepsPerEpoch} ` +
-        `loss ${Number.isFinite(lastLoss) ? lastLoss.toFixed(4) : String(lastLoss)} ETA ${
-          fmtTime(eta)
-        }`;
+      const loss = haveLoss
+        ? ` loss ${Number.isFinite(lastLoss) ? lastLoss.toFixed(4) : String(lastLoss)}`
+        : "";
+      l2 = barLine(
+        label.name.padEnd(Math.min(26, Math.floor(width / 3))),
+        steps ? doneSteps / steps : 0,
+        20,
+        `epoch ${lastEpoch + 1}/${label.epochs} step ${lastStep}/${label.stepsPerEpoch}${loss} ` +
+          `ETA ${fmtTime(eta)}`,
+        width,
+      );
     }
     clear();
-    write(`${l1.slice(0, cols + 40)}\n${l2.slice(0, cols + 40)}`);
+    write(`${l1}\n${l2}`);
     drawn = true;
   };
-  const line = (s: string) => {
+  /** A line kept above the live display; the display's own lines (`fit`) are cut to width. */
+  const line = (s: string, fit = false) => {
     clear();
-    write(`${prefix}${s}\n`);
+    write(`${fit && tty ? clip(prefix + s, Math.max(10, columns() - 1)) : prefix + s}\n`);
     draw(true);
   };
 
@@ -120,7 +165,7 @@ export function createProgress(opts: ProgressOptions = {}): Progress {
       finished = done;
       sweepT0 = now();
       ranThisSession = 0;
-      line(`sweep: ${t} runs, ${done} already finished, ${t - done} to run`);
+      line(`sweep: ${t} runs, ${done} already finished, ${t - done} to run`, true);
     },
     runStart(l) {
       label = l;
@@ -128,6 +173,7 @@ export function createProgress(opts: ProgressOptions = {}): Progress {
       lastEpoch = 0;
       lastStep = 0;
       lastLoss = NaN;
+      haveLoss = false;
       if (!tty) write(`${prefix}[${finished + 1}/${total}] ${l.name}: start\n`);
       draw(true);
     },
@@ -135,24 +181,26 @@ export function createProgress(opts: ProgressOptions = {}): Progress {
       lastEpoch = epoch;
       lastStep = step + 1;
       lastLoss = loss;
+      haveLoss = true;
       draw();
     },
     epoch(epoch, valLoss, valError, seconds) {
       lastEpoch = epoch;
-      const msg = `[${finished + 1}/${total}] ${label?.name ?? ""}: epoch ${epoch + 1}/${
+      const head = `[${finished + 1}/${total}] ${label?.name ?? ""}: epoch ${epoch + 1}/${
         label?.epochs ?? "?"
-      } val_loss ${valLoss.toFixed(4)} val_error ${(valError * 100).toFixed(2)}% (${
-        seconds.toFixed(1)
-      }s)`;
-      if (tty) line(msg);
-      else write(`${prefix}${msg}\n`);
+      }`;
+      const loss = `val_loss ${valLoss.toFixed(4)}`;
+      const error = `val_error ${(valError * 100).toFixed(2)}%`;
+      // On a terminal the error comes first: it is what remains when the line is cut to width.
+      if (tty) line(`${head} ${error} ${loss} (${seconds.toFixed(1)}s)`, true);
+      else write(`${prefix}${head} ${loss} ${error} (${seconds.toFixed(1)}s)\n`);
     },
     runEnd(status) {
       finished++;
       ranThisSession++;
       const msg = `[${finished}/${total}] ${label?.name ?? ""}: ${status}`;
       label = null;
-      line(msg);
+      line(msg, true);
     },
     message(s) {
       line(s);

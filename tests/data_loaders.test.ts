@@ -1,44 +1,17 @@
 import assert from "node:assert/strict";
 import { encodeIdx, parseIdx } from "../src/data/idx.ts";
-import { loadIdxPair, loadMnistFormat } from "../src/data/mnist.ts";
+import {
+  FASHION_MNIST_SYSTEM_DIRS,
+  findIdx,
+  loadFashionMnist,
+  loadIdxPair,
+  loadMnistFormat,
+} from "../src/data/mnist.ts";
 import { loadCifar, parseCifar } from "../src/data/cifar.ts";
 import { downloadCifar, md5Hex, readTar } from "../src/data/download.ts";
 import { dataMain } from "../src/data/cli.ts";
 import { loadDataset, parseDatasetName } from "../src/data/mod.ts";
-
-function bytes(n: number, f: (i: number) => number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = f(i);
-  return b;
-}
-
-async function gzip(data: Uint8Array): Promise<Uint8Array> {
-  const s = new Blob([data as BlobPart]).stream().pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(s).arrayBuffer());
-}
-
-/** Minimal ustar writer for regular files. */
-function tar(files: { path: string; data: Uint8Array }[]): Uint8Array {
-  const chunks: Uint8Array[] = [];
-  const enc = new TextEncoder();
-  for (const f of files) {
-    const h = new Uint8Array(512);
-    h.set(enc.encode(f.path), 0);
-    h.set(enc.encode("0000644\0"), 100);
-    h.set(enc.encode(f.data.length.toString(8).padStart(11, "0") + "\0"), 124);
-    h[156] = 48;
-    h.set(enc.encode("ustar\0"), 257);
-    chunks.push(h, f.data, new Uint8Array((512 - (f.data.length % 512)) % 512));
-  }
-  chunks.push(new Uint8Array(1024));
-  const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
-}
+import { bytes, gzip, tar } from "./data_fixtures.ts";
 
 Deno.test("data: IDX round trip keeps dims and bytes", () => {
   const data = bytes(2 * 3 * 4, (i) => i * 7);
@@ -190,7 +163,7 @@ Deno.test("data: CIFAR folder loading, strict counts, missing files, download ch
   }
 });
 
-Deno.test("data: data CLI rejects bad usage with exit 2 and the usage text", async () => {
+Deno.test("data: data CLI rejects bad usage with exit 2, the error and a hint", async () => {
   const saved = console.error;
   let err = "";
   console.error = (...a: unknown[]) => void (err += a.join(" ") + "\n");
@@ -199,7 +172,8 @@ Deno.test("data: data CLI rejects bad usage with exit 2 and the usage text", asy
     assert.match(err, /expected exactly one dataset, cifar10 or cifar100, got 'imagenet'/);
     assert.equal(await dataMain(["--bogus"]), 2);
     assert.equal(await dataMain([]), 2);
-    assert.match(err, /usage: deno task data cifar10\|cifar100/);
+    assert.match(err, /^error: .*\nrun with --help for the options\n/);
+    assert.doesNotMatch(err, /usage: deno task data/);
   } finally {
     console.error = saved;
   }
@@ -245,4 +219,51 @@ Deno.test("data: embedded MNIST loads 60000/10000 normalised, unknown names reje
   assert.ok(test.norm);
   assert.equal(test.images.length, 10000 * 784);
   assert.ok(Math.max(...test.labels) === 9);
+});
+
+Deno.test("data: Fashion-MNIST is found where Debian's dataset-fashion-mnist installs it", async () => {
+  // The package's real layout (dpkg -L dataset-fashion-mnist), rebuilt under a temp root.
+  const root = await Deno.makeTempDir();
+  const pkg = `${root}/usr/share/datasets/fashion-mnist`;
+  try {
+    await Deno.mkdir(pkg, { recursive: true });
+    const write = async (name: string, dims: number[], f: (i: number) => number) =>
+      await Deno.writeFile(
+        `${pkg}/${name}.gz`,
+        await gzip(encodeIdx(dims, bytes(dims.reduce((a, b) => a * b, 1), f))),
+      );
+    await write("train-images-idx3-ubyte", [3, 2, 2], (i) => i * 20);
+    await write("train-labels-idx1-ubyte", [3], (i) => i);
+    await write("t10k-images-idx3-ubyte", [2, 2, 2], () => 100);
+    await write("t10k-labels-idx1-ubyte", [2], () => 9);
+    const found = FASHION_MNIST_SYSTEM_DIRS.filter((d) =>
+      findIdx(`${root}${d}`, "train-images-idx3-ubyte")
+    );
+    assert.deepEqual(
+      found,
+      ["/usr/share/datasets/fashion-mnist"],
+      "the package's folder is searched",
+    );
+    const train = await loadFashionMnist("train", undefined, root);
+    assert.equal(train.size, 3);
+    assert.equal((await loadFashionMnist("test", undefined, root)).labels[1], 9);
+    await Deno.remove(pkg, { recursive: true });
+    await assert.rejects(
+      () => loadFashionMnist("test", undefined, root),
+      /fashion-mnist: not found in \/usr\/share\/datasets\/fashion-mnist, .*apt-get install dataset-fashion-mnist/,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("data: the installed dataset-fashion-mnist package loads (when installed)", async () => {
+  if (!findIdx("/usr/share/datasets/fashion-mnist", "t10k-images-idx3-ubyte")) {
+    console.log("skip: dataset-fashion-mnist is not installed (/usr/share/datasets/fashion-mnist)");
+    return;
+  }
+  const test = await loadDataset("fashion-mnist", { split: "test", normalize: false });
+  assert.equal(test.size, 10000);
+  assert.deepEqual(test.inputShape, [1, 28, 28]);
+  assert.equal(Math.max(...test.labels), 9);
 });

@@ -82,5 +82,9 @@ Deno.test("data: held-out split is disjoint, complete and seeded; subset keeps t
   const s = subset(ds, 4);
   assert.equal(s.size, 4);
   assert.deepEqual(Array.from(s.labels), [0, 1, 2, 0]);
-  assert.equal(subset(ds, 100), ds);
+  assert.equal(subset(ds, ds.size), ds);
+  assert.throws(
+    () => subset(ds, ds.size + 1, "trainSubset"),
+    new RegExp(`trainSubset: ${ds.size + 1} samples asked for, but .* has ${ds.size}`),
+  );
 });

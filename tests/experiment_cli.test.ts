@@ -4,6 +4,7 @@ import { PRESETS } from "../experiments/presets.ts";
 import { validateConfig } from "../src/experiment/config.ts";
 import { architecture } from "../src/presets.ts";
 import { parseVariant } from "../src/variants.ts";
+import { runDeno, silenced } from "./cli_helpers.ts";
 
 const CLI = new URL("../experiments/cli.ts", import.meta.url).pathname;
 const TINY = [
@@ -33,30 +34,17 @@ function cli(args: string[]) {
   });
 }
 
+/** The finished records in `dir/runs` (a record being written is a hidden `.tmp` file). */
 async function runFiles(dir: string): Promise<string[]> {
   try {
-    return (await Array.fromAsync(Deno.readDir(`${dir}/runs`))).map((e) => e.name).sort();
+    return (await Array.fromAsync(Deno.readDir(`${dir}/runs`))).map((e) => e.name)
+      .filter((n) => n.endsWith(".json")).sort();
   } catch {
     return [];
   }
 }
 
-async function silenced<T>(fn: () => Promise<T>): Promise<{ value: T; err: string; out: string }> {
-  const e = console.error;
-  const l = console.log;
-  let err = "";
-  let out = "";
-  console.error = (...a: unknown[]) => void (err += a.join(" ") + "\n");
-  console.log = (...a: unknown[]) => void (out += a.join(" ") + "\n");
-  try {
-    return { value: await fn(), err, out };
-  } finally {
-    console.error = e;
-    console.log = l;
-  }
-}
-
-Deno.test("experiment CLI: mistakes exit 2 with the usage text", async () => {
+Deno.test("experiment CLI: mistakes exit 2 with the error and a hint, not the usage text", async () => {
   const cases: [string[], RegExp][] = [
     [["--bogus"], /Unknown option '--bogus'/],
     [["--runs", "0"], /--runs must be a positive integer, got '0'/],
@@ -77,7 +65,8 @@ Deno.test("experiment CLI: mistakes exit 2 with the usage text", async () => {
     const { value, err } = await silenced(() => main(args));
     assert.equal(value, 2, args.join(" "));
     assert.match(err, re, args.join(" "));
-    assert.match(err, /usage: deno task experiment/, args.join(" "));
+    assert.match(err, /^error: .*\nrun with --help for the options\n$/, args.join(" "));
+    assert.doesNotMatch(err, /usage: deno task experiment/, args.join(" "));
   }
   const { value, out } = await silenced(() => main(["--help"]));
   assert.equal(value, 0);
@@ -85,7 +74,12 @@ Deno.test("experiment CLI: mistakes exit 2 with the usage text", async () => {
   // and as a real process
   const p = await cli(["--workers", "-1"]).output();
   assert.equal(p.code, 2);
-  assert.match(new TextDecoder().decode(p.stderr), /usage: deno task experiment/);
+  assert.equal(
+    new TextDecoder().decode(p.stderr),
+    "error: Option '--workers' argument is ambiguous. Did you forget to specify the option " +
+      "argument for '--workers'? To specify an option argument starting with a dash use " +
+      "'--workers=-XYZ'.\nrun with --help for the options\n",
+  );
 });
 
 Deno.test("experiment CLI: overrides reach the config; every preset is valid", async () => {
@@ -216,6 +210,69 @@ Deno.test("experiment CLI: --workers 2 completes the sweep and writes the report
     assert.equal((await runFiles(`${dir}/w`)).length, 4);
     assert.match(out, /report: .*index\.html/);
     assert.ok((await Deno.stat(`${dir}/w/index.html`)).size > 1000);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiment CLI: the results index goes only into a results folder the tool owns", async () => {
+  const cwd = await Deno.makeTempDir({ prefix: "shiftlab-owned-root-" });
+  const small = [
+    ...TINY,
+    "--variants",
+    "plain",
+    "--runs",
+    "1",
+    "--train-subset",
+    "32",
+    "--test-subset",
+    "16",
+  ];
+  const inTemp = (args: string[]) => runDeno("experiments/cli.ts", args, { cwd });
+  try {
+    // a user's own site: its index.html is left alone, with one warning line
+    await Deno.mkdir(`${cwd}/site`);
+    await Deno.writeTextFile(`${cwd}/site/index.html`, "<h1>my own site</h1>\n");
+    let p = await inTemp([...small, "--out", "site/exp"]);
+    assert.equal(p.code, 0, p.out + p.err);
+    assert.equal(await Deno.readTextFile(`${cwd}/site/index.html`), "<h1>my own site</h1>\n");
+    assert.ok((await Deno.stat(`${cwd}/site/exp/index.html`)).isFile, "the experiment's page");
+    const warnings = p.err.split("\n").filter((l) => l.includes("site/index.html"));
+    assert.equal(warnings.length, 1, p.err);
+    assert.match(warnings[0], /^warning: /);
+    // a folder relative to the working directory: no index.html written into the directory
+    p = await inTemp([...small, "--out", "exp_rel"]);
+    assert.equal(p.code, 0, p.err);
+    await assert.rejects(() => Deno.stat(`${cwd}/index.html`), Deno.errors.NotFound);
+    // a results folder the tool creates is its own: the index is written there and kept current
+    p = await inTemp([...small, "--out", "mine/a"]);
+    assert.equal(p.code, 0, p.err);
+    p = await inTemp([...small, "--out", "mine/b"]);
+    assert.equal(p.code, 0, p.err);
+    assert.equal(p.err, "");
+    const index = await Deno.readTextFile(`${cwd}/mine/index.html`);
+    assert.match(index, /<a href="a\/index.html">a<\/a>/);
+    assert.match(index, /<a href="b\/index.html">b<\/a>/);
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+});
+
+Deno.test("experiment CLI: a subset larger than the dataset is refused naming its size (exit 2)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (
+      const [flag, n, re] of [
+        ["--train-subset", "100000", /trainSubset.*100000.*60000/],
+        ["--test-subset", "20000", /testSubset.*20000.*10000/],
+      ] as const
+    ) {
+      const p = await runDeno("experiments/cli.ts", [...TINY, flag, n, "--out", `${dir}/new/exp`]);
+      assert.equal(p.code, 2, p.err);
+      assert.match(p.err, re);
+      assert.match(p.err, /^error: .*\nrun with --help for the options\n$/);
+      await assert.rejects(() => Deno.stat(`${dir}/new`), Deno.errors.NotFound, "nothing left");
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

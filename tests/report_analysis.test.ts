@@ -215,7 +215,7 @@ Deno.test("variantFamily: SPEC §1 abbreviations map to their sharing family", (
   assert.equal(variantFamily("mystery"), "other");
 });
 
-Deno.test("load: errors name the file and the field; null metric entries read back as NaN", async () => {
+Deno.test("load: unreadable records are listed naming the file and the field; null reads as NaN", async () => {
   await withTemp(async (root) => {
     await assert.rejects(
       loadExperiment(root),
@@ -235,17 +235,22 @@ Deno.test("load: errors name the file and the field; null metric entries read ba
     const exp = await loadExperiment(dir);
     assert.ok(Number.isNaN(exp.records[0].trainLoss[3]));
 
+    // a record that cannot be read is left out and listed, naming the file and the field
     delete rec.config.seed;
     await Deno.writeTextFile(file, JSON.stringify(rec));
-    await assert.rejects(
-      loadExperiment(dir),
-      /plain__lr0\.01__run0\.json \(config\): field "seed" must be a number/,
-    );
+    let bad = await loadExperiment(dir);
+    assert.equal(bad.records.length, 0);
+    assert.deepEqual(bad.unreadable, [{
+      file: join("runs", "plain__lr0.01__run0.json"),
+      reason: 'field "config.seed" must be a number, got nothing',
+    }]);
     await Deno.writeTextFile(file, "{ not json");
-    await assert.rejects(loadExperiment(dir), /plain__lr0\.01__run0\.json: not valid JSON/);
+    bad = await loadExperiment(dir);
+    assert.match(bad.unreadable[0].reason, /^not valid JSON/);
     await Deno.writeTextFile(join(dir, "runs", "x.json.tmp"), "partial write");
     await Deno.remove(file);
-    assert.equal((await loadExperiment(dir)).records.length, 0, "temporary files are ignored");
+    const none = await loadExperiment(dir);
+    assert.equal(none.records.length + none.unreadable.length, 0, "temporary files are ignored");
   });
   assert.throws(
     () => parseRunRecord({ version: 99 }, "r.json"),

@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { main, parseCli } from "../src/report/cli.ts";
 import { embedJson, escapeHtml } from "../src/report/html.ts";
-import { writeExperimentReport, writeResultsIndex } from "../src/report/report.ts";
+import { isOwnIndex, writeExperimentReport, writeResultsIndex } from "../src/report/report.ts";
+import {
+  createOutputFolder,
+  ownsResultsRoot,
+  RESULTS_MARKER,
+  updateResultsIndex,
+} from "../src/report/root.ts";
+import { silenced } from "./cli_helpers.ts";
 import { writeFixture } from "./report_fixtures.ts";
 
 async function withTemp<T>(fn: (root: string) => Promise<T>): Promise<T> {
@@ -228,7 +235,7 @@ Deno.test("cli: regenerates a results folder and an experiment folder; exit 2 on
         /missing does not exist \(expected an experiment or results folder\)/.test(l)
       ),
     );
-    assert.ok(out.some((l) => l.startsWith("Usage: deno task report")));
+    assert.ok(out.some((l) => l.startsWith("usage: deno task report")));
     const html = await Deno.readTextFile(join(dir, "index.html"));
     assert.match(html, /steps \(seconds\) to 50\.00% val\. error/, "--target reaches the page");
   });
@@ -245,4 +252,91 @@ Deno.test("cli: as a process, exit status 2 and a message on a bad option", asyn
     new TextDecoder().decode(r.stderr),
     /--target must be a number between 0 and 1, got "abc"/,
   );
+});
+
+Deno.test("results root: the index is written only where ShiftLab owns the folder, never over a user's file", async () => {
+  await withTemp(async (root) => {
+    // a folder the tool did not create: no index for an experiment inside it
+    const exp = await writeFixture(root, { id: "x", variants: ["plain"], runs: 1, epochs: 1 });
+    assert.equal(await ownsResultsRoot(root), false);
+    assert.deepEqual(await updateResultsIndex(root), {});
+    await assert.rejects(() => Deno.stat(join(root, "index.html")), Deno.errors.NotFound);
+    // named explicitly as a results folder (deno task report DIR): written
+    assert.equal((await updateResultsIndex(root, true)).written, join(root, "index.html"));
+    assert.ok(await isOwnIndex(join(root, "index.html")));
+    // a user's own index.html is never replaced, explicit or not
+    await Deno.writeTextFile(join(root, "index.html"), "mine");
+    const u = await updateResultsIndex(root, true);
+    assert.equal(u.written, undefined);
+    assert.match(u.warning!, /^warning: left .*index\.html alone: ShiftLab did not write it/);
+    await assert.rejects(() => writeResultsIndex(root), /was not written by ShiftLab; left alone/);
+    assert.equal(await Deno.readTextFile(join(root, "index.html")), "mine");
+    // a report of the experiment leaves it alone too, with one warning line
+    const r = await silenced(() => main([exp]));
+    assert.equal(r.value, 0, r.err);
+    assert.equal(r.err.split("\n").filter((l) => l.startsWith("warning: left")).length, 1, r.err);
+    assert.equal(await Deno.readTextFile(join(root, "index.html")), "mine");
+    // a new output folder under a missing parent: the parent is created and marked as owned
+    const fresh = join(root, "new-results", "exp");
+    assert.equal((await createOutputFolder(fresh)).created, true);
+    assert.equal((await createOutputFolder(fresh)).created, false, "already there");
+    assert.ok(await ownsResultsRoot(join(root, "new-results")));
+    assert.ok((await Deno.stat(join(root, "new-results", RESULTS_MARKER))).isFile);
+    assert.equal(await ownsResultsRoot(root), false, "an existing parent is not marked");
+    assert.ok(
+      (await updateResultsIndex(join(root, "new-results"))).written,
+      "an owned root's index is kept current",
+    );
+    // a run that fails before writing anything takes back the folders it made
+    const other = await createOutputFolder(join(root, "other", "exp"));
+    await other.discard();
+    await assert.rejects(() => Deno.stat(join(root, "other")), Deno.errors.NotFound);
+    const kept = await createOutputFolder(join(root, "new-results", "exp2"));
+    await Deno.writeTextFile(join(root, "new-results", "exp2", "result"), "x");
+    await kept.discard();
+    assert.ok((await Deno.stat(join(root, "new-results", "exp2", "result"))).isFile);
+  });
+});
+
+Deno.test("report: unreadable records are left out and listed on the page and in the output", async () => {
+  await withTemp(async (root) => {
+    const dir = await writeFixture(root, {
+      id: "u",
+      variants: ["plain", "sh"],
+      runs: 2,
+      epochs: 1,
+      stepsPerEpoch: 20,
+    });
+    await Deno.writeTextFile(join(dir, "runs", "plain__lr0.01__run1.json"), "{ not json");
+    const other = join(dir, "runs", "sh__lr0.01__run0.json");
+    const rec = JSON.parse(await Deno.readTextFile(other));
+    rec.version = 99;
+    await Deno.writeTextFile(other, JSON.stringify(rec));
+    const r = await silenced(() => main([dir]));
+    assert.equal(r.value, 0, r.err);
+    const text = r.out + r.err;
+    assert.match(text, /runs\/plain__lr0\.01__run1\.json.*not valid JSON/);
+    assert.match(text, /runs\/sh__lr0\.01__run0\.json.*record version 99/);
+    const html = await Deno.readTextFile(join(dir, "index.html"));
+    assert.match(html, /2 unreadable run records/);
+    assert.match(html, /runs\/plain__lr0\.01__run1\.json/);
+    assert.match(html, /record version 99 is not supported \(expected one of 1, 2\)/);
+    assert.match(html, /<b>Partial sweep\.<\/b> 2 of 4 planned runs/);
+  });
+});
+
+Deno.test("experiment page: no empty 'Grouped views' section when all variants are one family", async () => {
+  await withTemp(async (root) => {
+    const dir = await writeFixture(root, {
+      id: "g",
+      variants: ["plain", "bn"],
+      runs: 1,
+      epochs: 1,
+      stepsPerEpoch: 20,
+    });
+    const html = await Deno.readTextFile(await writeExperimentReport(dir));
+    assert.doesNotMatch(html, /Grouped views/);
+    assert.doesNotMatch(html, /href="#groups"/);
+    assert.match(html, /<section id="curves">/);
+  });
 });

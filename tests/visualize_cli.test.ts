@@ -1,21 +1,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tsBackend } from "../src/backends/ts.ts";
+import { encodeIdx } from "../src/data/idx.ts";
 import { saveModel } from "../src/io/safetensors.ts";
 import { architecture } from "../src/presets.ts";
 import { buildNetwork } from "../src/variants.ts";
+import { runDeno } from "./cli_helpers.ts";
 
-const CLI = new URL("../src/visualize/cli.ts", import.meta.url).pathname;
-
-async function run(args: string[]): Promise<{ code: number; out: string }> {
-  const p = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const r = await p.output();
-  const dec = new TextDecoder();
-  return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
+/** Runs the visualize CLI (from `cwd`); `out` is stdout and stderr together. */
+async function run(args: string[], cwd?: string): Promise<{ code: number; out: string }> {
+  const r = await runDeno("src/visualize/cli.ts", args, { cwd });
+  return { code: r.code, out: r.out + r.err };
 }
 
 Deno.test("visualize CLI: --help, bad flags and a missing model give clear messages", async () => {
@@ -102,6 +97,74 @@ Deno.test("visualize CLI: --model FILE writes the page (ts backend, tiny setting
     assert.deepEqual(summary.neurons.map((n: { neuron: number }) => n.neuron), [0, 2, 3]);
     assert.equal(summary.options.mode, "biased");
     assert.equal(summary.adversarial.attempts.length, 10);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("visualize CLI: a NaN model, a wrong dataset or a failed load is refused before anything is written", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shiftlab-vis-refuse-" });
+  try {
+    const arch = architecture("shiftlab-small", { inputShape: [1, 28, 28], classes: 10 });
+    const model = buildNetwork(arch, "plain", { backend: tsBackend, seed: 2 });
+    const good = join(dir, "good.safetensors");
+    await saveModel(good, model, { architecture: arch, variant: "plain", dataset: "mnist" });
+    const w = model.params()[0].value;
+    const poisoned = w.toArray();
+    poisoned[5] = NaN;
+    poisoned[7] = Infinity;
+    tsBackend.upload(w.buf, poisoned);
+    const nan = join(dir, "nan.safetensors");
+    await saveModel(nan, model, { architecture: arch, variant: "plain", dataset: "mnist" });
+    model.dispose();
+
+    const bad = await run(["--model", nan, "--backend", "ts", "--out", join(dir, "p1")]);
+    assert.equal(bad.code, 1, bad.out);
+    assert.match(
+      bad.out,
+      /0_conv2d\.weight' holds 2 values that are not finite \(NaN or ±Infinity;/,
+    );
+    assert.doesNotMatch(bad.out, /loaded/);
+    await assert.rejects(() => Deno.stat(join(dir, "p1")), Deno.errors.NotFound);
+
+    // a dataset whose samples do not fit the model
+    const fm = join(dir, "fm");
+    await Deno.mkdir(fm);
+    for (
+      const [name, dims] of [
+        ["train-images-idx3-ubyte", [4, 2, 2]],
+        ["train-labels-idx1-ubyte", [4]],
+        ["t10k-images-idx3-ubyte", [20, 2, 2]],
+        ["t10k-labels-idx1-ubyte", [20]],
+      ] as const
+    ) {
+      const n = dims.reduce((a: number, b: number) => a * b, 1);
+      await Deno.writeFile(
+        join(fm, name),
+        encodeIdx([...dims], new Uint8Array(n).map((_, i) => i % 10)),
+      );
+    }
+    const wrong = await run([
+      "--model",
+      good,
+      "--backend",
+      "ts",
+      "--dataset",
+      "fashion-mnist",
+      "--data-dir",
+      fm,
+      "--out",
+      join(dir, "p2"),
+    ]);
+    assert.equal(wrong.code, 1, wrong.out);
+    assert.match(wrong.out, /takes inputs \[1, 28, 28\].*fashion-mnist.*\[1, 2, 2\]/);
+    assert.doesNotMatch(wrong.out, /loaded/);
+    await assert.rejects(() => Deno.stat(join(dir, "p2")), Deno.errors.NotFound);
+
+    // a failed load with the default output folder leaves no empty results/visualize-* behind
+    const p = await run(["--model", join(dir, "missing.safetensors"), "--backend", "ts"], dir);
+    assert.equal(p.code, 1, p.out);
+    await assert.rejects(() => Deno.stat(join(dir, "results")), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

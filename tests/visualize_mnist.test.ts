@@ -128,6 +128,14 @@ Deno.test("the study and page: candidates, strips, heat maps, chart and flip tab
     const urls = [...html.matchAll(/src="data:image\/png;base64,([^"]+)"/g)].map((m) => m[1]);
     // 3 neurons x (2 candidate means + strip + heat maps) + 10 adversarial x 2.
     assert.equal(urls.length, 3 * 4 + 10 * 2);
+    // every heat map (a row of two gradients per neuron, one perturbation per attempt) has a
+    // colour scale stating the values its ends stand for
+    const scales = [...html.matchAll(/<span class="scale">([\s\S]*?)<\/span><\/span>/g)];
+    assert.equal(scales.length, 3 + 10, "one colour scale per heat map row");
+    for (const [, inner] of scales) {
+      assert.match(inner, /−\d\.\d+e[-+]\d+<\/span><i class="bar"><\/i><span>\+\d\.\d+e[-+]\d+/);
+      assert.match(inner, /min −?\d\.\d+e[-+]\d+ · max −?\d\.\d+e[-+]\d+/);
+    }
     const first = Uint8Array.from(atob(urls[0]), (c) => c.charCodeAt(0));
     assert.deepEqual(first.subarray(0, 8), PNG_SIGNATURE);
     const summary = JSON.parse(

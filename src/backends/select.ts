@@ -12,6 +12,7 @@ import type { Backend } from "../backend.ts";
 import { tsBackend } from "./ts.ts";
 import { NativeBackend } from "./native.ts";
 import type { LibraryKind } from "../../ffi/library.ts";
+import { UsageError } from "../errors.ts";
 
 /** Names accepted by {@link selectBackend}. */
 export type BackendName = "auto" | "ts" | "cpu" | "cuda";
@@ -50,8 +51,8 @@ export function tryNative(kind: LibraryKind): NativeBackend | string {
 }
 
 /**
- * Returns the backend for `name` and why. Throws for an unknown name (listing the valid ones)
- * and when an explicitly named native backend is unavailable.
+ * Returns the backend for `name` and why. Throws a {@link UsageError} for an unknown name
+ * (listing the valid ones) and when an explicitly named native backend is unavailable.
  */
 export function selectBackend(name: BackendName | string): BackendChoice {
   switch (name) {
@@ -60,7 +61,7 @@ export function selectBackend(name: BackendName | string): BackendChoice {
     case "cpu":
     case "cuda": {
       const b = tryNative(name);
-      if (typeof b === "string") throw new Error(`backend '${name}' is unavailable: ${b}`);
+      if (typeof b === "string") throw new UsageError(`backend '${name}' is unavailable: ${b}`);
       return { backend: b, reason: `${name} requested (${b.device})` };
     }
     case "auto": {
@@ -81,6 +82,8 @@ export function selectBackend(name: BackendName | string): BackendChoice {
       };
     }
     default:
-      throw new Error(`unknown backend '${name}' (expected one of ${BACKEND_NAMES.join(", ")})`);
+      throw new UsageError(
+        `unknown backend '${name}' (expected one of ${BACKEND_NAMES.join(", ")})`,
+      );
   }
 }

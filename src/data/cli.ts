@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlags, reportFailure, UsageError } from "../cli.ts";
 import { downloadCifar } from "./download.ts";
 import { defaultDataDir } from "./mod.ts";
 
@@ -20,9 +20,8 @@ or pass --data-dir to the experiment.`;
 
 /** Runs the data CLI on `args`; returns the exit code. */
 export async function dataMain(args: string[]): Promise<number> {
-  let parsed;
   try {
-    parsed = parseArgs({
+    const parsed = parseFlags({
       args,
       allowPositionals: true,
       options: {
@@ -31,25 +30,17 @@ export async function dataMain(args: string[]): Promise<number> {
         help: { type: "boolean", short: "h" },
       },
     });
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}\n${DATA_USAGE}`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    console.log(DATA_USAGE);
-    return 0;
-  }
-  const [name, ...rest] = parsed.positionals;
-  if (rest.length > 0 || (name !== "cifar10" && name !== "cifar100")) {
-    console.error(
-      `error: expected exactly one dataset, cifar10 or cifar100, got '${
-        parsed.positionals.join(" ")
-      }'\n${DATA_USAGE}`,
-    );
-    return 2;
-  }
-  const dir = parsed.values["data-dir"] ?? defaultDataDir(name);
-  try {
+    if (parsed.values.help) {
+      console.log(DATA_USAGE);
+      return 0;
+    }
+    const [name, ...rest] = parsed.positionals;
+    if (rest.length > 0 || (name !== "cifar10" && name !== "cifar100")) {
+      throw new UsageError(
+        `expected exactly one dataset, cifar10 or cifar100, got '${parsed.positionals.join(" ")}'`,
+      );
+    }
+    const dir = parsed.values["data-dir"] ?? defaultDataDir(name);
     const where = await downloadCifar(name, dir, {
       url: parsed.values.url,
       log: (l) => console.log(l),
@@ -59,8 +50,7 @@ export async function dataMain(args: string[]): Promise<number> {
     );
     return 0;
   } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    return 1;
+    return reportFailure(e);
   }
 }
 

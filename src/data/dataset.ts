@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { UsageError } from "../errors.ts";
 import { Rng, Streams } from "../rng.ts";
 
 /** Per-element normalisation statistics (one mean and divisor per input element). */
@@ -107,12 +108,21 @@ export function take(ds: Dataset, indices: ArrayLike<number>, name = ds.name): D
   return { ...ds, name, size: n, images, labels };
 }
 
-/** The first `n` samples (all of them when `n >= size`). */
-export function subset(ds: Dataset, n: number): Dataset {
+/**
+ * The first `n` samples (all of them when `n` is the size). Asking for more samples than the
+ * dataset has is a {@link UsageError} naming its size; `what` names the request in it (e.g.
+ * `trainSubset (--train-subset)`).
+ */
+export function subset(ds: Dataset, n: number, what = "subset"): Dataset {
   if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`subset: size must be a positive integer, got ${n}`);
+    throw new Error(`${what}: size must be a positive integer, got ${n}`);
   }
-  if (n >= ds.size) return ds;
+  if (n > ds.size) {
+    throw new UsageError(
+      `${what}: ${n} samples asked for, but ${ds.name} has ${ds.size}; ask for at most ${ds.size}`,
+    );
+  }
+  if (n === ds.size) return ds;
   const d = sampleSize(ds);
   return {
     ...ds,

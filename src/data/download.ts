@@ -5,6 +5,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { writeFileAtomic } from "../io/atomic.ts";
 import { CIFAR, type CifarName, findCifarDir } from "./cifar.ts";
 
 /** Hex MD5 of `bytes`. */
@@ -120,11 +121,7 @@ export async function downloadCifar(
   for (const e of entries) {
     const base = e.path.split("/").pop()!;
     if (!wanted.has(base)) continue;
-    const dir = `${dataDir}/${info.subdir}`;
-    await Deno.mkdir(dir, { recursive: true });
-    const tmp = `${dir}/${base}.tmp`;
-    await Deno.writeFile(tmp, e.data);
-    await Deno.rename(tmp, `${dir}/${base}`);
+    await writeFileAtomic(`${dataDir}/${info.subdir}/${base}`, e.data, { mkdir: true });
     written++;
   }
   if (written !== wanted.size) {

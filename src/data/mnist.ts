@@ -18,8 +18,12 @@ const FILES: Record<Split, { images: string; labels: string }> = {
   test: { images: "t10k-images-idx3-ubyte", labels: "t10k-labels-idx1-ubyte" },
 };
 
-/** Where `dataset-fashion-mnist` (Debian) and common layouts keep the Fashion-MNIST files. */
+/**
+ * Where Debian's `dataset-fashion-mnist` (`/usr/share/datasets/fashion-mnist`, as `dpkg -L`
+ * lists it) and other common layouts keep the Fashion-MNIST files, searched in this order.
+ */
 export const FASHION_MNIST_SYSTEM_DIRS = [
+  "/usr/share/datasets/fashion-mnist",
   "/usr/share/dataset-fashion-mnist",
   "/usr/share/dataset-fashion-mnist/data/fashion",
   "/usr/share/fashion-mnist",
@@ -139,17 +143,32 @@ export async function loadMnist(split: Split, dataDir?: string): Promise<Dataset
   return await loadMnistFormat("mnist", dataDir ?? await mnistDataDir(), split);
 }
 
-/** Fashion-MNIST from `dataDir`, or from the first system folder that holds it. */
-export async function loadFashionMnist(split: Split, dataDir?: string): Promise<Dataset> {
-  if (dataDir) return await loadMnistFormat("fashion-mnist", dataDir, split);
+/**
+ * The first of {@link FASHION_MNIST_SYSTEM_DIRS} (under `root`, default the file system's root)
+ * that holds the images of `split`, or null.
+ */
+export function findFashionMnistDir(split: Split, root = ""): string | null {
   for (const dir of FASHION_MNIST_SYSTEM_DIRS) {
-    if (findIdx(dir, FILES[split].images)) {
-      return await loadMnistFormat("fashion-mnist", dir, split);
-    }
+    if (findIdx(`${root}${dir}`, FILES[split].images)) return `${root}${dir}`;
   }
+  return null;
+}
+
+/**
+ * Fashion-MNIST from `dataDir`, or from the first system folder that holds it (searched under
+ * `root`, which only tests change).
+ */
+export async function loadFashionMnist(
+  split: Split,
+  dataDir?: string,
+  root = "",
+): Promise<Dataset> {
+  if (dataDir) return await loadMnistFormat("fashion-mnist", dataDir, split);
+  const dir = findFashionMnistDir(split, root);
+  if (dir) return await loadMnistFormat("fashion-mnist", dir, split);
   throw new Error(
-    `fashion-mnist: not found; install Debian's dataset-fashion-mnist (apt-get install ` +
-      `dataset-fashion-mnist) or download the four IDX files from ` +
-      `https://github.com/zalandoresearch/fashion-mnist and pass --data-dir DIR`,
+    `fashion-mnist: not found in ${FASHION_MNIST_SYSTEM_DIRS.join(", ")}; install Debian's ` +
+      `dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or download the four IDX ` +
+      `files from https://github.com/zalandoresearch/fashion-mnist and pass --data-dir DIR`,
   );
 }

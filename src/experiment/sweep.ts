@@ -93,10 +93,13 @@ export async function prepareData(config: ExperimentConfig): Promise<SweepData> 
       : null,
   });
   let train = splits.train;
-  if (config.trainSubset) train = subset(train, config.trainSubset);
-  const testSubset = (ds: Dataset) => config.testSubset ? subset(ds, config.testSubset) : ds;
+  if (config.trainSubset) train = subset(train, config.trainSubset, "trainSubset (--train-subset)");
+  const testSubset = (ds: Dataset) =>
+    config.testSubset ? subset(ds, config.testSubset, "testSubset (--test-subset)") : ds;
   if (splits.val) {
-    let cached: Dataset | null = null;
+    // A test subset larger than the test set is refused now, not after the first run trained.
+    const test = config.testSubset ? testSubset(await splits.test()) : null;
+    let cached: Dataset | null = test;
     return {
       train,
       val: splits.val,

@@ -18,6 +18,7 @@ import type { Sequential } from "../model.ts";
 import type { ArchSpec } from "../presets.ts";
 import { buildNetwork } from "../variants.ts";
 import { fmtShape } from "../tensor.ts";
+import { writeFileAtomic } from "./atomic.ts";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsFile } from "./safetensors_codec.ts";
 
 export * from "./safetensors_codec.ts";
@@ -96,14 +97,9 @@ export function encodeModel(model: Sequential, meta: ModelMeta): Uint8Array {
   return encodeSafetensors(tensors, metadata);
 }
 
-/**
- * Writes `model` with `meta` to `path` (atomically: a temporary file, then a rename).
- */
+/** Writes `model` with `meta` to `path` atomically ({@link writeFileAtomic}). */
 export async function saveModel(path: string, model: Sequential, meta: ModelMeta): Promise<void> {
-  const bytes = encodeModel(model, meta);
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeFile(tmp, bytes);
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, encodeModel(model, meta));
 }
 
 /** Reads the ShiftLab metadata of a decoded file; throws if it is not a ShiftLab model. */
@@ -152,11 +148,35 @@ export function readModelMeta(file: SafetensorsFile, what: string): ModelMeta {
 }
 
 /**
+ * Throws, naming the first such tensor, when a tensor of the file holds NaN or ±Infinity: the
+ * weights of a diverged run (or a corrupt file) give no usable network.
+ */
+export function checkFinite(file: SafetensorsFile, what: string): void {
+  for (const [name, t] of file.tensors) {
+    let bad = 0;
+    let first = -1;
+    for (let i = 0; i < t.data.length; i++) {
+      if (!Number.isFinite(t.data[i])) {
+        if (bad++ === 0) first = i;
+      }
+    }
+    if (bad > 0) {
+      throw new Error(
+        `${what}: tensor '${name}' holds ${bad} value${bad === 1 ? " that is" : "s that are"} ` +
+          `not finite (NaN or ±Infinity; the first at index ${first}): the network cannot be ` +
+          `used (did its training diverge?)`,
+      );
+    }
+  }
+}
+
+/**
  * Copies the tensors of a decoded file into `model`'s parameters and buffers. Throws, naming
- * the tensor, when a tensor is missing, unexpected, or has another shape: the file does not
- * match the architecture.
+ * the tensor, when a tensor is missing, unexpected, has another shape (the file does not match
+ * the architecture) or holds a value that is not finite ({@link checkFinite}).
  */
 export function loadStateInto(model: Sequential, file: SafetensorsFile, what: string): void {
+  checkFinite(file, what);
   const targets = new Map<
     string,
     { shape: readonly number[]; upload: (d: ArrayLike<number>) => void }

@@ -2,27 +2,32 @@
  * `deno task report [DIR]`: regenerates report pages from run records.
  *
  * - DIR is an experiment folder (holds `experiment.json`): writes its `index.html`, then the
- *   results index of the folder above it.
- * - DIR is a results folder: writes every experiment's page, then `DIR/index.html`.
+ *   results index of the folder above it when that is a results root ShiftLab owns
+ *   (src/report/root.ts).
+ * - DIR is a results folder: writes every experiment's page, then `DIR/index.html`, unless an
+ *   `index.html` that ShiftLab did not write is there (left alone, with a warning).
  *
- * Exit status 0 on success, 1 when a report could not be written, 2 on a usage mistake.
+ * Exit status 0 on success, 1 when a report could not be written, 2 on a usage mistake
+ * (`error: ...` and a hint to `--help`, src/cli.ts).
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { dirname, resolve } from "node:path";
+import { parseFlags, reportFailure, UsageError } from "../cli.ts";
 import { isExperimentDir } from "./load.ts";
-import { writeExperimentReport, writeResultsIndex } from "./report.ts";
+import { writeExperimentReport } from "./report.ts";
+import { updateIndexOf } from "./root.ts";
 
 /** The `--help` text. */
-export const USAGE = `Usage: deno task report [options] [DIR]
+export const USAGE = `usage: deno task report [options] [DIR]
 
 Regenerates the static HTML reports from the run records (partial sweeps included).
 
   DIR                  an experiment folder (with experiment.json): writes DIR/index.html and the
-                       index of the folder above it; or a results folder: writes the page of every
-                       experiment in it and DIR/index.html. Default: results
+                       index of the folder above it when ShiftLab owns that folder; or a results
+                       folder: writes the page of every experiment in it and DIR/index.html
+                       (never over an index.html ShiftLab did not write). Default: results
   --target X           validation-error target of time-to-target, a number in (0, 1)
                        (default: plain's mean final validation error)
   --max-points N       most points per plotted mean curve (default 1500, at least 2)
@@ -36,9 +41,9 @@ export interface CliOptions {
   maxPoints?: number;
 }
 
-/** Parses arguments; throws an Error whose message says what was wrong and what is expected. */
+/** Parses arguments; throws a UsageError whose message says what was wrong and what is expected. */
 export function parseCli(args: string[]): CliOptions | "help" {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args,
     options: {
       target: { type: "string" },
@@ -50,7 +55,7 @@ export function parseCli(args: string[]): CliOptions | "help" {
   });
   if (values.help) return "help";
   if (positionals.length > 1) {
-    throw new Error(
+    throw new UsageError(
       `expected at most one DIR, got ${positionals.length}: ${positionals.join(" ")}`,
     );
   }
@@ -58,14 +63,14 @@ export function parseCli(args: string[]): CliOptions | "help" {
   if (values.target !== undefined) {
     const t = Number(values.target);
     if (!(values.target.trim() !== "" && t > 0 && t < 1)) {
-      throw new Error(`--target must be a number between 0 and 1, got "${values.target}"`);
+      throw new UsageError(`--target must be a number between 0 and 1, got "${values.target}"`);
     }
     out.target = t;
   }
   if (values["max-points"] !== undefined) {
     const n = Number(values["max-points"]);
     if (!(Number.isInteger(n) && n >= 2)) {
-      throw new Error(`--max-points must be an integer >= 2, got "${values["max-points"]}"`);
+      throw new UsageError(`--max-points must be an integer >= 2, got "${values["max-points"]}"`);
     }
     out.maxPoints = n;
   }
@@ -78,8 +83,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     opts = parseCli(args);
   } catch (e) {
-    console.error(`report: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
+    return reportFailure(e);
   }
   if (opts === "help") {
     console.log(USAGE);
@@ -90,19 +94,22 @@ export async function main(args: string[]): Promise<number> {
   try {
     stat = await Deno.stat(dir);
   } catch {
-    console.error(`report: ${opts.dir} does not exist (expected an experiment or results folder)`);
-    return 2;
+    return reportFailure(
+      new UsageError(`${opts.dir} does not exist (expected an experiment or results folder)`),
+    );
   }
   if (!stat.isDirectory) {
-    console.error(`report: ${opts.dir} is not a folder (expected an experiment or results folder)`);
-    return 2;
+    return reportFailure(
+      new UsageError(`${opts.dir} is not a folder (expected an experiment or results folder)`),
+    );
   }
-  const ropts = { target: opts.target, maxPoints: opts.maxPoints };
+  const ropts = { target: opts.target, maxPoints: opts.maxPoints, warn: console.error };
   let failed = 0;
   try {
     if (await isExperimentDir(dir)) {
       console.log(await writeExperimentReport(dir, ropts));
-      console.log(await writeResultsIndex(dirname(dir)));
+      const { written } = await updateIndexOf(dirname(dir));
+      if (written) console.log(written);
     } else {
       for await (const e of Deno.readDir(dir)) {
         const sub = resolve(dir, e.name);
@@ -111,14 +118,15 @@ export async function main(args: string[]): Promise<number> {
           console.log(await writeExperimentReport(sub, ropts));
         } catch (err) {
           failed++;
-          console.error(`report: ${sub}: ${(err as Error).message}`);
+          console.error(`error: ${sub}: ${(err as Error).message}`);
         }
       }
-      console.log(await writeResultsIndex(dir));
+      const { written, warning } = await updateIndexOf(dir, true);
+      if (written) console.log(written);
+      if (warning) failed++;
     }
   } catch (err) {
-    console.error(`report: ${(err as Error).message}`);
-    return 1;
+    return reportFailure(err);
   }
   return failed ? 1 : 0;
 }

@@ -613,6 +613,18 @@ export interface PageInputs {
   files: string[];
   /** Link to the results index, relative to the page, or null for none. */
   indexHref: string | null;
+  /** Record files that could not be read and are left out (relative to the folder). */
+  unreadable?: { file: string; reason: string }[];
+}
+
+/** The notice listing unreadable record files, or "" when there are none. */
+function unreadableNotice(list: { file: string; reason: string }[]): string {
+  if (list.length === 0) return "";
+  return `<div class="banner" id="unreadable"><b>${list.length} unreadable run record${
+    list.length === 1 ? "" : "s"
+  }</b> left out of this report (a resume retrains their runs):<ul>${
+    list.map((u) => `<li><code>${h(u.file)}</code>: ${h(u.reason)}</li>`).join("")
+  }</ul></div>`;
 }
 
 /** The data the page's script needs (curves only; tables are static HTML). */
@@ -644,6 +656,7 @@ finished${
         : ""
     }. Statistics cover the finished runs only; regenerate with <code>deno task report</code> as runs finish.</div>`
     : "";
+  const curves = curvesSection(a);
   const diverged = a.groups.reduce(
     (s, g) => s + g.runs.filter((r) => r.divergedAtStep !== null).length,
     0,
@@ -675,19 +688,18 @@ finished${
   }</p>
 <nav class="toc">${inp.indexHref ? `<a href="${h(inp.indexHref)}">← all experiments</a>` : ""}
 <a href="#findings">Findings</a><a href="#run">What was run</a><a href="#summary">Summary</a><a href="#paired">Paired comparisons</a>
-${
-    sens
-      ? '<a href="#sensitivity">Learning rates</a>'
-      : ""
-  }<a href="#curves">Curves</a><a href="#runs">Runs</a><a href="#data">Data</a></nav>
+${sens ? '<a href="#sensitivity">Learning rates</a>' : ""}<a href="#curves">Curves</a>${
+    curves.includes('<section id="groups">') ? '<a href="#groups">Grouped views</a>' : ""
+  }<a href="#runs">Runs</a><a href="#data">Data</a></nav>
 </header>
 ${banner}
+${unreadableNotice(inp.unreadable ?? [])}
 ${findingsSection(a)}
 ${whatWasRun(a, inp.generatedAt)}
 ${summaryTable(a)}
 ${pairedSection(a)}
 ${sens}
-${curvesSection(a)}
+${curves}
 ${drillSection(a)}
 <section id="data"><h2>Data</h2>
 <p><a download="${h(m.id)}_epochs.csv" href="${csvHref}">Download the per-epoch metrics (CSV)</a>
@@ -757,6 +769,9 @@ function visualizationTable(vis: VisualizationRow[]): string {
 ${rows}</table>`;
 }
 
+/** The mark of a results index page ShiftLab wrote (its `<meta name="generator">`). */
+export const INDEX_GENERATOR = "ShiftLab results index";
+
 /** The results index page. */
 export function indexPage(
   rows: IndexRow[],
@@ -787,6 +802,7 @@ export function indexPage(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <link rel="icon" href="data:,">
+<meta name="generator" content="${INDEX_GENERATOR}">
 <title>ShiftLab results</title><style>${CSS}</style></head>
 <body><main>
 <header class="top"><h1>ShiftLab results</h1>

@@ -4,7 +4,20 @@
  * @module
  */
 
-export { type ReportOptions, writeExperimentReport, writeResultsIndex } from "./report.ts";
+export {
+  isOwnIndex,
+  type ReportOptions,
+  writeExperimentReport,
+  writeResultsIndex,
+} from "./report.ts";
+export {
+  createOutputFolder,
+  type IndexUpdate,
+  type OutputFolder,
+  ownsResultsRoot,
+  RESULTS_MARKER,
+  updateResultsIndex,
+} from "./root.ts";
 export {
   type AnalysisOptions,
   analyzeExperiment,

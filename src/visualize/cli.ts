@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { parseFlags, reportFailure, UsageError } from "../cli.ts";
 import { selectBackend } from "../backends/select.ts";
 import { loadDataset } from "../data/mod.ts";
-import { writeResultsIndex } from "../report/report.ts";
+import { createOutputFolder, type OutputFolder, updateIndexOf } from "../report/root.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { loadModel, type ModelMeta, saveModel } from "../io/safetensors.ts";
 import type { Sequential } from "../model.ts";
@@ -17,7 +17,7 @@ import { writeVisualizePage } from "./page.ts";
 import { trainQuickModel } from "./quick.ts";
 import { type AscentStart, runStudy, type StudyOptions } from "./study.ts";
 
-const USAGE = `deno task visualize [options]
+const USAGE = `usage: deno task visualize [options]
 
 Shows what trained neurons respond to by gradient ascent on the input, and turns the least
 typical samples into adversarial ones. Writes results/visualize-<timestamp>/index.html.
@@ -48,8 +48,7 @@ typical samples into adversarial ones. Writes results/visualize-<timestamp>/inde
   -h, --help            this text`;
 
 function fail(msg: string): never {
-  console.error(`visualize: ${msg}\n\nRun with --help for the options.`);
-  Deno.exit(2);
+  throw new UsageError(msg);
 }
 
 function parseNumber(
@@ -86,39 +85,34 @@ function timestamp(): string {
 }
 
 async function main(): Promise<void> {
-  let args;
-  try {
-    args = parseArgs({
-      args: Deno.args,
-      options: {
-        model: { type: "string" },
-        layer: { type: "string" },
-        neurons: { type: "string" },
-        position: { type: "string" },
-        mode: { type: "string" },
-        iters: { type: "string" },
-        rate: { type: "string" },
-        start: { type: "string" },
-        top: { type: "string" },
-        clip: { type: "boolean" },
-        l2: { type: "string" },
-        "no-adversarial": { type: "boolean" },
-        "adversarial-per-class": { type: "string" },
-        samples: { type: "string" },
-        dataset: { type: "string" },
-        "data-dir": { type: "string" },
-        backend: { type: "string" },
-        out: { type: "string" },
-        seed: { type: "string" },
-        "quick-samples": { type: "string" },
-        "quick-epochs": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    fail((e as Error).message);
-  }
+  const args = parseFlags({
+    args: Deno.args,
+    options: {
+      model: { type: "string" },
+      layer: { type: "string" },
+      neurons: { type: "string" },
+      position: { type: "string" },
+      mode: { type: "string" },
+      iters: { type: "string" },
+      rate: { type: "string" },
+      start: { type: "string" },
+      top: { type: "string" },
+      clip: { type: "boolean" },
+      l2: { type: "string" },
+      "no-adversarial": { type: "boolean" },
+      "adversarial-per-class": { type: "string" },
+      samples: { type: "string" },
+      dataset: { type: "string" },
+      "data-dir": { type: "string" },
+      backend: { type: "string" },
+      out: { type: "string" },
+      seed: { type: "string" },
+      "quick-samples": { type: "string" },
+      "quick-epochs": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: false,
+  }).values;
   if (args.help) {
     console.log(USAGE);
     return;
@@ -185,29 +179,48 @@ async function main(): Promise<void> {
     spatial = [Number(m[1]), Number(m[2])];
   }
 
+  // The quick model's flags are checked with the others, before anything runs.
+  const quickSamples = parseNumber(
+    "quick-samples",
+    args["quick-samples"],
+    4000,
+    (n) => Number.isInteger(n) && n >= 100,
+    "an integer >= 100",
+  );
+  const quickEpochs = parseNumber(
+    "quick-epochs",
+    args["quick-epochs"],
+    1,
+    (n) => Number.isInteger(n) && n >= 1,
+    "an integer >= 1",
+  );
+
   const { backend, reason } = selectBackend(backendName as "auto" | "ts" | "cpu" | "cuda");
   console.log(`backend: ${backend.name} (${reason})`);
   const out = args.out ?? join("results", `visualize-${timestamp()}`);
-  await Deno.mkdir(out, { recursive: true });
 
   let model: Sequential;
   let meta: ModelMeta;
   let modelFile: string;
   let test: Dataset;
+  let folder: OutputFolder;
   const t0 = performance.now();
   if (args.model) {
     ({ model, meta } = await loadModel(args.model, { backend }));
     modelFile = args.model;
     const dsName = args.dataset ?? meta.dataset ?? "mnist";
-    console.log(
-      `loaded ${args.model}: ${meta.architecture.name}, variant ${meta.variant}, dataset ${dsName}`,
-    );
     test = await loadDataset(dsName, {
       split: "test",
       dataDir: args["data-dir"],
       normalize: !meta.normalization,
     });
+    checkFits(model, meta, test, args.model);
     if (meta.normalization) test = normalizeWith(test, meta.normalization);
+    console.log(
+      `loaded ${args.model}: ${meta.architecture.name}, variant ${meta.variant}, dataset ${dsName}`,
+    );
+    // The output folder is made only now that the model and the data are known to be usable.
+    folder = await createOutputFolder(out);
   } else {
     const dsName = args.dataset ?? "mnist";
     console.log(`no --model: training a small ${dsName} network first (quick default)`);
@@ -218,26 +231,15 @@ async function main(): Promise<void> {
       train,
       test,
       seed,
-      trainSamples: parseNumber(
-        "quick-samples",
-        args["quick-samples"],
-        4000,
-        (n) => Number.isInteger(n) && n >= 100,
-        "an integer >= 100",
-      ),
-      epochs: parseNumber(
-        "quick-epochs",
-        args["quick-epochs"],
-        1,
-        (n) => Number.isInteger(n) && n >= 1,
-        "an integer >= 1",
-      ),
+      trainSamples: quickSamples,
+      epochs: quickEpochs,
       log: (l) => console.log(l),
     });
     model = quick.model;
     meta = quick.meta;
     modelFile = join(out, "model.safetensors");
-    await saveModel(modelFile, model, meta);
+    folder = await createOutputFolder(out);
+    await discardOnError(folder, () => saveModel(modelFile, model, meta));
     console.log(
       `trained ${meta.architecture.name} in ${
         ((performance.now() - t0) / 1000).toFixed(1)
@@ -268,23 +270,24 @@ async function main(): Promise<void> {
     count,
     normalization,
   }, options);
-  const page = await writeVisualizePage(out, result, {
-    title:
-      `Gradient ascent: ${meta.architecture.name} (${meta.variant}), layer ${result.layerName}`,
-    model: {
-      architecture: meta.architecture.name,
-      variant: meta.variant,
-      dataset: meta.dataset ?? test.name,
-      "model file": modelFile,
-      parameters: model.parameterCount().toLocaleString("en-US"),
-      "scanned samples": `${count} (held-out split)`,
-    },
-    summary: model.summary(),
-    inputShape: model.inputShape,
-    normalization,
-    options,
-    backend: `${backend.name}: ${backend.device}`,
-  });
+  const page = await discardOnError(folder, () =>
+    writeVisualizePage(out, result, {
+      title:
+        `Gradient ascent: ${meta.architecture.name} (${meta.variant}), layer ${result.layerName}`,
+      model: {
+        architecture: meta.architecture.name,
+        variant: meta.variant,
+        dataset: meta.dataset ?? test.name,
+        "model file": modelFile,
+        parameters: model.parameterCount().toLocaleString("en-US"),
+        "scanned samples": `${count} (held-out split)`,
+      },
+      summary: model.summary(),
+      inputShape: model.inputShape,
+      normalization,
+      options,
+      backend: `${backend.name}: ${backend.device}`,
+    }));
   if (result.adversarial) {
     console.log(
       `adversarial: ${
@@ -293,8 +296,37 @@ async function main(): Promise<void> {
     );
   }
   console.log(`wrote ${page} (${((performance.now() - t0) / 1000).toFixed(1)} s in all)`);
-  if (!args.out) await updateResultsIndex("results");
+  const { written } = await updateIndexOf(dirname(out));
+  if (written) console.log(`updated ${written}`);
   model.dispose();
+}
+
+/**
+ * Throws a clear error when the dataset's samples or classes do not fit the model (a model
+ * loaded with another dataset than it was trained on).
+ */
+function checkFits(model: Sequential, meta: ModelMeta, data: Dataset, file: string): void {
+  const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+  if (
+    size(model.inputShape) !== size(data.inputShape) || meta.architecture.classes !== data.classes
+  ) {
+    throw new Error(
+      `${file} takes inputs [${model.inputShape.join(", ")}] in ${meta.architecture.classes} ` +
+        `classes (trained on ${meta.dataset ?? "an unnamed dataset"}), but dataset ${data.name} ` +
+        `has [${data.inputShape.join(", ")}] in ${data.classes} classes; pass --dataset ` +
+        `${meta.dataset ?? "NAME"} or another model`,
+    );
+  }
+}
+
+/** Runs `write`; when it fails, takes back the output folder if nothing was written into it. */
+async function discardOnError<T>(folder: OutputFolder, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (e) {
+    await folder.discard();
+    throw e;
+  }
 }
 
 /** Applies stored per-element normalisation to a raw split. */
@@ -322,20 +354,10 @@ function normalizeWith(
   };
 }
 
-/** Regenerates `results/index.html` so it can link the new page (best effort). */
-async function updateResultsIndex(resultsDir: string): Promise<void> {
-  try {
-    console.log(`updated ${await writeResultsIndex(resultsDir)}`);
-  } catch (e) {
-    console.log(`note: results index not updated (${(e as Error).message.split("\n")[0]})`);
-  }
-}
-
 if (import.meta.main) {
   try {
     await main();
   } catch (e) {
-    console.error(`visualize: ${(e as Error).message}`);
-    Deno.exit(1);
+    Deno.exit(reportFailure(e));
   }
 }

@@ -94,23 +94,37 @@ export function seismic(v: number, absMax: number): [number, number, number] {
   ];
 }
 
+/** The values a heat map of `grad` (`[C, H, W]`) shows: one per pixel, summed over channels. */
+export function heatmapValues(grad: ArrayLike<number>, shape: readonly number[]): Float64Array {
+  const [c, h, w] = shape.length === 3 ? shape : guessSquare(grad.length);
+  const plane = h * w;
+  const summed = new Float64Array(plane);
+  for (let k = 0; k < c; k++) for (let p = 0; p < plane; p++) summed[p] += grad[k * plane + p] ?? 0;
+  return summed;
+}
+
+/** The largest magnitude among `values` (0 for none). */
+export function absMaxOf(...values: ArrayLike<number>[]): number {
+  let m = 0;
+  for (const vs of values) for (let i = 0; i < vs.length; i++) m = Math.max(m, Math.abs(vs[i]));
+  return m;
+}
+
 /**
- * A gradient `[C, H, W]` (summed over channels) as a diverging heat map, symmetric around 0;
- * `absMax` defaults to the largest magnitude.
+ * A gradient `[C, H, W]` (summed over channels, {@link heatmapValues}) as a diverging heat map,
+ * symmetric around 0: the colours of {@link seismic} from −`absMax` to +`absMax`, which defaults
+ * to the largest magnitude.
  */
 export function heatmapImage(
   grad: ArrayLike<number>,
   shape: readonly number[],
   absMax?: number,
 ): RasterImage {
-  const [c, h, w] = shape.length === 3 ? shape : guessSquare(grad.length);
-  const plane = h * w;
-  const summed = new Float64Array(plane);
-  for (let k = 0; k < c; k++) for (let p = 0; p < plane; p++) summed[p] += grad[k * plane + p] ?? 0;
-  let m = absMax ?? 0;
-  if (absMax === undefined) { for (const v of summed) m = Math.max(m, Math.abs(v)); }
-  const data = new Uint8Array(plane * 3);
-  for (let p = 0; p < plane; p++) data.set(seismic(summed[p], m), p * 3);
+  const [, h, w] = shape.length === 3 ? shape : guessSquare(grad.length);
+  const summed = heatmapValues(grad, shape);
+  const m = absMax ?? absMaxOf(summed);
+  const data = new Uint8Array(h * w * 3);
+  for (let p = 0; p < h * w; p++) data.set(seismic(summed[p], m), p * 3);
   return { width: w, height: h, channels: 3, data };
 }
 

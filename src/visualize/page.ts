@@ -8,11 +8,15 @@
  */
 import { join } from "node:path";
 import { chartJsBundle } from "../report/chartjs.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 import {
+  absMaxOf,
   type DisplayRange,
   grid,
   heatmapImage,
+  heatmapValues,
   sampleImage,
+  seismic,
   upscale,
   valueRange,
 } from "./image.ts";
@@ -44,6 +48,29 @@ function esc(s: unknown): string {
 
 async function png(img: RasterImage, scale: number): Promise<string> {
   return pngDataUrl(await encodePng(upscale(img, scale)));
+}
+
+/** A value as the legends print it: 3 significant digits, a true minus sign. */
+function sci(v: number): string {
+  return `${v < 0 ? "−" : ""}${Math.abs(v).toExponential(2)}`;
+}
+
+/** The colours of {@link seismic} from −1 to +1 at its five anchors, as a CSS gradient. */
+const SCALE_GRADIENT = `linear-gradient(to right, ${
+  [-1, -0.5, 0, 0.5, 1].map((t) => `rgb(${seismic(t, 1).join(",")})`).join(", ")
+})`;
+
+/**
+ * The colour scale of a heat map drawn from −`absMax` to +`absMax`: the bar with the values at
+ * its ends, and the smallest and largest value the maps show.
+ */
+function scaleLegend(absMax: number, ...maps: Float64Array[]): string {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const m of maps) for (const v of m) [min, max] = [Math.min(min, v), Math.max(max, v)];
+  return `<span class="scale"><span>${sci(-absMax)}</span><i class="bar"></i><span>+${
+    sci(absMax)
+  }</span><span class="range">min ${sci(min)} · max ${sci(max)}</span></span>`;
 }
 
 /** Writes `index.html` and `visualize.json` into `dir` (created if needed); returns the HTML path. */
@@ -92,7 +119,10 @@ export async function writeVisualizePage(
   const rows: string[] = [];
   for (const n of result.neurons) {
     const strip = grid(n.strip.map((f) => img(f.image)), n.strip.length, 1);
-    const gmax = Math.max(...[...n.gradFirst, ...n.gradLast].map(Math.abs));
+    // One colour scale per row: the largest magnitude of the two maps (channels summed).
+    const first = heatmapValues(n.gradFirst, shape);
+    const last = heatmapValues(n.gradLast, shape);
+    const gmax = absMaxOf(first, last);
     const heat = grid(
       [heatmapImage(n.gradFirst, shape, gmax), heatmapImage(n.gradLast, shape, gmax)],
       2,
@@ -103,7 +133,9 @@ export async function writeVisualizePage(
         strip,
         scale,
       )}" alt="strip ${n.neuron}"></td>
-<td><img src="${await png(heat, scale)}" alt="gradient ${n.neuron}"></td>
+<td><img src="${await png(heat, scale)}" alt="gradient ${n.neuron}"><br>${
+        scaleLegend(gmax, first, last)
+      }</td>
 <td class="num">${n.target[0].toFixed(3)} → ${n.target[n.target.length - 1].toFixed(3)}</td></tr>`,
     );
   }
@@ -124,7 +156,8 @@ export async function writeVisualizePage(
   }, L2 λ = ${ctx.options.l2}. Frames at iterations ${
     esc(iterLabels)
   }. Heat maps: input gradient at the
-first and last iteration (blue negative, white 0, red positive, one scale per row).</p>
+first and last iteration (blue negative, white 0, red positive, one scale per row; the bar under
+each row gives the values at its ends and the range the maps show).</p>
 <table class="strips"><tr><th>neuron</th><th>image across iterations</th><th>∇x first / last</th><th>activation</th></tr>
 ${rows.join("\n")}</table>
 <div class="chart"><canvas id="act"></canvas></div>
@@ -136,6 +169,7 @@ ${rows.join("\n")}</table>
     const trs: string[] = [];
     for (const a of adv.attempts) {
       const diff = a.final.map((v, i) => v - a.start[i]);
+      const shown = heatmapValues(diff, shape);
       const pics = grid([img(a.start), img(a.final)], 2, 1);
       trs.push(
         `<tr class="${a.flippedAt !== null ? "ok" : "no"}"><td>${
@@ -150,7 +184,7 @@ ${rows.join("\n")}</table>
         )}" alt="start/final"></td><td><img src="${await png(
           heatmapImage(diff, shape),
           scale,
-        )}" alt="perturbation"></td></tr>`,
+        )}" alt="perturbation"><br>${scaleLegend(absMaxOf(shown), shown)}</td></tr>`,
       );
     }
     const perClass = adv.perClass.map((p) =>
@@ -215,6 +249,9 @@ img{image-rendering:pixelated}
 .chart{width:48%;display:inline-block;height:320px}
 tr.ok td:nth-child(4){color:#197319;font-weight:bold}tr.no td:nth-child(4){color:#a00}
 pre{background:#f6f6f6;padding:.5rem;font-size:.8rem;overflow:auto}
+.scale{display:inline-flex;flex-wrap:wrap;align-items:center;gap:0 .3rem;font-size:.72rem;max-width:14rem}
+.scale .bar{display:inline-block;width:6rem;height:.7rem;border:1px solid #999;background:${SCALE_GRADIENT}}
+.scale .range{flex-basis:100%;color:#555}
 </style></head><body>
 <h1>${esc(ctx.title)}</h1>
 <table>${modelRows}<tr><th>backend</th><td>${esc(ctx.backend)}</td></tr>
@@ -236,7 +273,7 @@ line("others", "mean activation of the other neurons of the layer", D.others);
 </body></html>
 `;
   const path = join(dir, "index.html");
-  await Deno.writeTextFile(path, html);
+  await writeFileAtomic(path, html);
   const summary = {
     kind: "visualize",
     title: ctx.title,
@@ -267,6 +304,6 @@ line("others", "mean activation of the other neurons of the layer", D.others);
       : null,
     createdAt: new Date().toISOString(),
   };
-  await Deno.writeTextFile(join(dir, "visualize.json"), JSON.stringify(summary, null, 2));
+  await writeFileAtomic(join(dir, "visualize.json"), JSON.stringify(summary, null, 2));
   return path;
 }

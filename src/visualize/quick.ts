@@ -26,9 +26,9 @@ export interface QuickOptions {
   architecture?: string;
   /** Variant; default `plain`. */
   variant?: string;
-  /** Training samples used; default 4000. */
+  /** Training samples used (at most the training split's size); default 4000 or all. */
   trainSamples?: number;
-  /** Held-out samples evaluated; default 1000. */
+  /** Held-out samples evaluated; default 1000 or all. */
   testSamples?: number;
   epochs?: number;
   batchSize?: number;
@@ -57,8 +57,12 @@ export async function trainQuickModel(opts: QuickOptions): Promise<QuickModel> {
     classes: opts.train.classes,
   });
   const model = buildNetwork(arch, variant, { backend: opts.backend, dtype: opts.dtype, seed });
-  const train = subset(opts.train, opts.trainSamples ?? 4000);
-  const test = subset(opts.test, opts.testSamples ?? 1000);
+  const train = subset(
+    opts.train,
+    opts.trainSamples ?? Math.min(4000, opts.train.size),
+    "training samples (--quick-samples)",
+  );
+  const test = subset(opts.test, opts.testSamples ?? Math.min(1000, opts.test.size));
   const lr = opts.lr ?? 0.02;
   const epochs = opts.epochs ?? 1;
   const batchSize = opts.batchSize ?? 32;
