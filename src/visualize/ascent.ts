@@ -7,7 +7,8 @@
  * @module
  */
 import type { Backend, DType, HostArray } from "../backend.ts";
-import type { ForwardContext, Param } from "../layers/layer.ts";
+import type { ForwardContext } from "../layers/layer.ts";
+import type { Param } from "../param.ts";
 import { fmtShape, Tensor, tidy } from "../tensor.ts";
 import { type AscentMode, readNeurons, seedError, type SpatialReadout } from "./neuron.ts";
 
