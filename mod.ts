@@ -38,7 +38,7 @@ export * from "./src/init.ts";
 export * from "./src/model.ts";
 export * from "./src/optim.ts";
 export * from "./src/variants.ts";
-export * from "./src/presets.ts";
+export * from "./src/architectures.ts";
 export * from "./src/train.ts";
 export * from "./src/progress.ts";
 export * from "./src/data/mod.ts";

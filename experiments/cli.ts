@@ -13,7 +13,7 @@ import { readJsonIfExists } from "../src/experiment/files.ts";
 import { parseShard, type Shard } from "../src/experiment/plan.ts";
 import type { ExperimentManifest } from "../src/experiment/record.ts";
 import { runSweep, type SweepResult } from "../src/experiment/sweep.ts";
-import { architecture } from "../src/presets.ts";
+import { architecture } from "../src/architectures.ts";
 import { createProgress } from "../src/progress.ts";
 import { parseVariant } from "../src/variants.ts";
 import { DEFAULT_PRESET, presetConfig, presetList } from "./presets.ts";

@@ -17,7 +17,7 @@ import quick from "./presets/quick.json" with { type: "json" };
 import vonhachtMnist from "./presets/vonhacht-mnist.json" with { type: "json" };
 
 /** Raw preset configs by name (validate with `validateConfig` before use). */
-export const PRESETS: Record<string, unknown> = {
+export const EXPERIMENT_PRESETS: Record<string, unknown> = {
   quick,
   initial,
   hypothesis1,
@@ -36,10 +36,10 @@ export const DEFAULT_PRESET = "quick";
 
 /** A preset's raw config; unknown names throw listing the valid ones. */
 export function presetConfig(name: string): unknown {
-  const p = PRESETS[name];
+  const p = EXPERIMENT_PRESETS[name];
   if (!p) {
     throw new Error(
-      `unknown preset '${name}' (expected one of: ${Object.keys(PRESETS).join(", ")})`,
+      `unknown preset '${name}' (expected one of: ${Object.keys(EXPERIMENT_PRESETS).join(", ")})`,
     );
   }
   return structuredClone(p);
@@ -47,7 +47,7 @@ export function presetConfig(name: string): unknown {
 
 /** One line per preset: name and description. */
 export function presetList(): string {
-  return Object.entries(PRESETS)
+  return Object.entries(EXPERIMENT_PRESETS)
     .map(([k, v]) => `  ${k.padEnd(18)}${(v as { description: string }).description}`)
     .join("\n");
 }

@@ -32,7 +32,7 @@ import {
   SpatialDropout,
 } from "./layers/mod.ts";
 import { dryRunContext, Sequential } from "./model.ts";
-import type { ArchSpec, LayerSpec } from "./presets.ts";
+import type { ArchSpec, LayerSpec } from "./architectures.ts";
 import { Rng, Streams } from "./rng.ts";
 
 export type { Sharing };

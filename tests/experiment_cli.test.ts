@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { main, parseCli, workerArgs } from "../experiments/cli.ts";
-import { PRESETS } from "../experiments/presets.ts";
+import { EXPERIMENT_PRESETS } from "../experiments/presets.ts";
 import { validateConfig } from "../src/experiment/config.ts";
-import { architecture } from "../src/presets.ts";
+import { architecture } from "../src/architectures.ts";
 import { parseVariant } from "../src/variants.ts";
 
 const CLI = new URL("../experiments/cli.ts", import.meta.url).pathname;
@@ -114,7 +114,7 @@ Deno.test("experiment CLI: overrides reach the config; every preset is valid", a
     variant: (v: string) => void parseVariant(v),
     architecture: (n: string) => void architecture(n, { inputShape: [3, 32, 32], classes: 10 }),
   };
-  for (const [name, raw] of Object.entries(PRESETS)) {
+  for (const [name, raw] of Object.entries(EXPERIMENT_PRESETS)) {
     const c = validateConfig(raw, name, checks);
     assert.equal(c.name, name);
   }

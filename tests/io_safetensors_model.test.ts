@@ -12,7 +12,7 @@ import {
   saveModel,
 } from "../src/io/safetensors.ts";
 import type { Sequential } from "../src/model.ts";
-import { architecture } from "../src/presets.ts";
+import { architecture } from "../src/architectures.ts";
 import { Rng } from "../src/rng.ts";
 import { Tensor, tidy } from "../src/tensor.ts";
 import { buildNetwork } from "../src/variants.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tsBackend } from "../src/backends/ts.ts";
 import { saveModel } from "../src/io/safetensors.ts";
-import { architecture } from "../src/presets.ts";
+import { architecture } from "../src/architectures.ts";
 import { buildNetwork } from "../src/variants.ts";
 
 const CLI = new URL("../src/visualize/cli.ts", import.meta.url).pathname;

@@ -48,7 +48,7 @@ export interface ExperimentConfig {
   dataset: string;
   /** Folder with the dataset's files (default: embedded / system / ~/.cache/shiftlab). */
   dataDir?: string;
-  /** An architecture preset name (`src/presets.ts`). */
+  /** An architecture preset name (`src/architectures.ts`). */
   architecture: string;
   /** Build the architecture with its dropout layers. */
   dropout: boolean;

@@ -7,7 +7,7 @@
 import type { Backend } from "../backend.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { Optimizer } from "../optim.ts";
-import { architecture, type ArchSpec } from "../presets.ts";
+import { architecture, type ArchSpec } from "../architectures.ts";
 import type { Progress } from "../progress.ts";
 import { fit } from "../train.ts";
 import { buildNetwork } from "../variants.ts";

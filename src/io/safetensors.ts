@@ -15,7 +15,7 @@
  */
 import type { Backend, DType } from "../backend.ts";
 import type { Sequential } from "../model.ts";
-import type { ArchSpec } from "../presets.ts";
+import type { ArchSpec } from "../architectures.ts";
 import { buildNetwork } from "../variants.ts";
 import { fmtShape } from "../tensor.ts";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsFile } from "./safetensors_codec.ts";

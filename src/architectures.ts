@@ -166,7 +166,7 @@ function shiftlabSmall(o: ArchitectureOptions): LayerSpec[] {
 
 type Builder = (o: ArchitectureOptions) => LayerSpec[];
 
-const PRESETS: Record<string, { description: string; build: Builder }> = {
+const PRESET_BUILDERS: Record<string, { description: string; build: Builder }> = {
   "allcnnc": {
     description: "All-CNN-C (thesis table 6.2): 9 convs with ReLU, GAP; spatial dropout optional",
     build: allCnnC,
@@ -205,7 +205,7 @@ const PRESETS: Record<string, { description: string; build: Builder }> = {
 
 /** Names and one-line descriptions of every preset. */
 export const ARCHITECTURES: readonly { name: string; description: string }[] = Object.entries(
-  PRESETS,
+  PRESET_BUILDERS,
 ).map(([name, p]) => ({ name, description: p.description }));
 
 /**
@@ -213,10 +213,10 @@ export const ARCHITECTURES: readonly { name: string; description: string }[] = O
  * (listing the valid ones), a bad input shape or class count.
  */
 export function architecture(name: string, opts: ArchitectureOptions): ArchSpec {
-  const preset = PRESETS[name];
+  const preset = PRESET_BUILDERS[name];
   if (!preset) {
     throw new Error(
-      `unknown architecture '${name}', expected one of ${Object.keys(PRESETS).join(", ")}`,
+      `unknown architecture '${name}', expected one of ${Object.keys(PRESET_BUILDERS).join(", ")}`,
     );
   }
   const shape = opts?.inputShape;
