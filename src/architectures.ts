@@ -3,33 +3,16 @@
  * builder (`variants.ts`) turns an {@link ArchSpec} plus a variant name into a network.
  *
  * A spec lists only the base network: conv/dense layers, their activations, pooling, dropout.
- * Batch norm and shift/scale layers are placed by the variant builder, never here.
+ * Batch norm and shift/scale layers are placed by the variant builder, never here. A layer is
+ * a {@link LayerSpec}: any type of the layer registry (`layers/registry.ts`).
  *
  * @module
  */
 import type { ActivationOp } from "./backend.ts";
+import type { WeightInit } from "./layers/dense.ts";
+import type { LayerSpec } from "./layers/registry.ts";
 
-/** Weight initialisation of a conv or dense layer. */
-export type InitKind = "he" | "xavier";
-
-/** One layer of a base architecture (plain data). */
-export type LayerSpec =
-  | {
-    type: "conv";
-    filters: number;
-    kernel: number;
-    stride?: number;
-    pad?: number;
-    init?: InitKind;
-    bias?: boolean;
-  }
-  | { type: "dense"; units: number; init?: InitKind; bias?: boolean }
-  | { type: "act"; op: ActivationOp }
-  | { type: "maxpool" | "avgpool"; kernel: number; stride?: number; pad?: number }
-  | { type: "gap" }
-  | { type: "flatten" }
-  | { type: "dropout" | "spatial_dropout"; p: number }
-  | { type: "kwinners"; k: number };
+export type { LayerSpec };
 
 /** A base architecture: per-sample input shape, class count and layer list. */
 export type ArchSpec = {
@@ -66,7 +49,7 @@ function conv(filters: number, kernel: number, stride = 1, pad = 0): LayerSpec[]
 function dense(
   units: number,
   act: ActivationOp | null = "relu",
-  init: InitKind = "he",
+  init: WeightInit = "he",
 ): LayerSpec[] {
   const d: LayerSpec = { type: "dense", units, init };
   return act ? [d, { type: "act", op: act }] : [d];

@@ -15,6 +15,7 @@ import { mix32, Streams } from "../rng.ts";
 import { fmtShape, shapeSize, Tensor } from "../tensor.ts";
 import { LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
+import { type LayerDef, numberIn } from "./spec.ts";
 
 /** Largest step for which masks stay distinct (`step * 2^32` must stay below 2^53). */
 export const MAX_DROPOUT_STEP = 2 ** 21 - 1;
@@ -161,3 +162,35 @@ export class SpatialDropout extends DropoutBase {
     return this.inputShape.length >= 2;
   }
 }
+
+/** Spec of a {@link Dropout} (`dropout`) or {@link SpatialDropout} (`spatial_dropout`) layer. */
+export interface DropoutSpec<T extends "dropout" | "spatial_dropout"> {
+  /** Layer type. */
+  type: T;
+  /** Drop probability in `[0, 1)`. */
+  p: number;
+}
+
+const dropoutFields = { p: numberIn(0, 1, true) };
+
+/** Registry entry of {@link Dropout}. */
+export const dropoutLayer: LayerDef<DropoutSpec<"dropout">, Dropout> = {
+  type: "dropout",
+  description: "inverted dropout: each unit kept with probability 1-p, scaled by 1/(1-p)",
+  fields: dropoutFields,
+  example: { spec: { type: "dropout", p: 0.5 }, inputShape: [6] },
+  layer: Dropout,
+  build: (s) => new Dropout(s.p),
+  toSpec: (l) => ({ type: "dropout", p: l.p }),
+};
+
+/** Registry entry of {@link SpatialDropout}. */
+export const spatialDropoutLayer: LayerDef<DropoutSpec<"spatial_dropout">, SpatialDropout> = {
+  type: "spatial_dropout",
+  description: "spatial dropout: whole channels of [C, H, W] inputs kept or dropped together",
+  fields: dropoutFields,
+  example: { spec: { type: "spatial_dropout", p: 0.5 }, inputShape: [3, 2, 2] },
+  layer: SpatialDropout,
+  build: (s) => new SpatialDropout(s.p),
+  toSpec: (l) => ({ type: "spatial_dropout", p: l.p }),
+};

@@ -10,6 +10,7 @@ import * as ops from "../ops.ts";
 import { Tensor } from "../tensor.ts";
 import { checkNonNegInt, checkPositiveInt, LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
+import { type LayerDef, nonNegativeInt, optional, positiveInt } from "./spec.ts";
 
 /** Shared geometry and validation of the 2-D pooling layers. */
 export abstract class Pool2dBase extends LayerBase {
@@ -154,3 +155,60 @@ export class GlobalAvgPool2d extends LayerBase {
     return dx;
   }
 }
+
+/** Spec of a {@link MaxPool2d} (`maxpool`) or {@link AvgPool2d} (`avgpool`) layer. */
+export interface Pool2dSpec<T extends "maxpool" | "avgpool"> {
+  /** Layer type. */
+  type: T;
+  /** Window size (square). */
+  kernel: number;
+  /** Stride (default: the kernel). */
+  stride?: number;
+  /** Zero padding on every side (default 0, below the kernel). */
+  pad?: number;
+}
+
+const poolFields = {
+  kernel: positiveInt,
+  stride: optional(positiveInt),
+  pad: optional(nonNegativeInt),
+};
+
+/** Registry entry of {@link MaxPool2d}. */
+export const maxPoolLayer: LayerDef<Pool2dSpec<"maxpool">, MaxPool2d> = {
+  type: "maxpool",
+  description: "2-D max pooling on [C, H, W] inputs; the gradient goes to the argmax",
+  fields: poolFields,
+  example: { spec: { type: "maxpool", kernel: 2 }, inputShape: [2, 4, 4] },
+  layer: MaxPool2d,
+  build: (s) => new MaxPool2d(s.kernel, s.stride, s.pad),
+  toSpec: (l) => ({ type: "maxpool", kernel: l.kernel, stride: l.stride, pad: l.pad }),
+};
+
+/** Registry entry of {@link AvgPool2d}. */
+export const avgPoolLayer: LayerDef<Pool2dSpec<"avgpool">, AvgPool2d> = {
+  type: "avgpool",
+  description: "2-D average pooling on [C, H, W] inputs (divisor k*k, padding counts as 0)",
+  fields: poolFields,
+  example: { spec: { type: "avgpool", kernel: 3, stride: 2, pad: 1 }, inputShape: [2, 5, 5] },
+  layer: AvgPool2d,
+  build: (s) => new AvgPool2d(s.kernel, s.stride, s.pad),
+  toSpec: (l) => ({ type: "avgpool", kernel: l.kernel, stride: l.stride, pad: l.pad }),
+};
+
+/** Spec of a {@link GlobalAvgPool2d} layer in an architecture. */
+export interface GlobalAvgPool2dSpec {
+  /** Layer type. */
+  type: "gap";
+}
+
+/** Registry entry of {@link GlobalAvgPool2d}. */
+export const globalAvgPoolLayer: LayerDef<GlobalAvgPool2dSpec, GlobalAvgPool2d> = {
+  type: "gap",
+  description: "global average pooling: [C, H, W] -> [C]",
+  fields: {},
+  example: { spec: { type: "gap" }, inputShape: [3, 4, 5] },
+  layer: GlobalAvgPool2d,
+  build: () => new GlobalAvgPool2d(),
+  toSpec: () => ({ type: "gap" }),
+};
