@@ -11,6 +11,7 @@ export { convLayer } from "./conv2d.ts";
 export { denseLayer } from "./dense.ts";
 export { dropoutLayer, spatialDropoutLayer } from "./dropout.ts";
 export { flattenLayer } from "./flatten.ts";
+export { identityLayer } from "./identity.ts";
 export { kWinnersLayer } from "./kwinners.ts";
 export { avgPoolLayer, globalAvgPoolLayer, maxPoolLayer } from "./pool.ts";
 export { scaleLayer } from "./scale.ts";
