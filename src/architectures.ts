@@ -1,16 +1,24 @@
 /**
- * Named architecture presets (SPEC §2) as plain, JSON-serialisable layer lists. The variant
- * builder (`variants.ts`) turns an {@link ArchSpec} plus a variant name into a network.
+ * Architectures as plain, JSON-serialisable layer lists: the named presets (SPEC §2), presets
+ * with options (`width`), and a researcher's own inline layer list. The variant builder
+ * (`variants.ts`) turns an {@link ArchSpec} plus a variant name into a network.
  *
- * A spec lists only the base network: conv/dense layers, their activations, pooling, dropout.
- * Batch norm and shift/scale layers are placed by the variant builder, never here. A layer is
- * a {@link LayerSpec}: any type of the layer registry (`layers/registry.ts`).
+ * A layer is a {@link LayerSpec}: any type of the layer registry (`layers/registry.ts`). The
+ * presets list only the base network (conv/dense layers, their activations, pooling, dropout);
+ * batch norm and shift/scale layers are placed by the variant builder. An inline list may name
+ * any registered layer; the variant builder places its layers around them the same way.
+ *
+ * An experiment config names its architecture with an {@link ArchitectureRef}:
+ * `"allcnnc"`, `{ "preset": "allcnnc", "width": 0.25 }`, or a list such as
+ * `[{ "type": "flatten" }, { "type": "dense", "units": 64 }, { "type": "act", "op": "relu" },
+ * { "type": "dense", "units": 10 }]`.
  *
  * @module
  */
 import type { ActivationOp } from "./backend.ts";
 import type { WeightInit } from "./layers/dense.ts";
-import type { LayerSpec } from "./layers/registry.ts";
+import { hashName } from "./layers/dropout.ts";
+import { type LayerSpec, parseLayerSpecs, widthField } from "./layers/registry.ts";
 
 export type { LayerSpec };
 
@@ -38,7 +46,26 @@ export type ArchitectureOptions = {
    * ways). Architectures without dropout ignore it.
    */
   dropout?: boolean;
+  /**
+   * Scales every layer's output width (conv channels, dense units) by this factor, rounded, at
+   * least 1; the last such layer, which gives one logit per class, keeps its width. Default 1.
+   */
+  width?: number;
 };
+
+/** A preset with options, as an experiment config gives it. */
+export interface PresetRef {
+  /** The preset's name (one of {@link ARCHITECTURES}). */
+  preset: string;
+  /** Width factor (see {@link ArchitectureOptions.width}). */
+  width?: number;
+}
+
+/**
+ * How an experiment config names its architecture: a preset's name, a preset with options, or
+ * an inline layer list (registry specs).
+ */
+export type ArchitectureRef = string | PresetRef | LayerSpec[];
 
 const relu: LayerSpec = { type: "act", op: "relu" };
 
@@ -191,17 +218,24 @@ export const ARCHITECTURES: readonly { name: string; description: string }[] = O
   PRESET_BUILDERS,
 ).map(([name, p]) => ({ name, description: p.description }));
 
-/**
- * The named base architecture for an input shape and class count. Throws on an unknown name
- * (listing the valid ones), a bad input shape or class count.
- */
-export function architecture(name: string, opts: ArchitectureOptions): ArchSpec {
+function presetBuilder(name: string): { description: string; build: Builder } {
   const preset = PRESET_BUILDERS[name];
   if (!preset) {
     throw new Error(
       `unknown architecture '${name}', expected one of ${Object.keys(PRESET_BUILDERS).join(", ")}`,
     );
   }
+  return preset;
+}
+
+function checkWidth(where: string, width: unknown): void {
+  if (typeof width !== "number" || !Number.isFinite(width) || width <= 0) {
+    throw new Error(`${where}: 'width' must be a number > 0, got ${JSON.stringify(width)}`);
+  }
+}
+
+/** `inputShape` and `classes` of `opts`, checked. */
+function checkTarget(name: string, opts: ArchitectureOptions): number[] {
   const shape = opts?.inputShape;
   if (
     !Array.isArray(shape) || shape.length === 0 ||
@@ -217,15 +251,117 @@ export function architecture(name: string, opts: ArchitectureOptions): ArchSpec 
       `architecture '${name}': classes must be an integer >= 2, got ${opts.classes}`,
     );
   }
-  const layers = preset.build(opts);
+  return [...shape];
+}
+
+/**
+ * `layers` with every output width (the fields the registry marks as widths) times `factor`,
+ * rounded, at least 1, except the last layer that has one: it gives the logits.
+ */
+export function scaleWidths(layers: readonly LayerSpec[], factor: number): LayerSpec[] {
+  checkWidth("scaleWidths", factor);
+  const last = layers.findLastIndex((s) => widthField(s.type) !== undefined);
+  return layers.map((s, i) => {
+    const f = widthField(s.type);
+    if (f === undefined || i === last) return s;
+    const w = (s as unknown as Record<string, number>)[f];
+    return { ...s, [f]: Math.max(1, Math.round(w * factor)) };
+  });
+}
+
+/**
+ * The named base architecture for an input shape and class count (and `width`, when given).
+ * Throws on an unknown name (listing the valid ones), a bad input shape, class count or width.
+ */
+export function architecture(name: string, opts: ArchitectureOptions): ArchSpec {
+  const preset = presetBuilder(name);
+  const shape = checkTarget(name, opts);
+  const scaled = opts.width !== undefined;
+  if (scaled) checkWidth(`architecture '${name}'`, opts.width);
+  const built = preset.build(opts);
+  const layers = scaled ? scaleWidths(built, opts.width!) : built;
   const hasDropout = layers.some((l) => l.type === "dropout" || l.type === "spatial_dropout");
   const dropoutByDefault = name.startsWith("vonhacht");
   const suffix = hasDropout && !dropoutByDefault ? "+dropout" : "";
   const noDrop = !hasDropout && dropoutByDefault ? "-nodropout" : "";
   return {
-    name: `${name}${suffix}${noDrop}`,
-    inputShape: [...shape],
+    name: `${name}${scaled ? `(width=${opts.width})` : ""}${suffix}${noDrop}`,
+    inputShape: shape,
     classes: opts.classes,
     layers,
   };
+}
+
+const PRESET_REF_FIELDS = ["preset", "width"];
+
+/**
+ * Validates how a config names its architecture, without building it: a known preset, known
+ * options with valid values, or an inline list whose every layer the registry accepts (errors
+ * name the layer's index and field). Returns the reference.
+ */
+export function parseArchitectureRef(raw: unknown): ArchitectureRef {
+  if (typeof raw === "string") {
+    presetBuilder(raw);
+  } else if (Array.isArray(raw)) {
+    parseLayerSpecs(raw, "architecture");
+  } else if (raw && typeof raw === "object") {
+    const o = raw as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (!PRESET_REF_FIELDS.includes(k)) {
+        throw new Error(
+          `architecture: unknown field '${k}' (expected: ${PRESET_REF_FIELDS.join(", ")})`,
+        );
+      }
+    }
+    if (typeof o.preset !== "string") {
+      throw new Error(
+        `architecture: 'preset' must name a preset, got ${JSON.stringify(o.preset)} (expected ` +
+          `one of ${Object.keys(PRESET_BUILDERS).join(", ")})`,
+      );
+    }
+    presetBuilder(o.preset);
+    if (o.width !== undefined) checkWidth("architecture", o.width);
+  } else {
+    throw new Error(
+      `architecture: expected a preset name, {"preset": NAME, "width": W} or a list of layers, ` +
+        `got ${JSON.stringify(raw)}`,
+    );
+  }
+  return raw as ArchitectureRef;
+}
+
+/**
+ * The canonical name of an architecture reference: the preset's name; the preset with its
+ * options, e.g. `allcnnc(width=0.25)`; or `inline-` and a hash of the layer list.
+ */
+export function architectureName(ref: ArchitectureRef): string {
+  if (typeof ref === "string") return ref;
+  if (Array.isArray(ref)) {
+    const canonical = ref.map((s) =>
+      Object.fromEntries(Object.entries(s).sort(([a], [b]) => (a < b ? -1 : 1)))
+    );
+    return `inline-${hashName(JSON.stringify(canonical)).toString(16).padStart(8, "0")}`;
+  }
+  return ref.width === undefined ? ref.preset : `${ref.preset}(width=${ref.width})`;
+}
+
+/**
+ * The base architecture an {@link ArchitectureRef} names, for an input shape and class count
+ * (validated first). An inline list takes no `dropout`: it says where its dropout layers go.
+ */
+export function resolveArchitecture(ref: ArchitectureRef, opts: ArchitectureOptions): ArchSpec {
+  parseArchitectureRef(ref);
+  if (typeof ref === "string") return architecture(ref, opts);
+  if (!Array.isArray(ref)) return architecture(ref.preset, { ...opts, width: ref.width });
+  const name = architectureName(ref);
+  if (opts.dropout || opts.width !== undefined) {
+    throw new Error(
+      `architecture '${name}': an inline layer list takes no ${
+        opts.dropout ? "'dropout'" : "'width'"
+      } option; write its layers as they should be`,
+    );
+  }
+  const inputShape = checkTarget(name, opts);
+  const layers = parseLayerSpecs(ref, "architecture");
+  return { name, inputShape, classes: opts.classes, layers };
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { main, parseCli, workerArgs } from "../experiments/cli.ts";
 import { EXPERIMENT_PRESETS } from "../experiments/presets.ts";
 import { validateConfig } from "../src/experiment/config.ts";
-import { architecture } from "../src/architectures.ts";
+import { type ArchitectureRef, resolveArchitecture } from "../src/architectures.ts";
 import { parseVariant } from "../src/variants.ts";
 
 const CLI = new URL("../experiments/cli.ts", import.meta.url).pathname;
@@ -112,7 +112,8 @@ Deno.test("experiment CLI: overrides reach the config; every preset is valid", a
   assert.equal((await parseCli(["--shard", "1/4"]))!.report, false);
   const checks = {
     variant: (v: string) => void parseVariant(v),
-    architecture: (n: string) => void architecture(n, { inputShape: [3, 32, 32], classes: 10 }),
+    architecture: (a: ArchitectureRef) =>
+      void resolveArchitecture(a, { inputShape: [3, 32, 32], classes: 10 }),
   };
   for (const [name, raw] of Object.entries(EXPERIMENT_PRESETS)) {
     const c = validateConfig(raw, name, checks);

@@ -10,6 +10,8 @@
  * @module
  */
 
+import type { LayerSpec } from "../layers/registry.ts";
+
 /** Format version of {@link RunRecord}; bump on incompatible change. */
 export const RECORD_VERSION = 1;
 
@@ -31,7 +33,10 @@ export interface Provenance {
 export interface RunConfig {
   experiment: string;
   dataset: string;
+  /** The architecture's name (canonical for an inline or optioned one, e.g. `allcnnc(width=0.25)`). */
   architecture: string;
+  /** The resolved base layer list, for an inline or optioned architecture (absent for a preset). */
+  layers?: LayerSpec[];
   variant: string;
   lr: number;
   momentum: number;
@@ -82,7 +87,10 @@ export interface ExperimentManifest {
   preset: string;
   description: string;
   dataset: string;
+  /** The architecture's name (canonical for an inline or optioned one). */
   architecture: string;
+  /** The resolved base layer list, for an inline or optioned architecture (absent for a preset). */
+  layers?: LayerSpec[];
   /** Output of `summary()` for the plain network. */
   architectureSummary: string;
   variants: string[];

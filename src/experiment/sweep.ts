@@ -9,6 +9,7 @@ import type { Backend } from "../backend.ts";
 import { type Dataset, holdOut, subset } from "../data/dataset.ts";
 import { loadTrainTest } from "../data/mod.ts";
 import type { Progress } from "../progress.ts";
+import { architectureName } from "../architectures.ts";
 import { buildNetwork } from "../variants.ts";
 import { CONFIG_DEFAULTS, type ExperimentConfig, ratesFor } from "./config.ts";
 import { finishedRuns, readJsonIfExists, writeJsonAtomic } from "./files.ts";
@@ -20,7 +21,7 @@ import {
 } from "./lrsearch.ts";
 import { planRuns, type RunSpec, selectShard, type Shard } from "./plan.ts";
 import { type ExperimentManifest, RECORD_VERSION, runFileName, type RunRecord } from "./record.ts";
-import { archFor, executeRun, type RunEnv } from "./runner.ts";
+import { archFor, executeRun, resolvedLayers, type RunEnv } from "./runner.ts";
 
 /** Options of {@link runSweep}. */
 export interface SweepOptions {
@@ -162,17 +163,16 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   let mine: RunSpec[] = o.shard ? selectShard(plan, o.shard) : plan;
   if (o.worker) mine = selectShard(mine, o.worker);
 
-  const plain = buildNetwork(archFor(config, data.train, config.dropout), "plain", {
-    backend,
-    seed: config.baseSeed,
-  });
+  const arch = archFor(config, data.train, config.dropout);
+  const plain = buildNetwork(arch, "plain", { backend, seed: config.baseSeed });
   const manifest: ExperimentManifest = {
     version: RECORD_VERSION,
     id: experiment,
     preset: o.source,
     description: config.description,
     dataset: config.dataset,
-    architecture: config.architecture,
+    architecture: architectureName(config.architecture),
+    ...resolvedLayers(config, arch),
     architectureSummary: plain.summary(),
     variants: config.variants,
     learningRates: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, v[0]])),

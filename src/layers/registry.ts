@@ -47,6 +47,12 @@ export function layerDef(type: string): AnyLayerDef {
   return def;
 }
 
+/** The field of a layer type that is its output width (see `FieldRule.width`), if any. */
+export function widthField(type: string): string | undefined {
+  const fields = layerDef(type).fields as Record<string, FieldRule>;
+  return Object.keys(fields).find((k) => fields[k].width);
+}
+
 /**
  * Validates one layer spec: a registered `type`, no unknown fields, every required field there,
  * every value valid, and a layer that constructs from it. `where` names the layer in errors
