@@ -32,7 +32,9 @@ export const MODEL_FORMAT_VERSION = 2;
 
 /** Input normalisation of the data the model was trained on (per input element). */
 export interface InputNormalization {
+  /** Mean of every input element, subtracted first. */
   mean: ArrayLike<number>;
+  /** Divisor of every input element. */
   std: ArrayLike<number>;
 }
 

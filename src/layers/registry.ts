@@ -12,13 +12,10 @@
  */
 import type { Layer } from "./layer.ts";
 import * as registered from "./registered.ts";
-import type { AnyLayerDef, FieldRule, LayerDef } from "./spec.ts";
-
-type Registered = typeof registered[keyof typeof registered];
-type SpecOf<D> = D extends LayerDef<infer S, infer _L> ? S : never;
+import type { AnyLayerDef, FieldRule, SpecOf } from "./spec.ts";
 
 /** One layer of an architecture as plain data: the union of every registered spec type. */
-export type LayerSpec = SpecOf<Registered>;
+export type LayerSpec = SpecOf<typeof registered[keyof typeof registered]>;
 
 /** A registered layer type, e.g. `conv`. */
 export type LayerType = LayerSpec["type"];

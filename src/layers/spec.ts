@@ -47,6 +47,9 @@ export interface LayerDef<S extends { type: string }, L extends Layer> {
   toSpec(layer: L): S;
 }
 
+/** The spec type of a {@link LayerDef} type (distributes over a union of them). */
+export type SpecOf<D> = D extends LayerDef<infer S, infer _L> ? S : never;
+
 /** A {@link LayerDef} of any layer type. */
 export type AnyLayerDef = LayerDef<{ type: string }, Layer>;
 
