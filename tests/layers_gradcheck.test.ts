@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { tsBackend } from "../src/backends/ts.ts";
 import * as layersModule from "../src/layers/mod.ts";
+import * as publicApi from "../mod.ts";
 import { buildLayer, LAYERS, type LayerSpec } from "../src/layers/registry.ts";
 import {
   Activation,
@@ -51,7 +52,7 @@ Deno.test("gradcheck: every registered layer, on its registry example", () => {
 
 Deno.test("every concrete layer class the library exports is registered", () => {
   const bases: unknown[] = [LayerBase, layersModule.Pool2dBase, layersModule.DropoutBase];
-  const classes = Object.entries(layersModule).filter(([, v]) =>
+  const classes = [...Object.entries(layersModule), ...Object.entries(publicApi)].filter(([, v]) =>
     typeof v === "function" && v.prototype instanceof LayerBase && !bases.includes(v)
   );
   assert.ok(classes.length >= 13, classes.map(([k]) => k).join(", "));

@@ -33,3 +33,4 @@ export { parseSharing, type SharedShape, sharedShape, type Sharing, SHARINGS } f
 export { Shift, type ShiftOptions } from "./shift.ts";
 export { PROPORTIONAL_EPS2, Scale, type ScaleOptions } from "./scale.ts";
 export { KWinners } from "./kwinners.ts";
+export { Identity } from "./identity.ts";
