@@ -171,26 +171,37 @@ export interface DropoutSpec<T extends "dropout" | "spatial_dropout"> {
   p: number;
 }
 
-const dropoutFields = { p: numberIn(0, 1, true) };
+/** The registry entry of a dropout layer: both share their field and constructor. */
+function dropoutLayerDef<T extends "dropout" | "spatial_dropout", L extends DropoutBase>(
+  type: T,
+  layer: new (p: number) => L,
+  description: string,
+  inputShape: number[],
+): LayerDef<DropoutSpec<T>, L> {
+  return {
+    type,
+    description,
+    fields: { p: numberIn(0, 1, true) },
+    example: { spec: { type, p: 0.5 }, inputShape },
+    layer,
+    build: (s) => new layer(s.p),
+    toSpec: (l) => ({ type, p: l.p }),
+  };
+}
 
 /** Registry entry of {@link Dropout}. */
-export const dropoutLayer: LayerDef<DropoutSpec<"dropout">, Dropout> = {
-  type: "dropout",
-  description: "inverted dropout: each unit kept with probability 1-p, scaled by 1/(1-p)",
-  fields: dropoutFields,
-  example: { spec: { type: "dropout", p: 0.5 }, inputShape: [6] },
-  layer: Dropout,
-  build: (s) => new Dropout(s.p),
-  toSpec: (l) => ({ type: "dropout", p: l.p }),
-};
+export const dropoutLayer: LayerDef<DropoutSpec<"dropout">, Dropout> = dropoutLayerDef(
+  "dropout",
+  Dropout,
+  "inverted dropout: each unit kept with probability 1-p, scaled by 1/(1-p)",
+  [6],
+);
 
 /** Registry entry of {@link SpatialDropout}. */
-export const spatialDropoutLayer: LayerDef<DropoutSpec<"spatial_dropout">, SpatialDropout> = {
-  type: "spatial_dropout",
-  description: "spatial dropout: whole channels of [C, H, W] inputs kept or dropped together",
-  fields: dropoutFields,
-  example: { spec: { type: "spatial_dropout", p: 0.5 }, inputShape: [3, 2, 2] },
-  layer: SpatialDropout,
-  build: (s) => new SpatialDropout(s.p),
-  toSpec: (l) => ({ type: "spatial_dropout", p: l.p }),
-};
+export const spatialDropoutLayer: LayerDef<DropoutSpec<"spatial_dropout">, SpatialDropout> =
+  dropoutLayerDef(
+    "spatial_dropout",
+    SpatialDropout,
+    "spatial dropout: whole channels of [C, H, W] inputs kept or dropped together",
+    [3, 2, 2],
+  );

@@ -168,33 +168,39 @@ export interface Pool2dSpec<T extends "maxpool" | "avgpool"> {
   pad?: number;
 }
 
-const poolFields = {
-  kernel: positiveInt,
-  stride: optional(positiveInt),
-  pad: optional(nonNegativeInt),
-};
+/** The registry entry of a window pool: both share their fields and constructor. */
+function poolLayer<T extends "maxpool" | "avgpool", L extends Pool2dBase>(
+  type: T,
+  layer: new (kernel: number, stride?: number, pad?: number) => L,
+  description: string,
+  example: Omit<Pool2dSpec<T>, "type">,
+): LayerDef<Pool2dSpec<T>, L> {
+  return {
+    type,
+    description,
+    fields: { kernel: positiveInt, stride: optional(positiveInt), pad: optional(nonNegativeInt) },
+    example: { spec: { type, ...example }, inputShape: [2, 5, 5] },
+    layer,
+    build: (s) => new layer(s.kernel, s.stride, s.pad),
+    toSpec: (l) => ({ type, kernel: l.kernel, stride: l.stride, pad: l.pad }),
+  };
+}
 
 /** Registry entry of {@link MaxPool2d}. */
-export const maxPoolLayer: LayerDef<Pool2dSpec<"maxpool">, MaxPool2d> = {
-  type: "maxpool",
-  description: "2-D max pooling on [C, H, W] inputs; the gradient goes to the argmax",
-  fields: poolFields,
-  example: { spec: { type: "maxpool", kernel: 2 }, inputShape: [2, 4, 4] },
-  layer: MaxPool2d,
-  build: (s) => new MaxPool2d(s.kernel, s.stride, s.pad),
-  toSpec: (l) => ({ type: "maxpool", kernel: l.kernel, stride: l.stride, pad: l.pad }),
-};
+export const maxPoolLayer: LayerDef<Pool2dSpec<"maxpool">, MaxPool2d> = poolLayer(
+  "maxpool",
+  MaxPool2d,
+  "2-D max pooling on [C, H, W] inputs; the gradient goes to the argmax",
+  { kernel: 2 },
+);
 
 /** Registry entry of {@link AvgPool2d}. */
-export const avgPoolLayer: LayerDef<Pool2dSpec<"avgpool">, AvgPool2d> = {
-  type: "avgpool",
-  description: "2-D average pooling on [C, H, W] inputs (divisor k*k, padding counts as 0)",
-  fields: poolFields,
-  example: { spec: { type: "avgpool", kernel: 3, stride: 2, pad: 1 }, inputShape: [2, 5, 5] },
-  layer: AvgPool2d,
-  build: (s) => new AvgPool2d(s.kernel, s.stride, s.pad),
-  toSpec: (l) => ({ type: "avgpool", kernel: l.kernel, stride: l.stride, pad: l.pad }),
-};
+export const avgPoolLayer: LayerDef<Pool2dSpec<"avgpool">, AvgPool2d> = poolLayer(
+  "avgpool",
+  AvgPool2d,
+  "2-D average pooling on [C, H, W] inputs (divisor k*k, padding counts as 0)",
+  { kernel: 3, stride: 2, pad: 1 },
+);
 
 /** Spec of a {@link GlobalAvgPool2d} layer in an architecture. */
 export interface GlobalAvgPool2dSpec {
