@@ -159,7 +159,7 @@ export interface Conv2dSpec extends Conv2dOptions {
 /** Registry entry of {@link Conv2d}. */
 export const convLayer: LayerDef<Conv2dSpec, Conv2d> = {
   type: "conv",
-  description: "2-D convolution (cross-correlation) on [C, H, W] inputs, im2col + GEMM",
+  description: "2-D convolution (cross-correlation) on [C, H, W] inputs, square windows",
   fields: {
     filters: width(positiveInt),
     kernel: positiveInt,
