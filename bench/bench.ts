@@ -31,7 +31,7 @@ import { tsBackend } from "../src/backends/ts.ts";
 import { Tensor, tidy } from "../src/tensor.ts";
 import { Rng, Streams } from "../src/rng.ts";
 import { Conv2d } from "../src/layers/mod.ts";
-import { architecture, type ArchSpec } from "../src/presets.ts";
+import { architecture, type ArchSpec } from "../src/architectures.ts";
 import { buildNetwork } from "../src/variants.ts";
 import { Optimizer } from "../src/optim.ts";
 import { SoftmaxCrossEntropy } from "../src/loss.ts";

@@ -21,7 +21,7 @@ import { BUILD_DIR } from "../ffi/library.ts";
 import { Conv2d } from "../src/layers/conv2d.ts";
 import { Tensor, tidy } from "../src/tensor.ts";
 import { Rng, Streams } from "../src/rng.ts";
-import { architecture } from "../src/presets.ts";
+import { architecture } from "../src/architectures.ts";
 import { buildNetwork } from "../src/variants.ts";
 import { Optimizer } from "../src/optim.ts";
 import { SoftmaxCrossEntropy } from "../src/loss.ts";

@@ -16,7 +16,7 @@ import { readJsonIfExists } from "../src/experiment/files.ts";
 import { parseShard, type Shard } from "../src/experiment/plan.ts";
 import type { ExperimentManifest } from "../src/experiment/record.ts";
 import { runSweep, type SweepResult } from "../src/experiment/sweep.ts";
-import { architecture } from "../src/presets.ts";
+import { parseArchitectureRef } from "../src/architectures.ts";
 import { createOutputFolder, type OutputFolder, updateIndexOf } from "../src/report/root.ts";
 import { createProgress } from "../src/progress.ts";
 import { parseVariant } from "../src/variants.ts";
@@ -134,7 +134,7 @@ export interface CliArgs {
 
 const checks = {
   variant: (v: string) => void parseVariant(v),
-  architecture: (a: string) => void architecture(a, { inputShape: [1, 28, 28], classes: 10 }),
+  architecture: (a: unknown) => void parseArchitectureRef(a),
 };
 
 /**

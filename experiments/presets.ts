@@ -8,6 +8,11 @@ import botosMlp from "./presets/botos-mlp.json" with { type: "json" };
 import cifar100 from "./presets/cifar100.json" with { type: "json" };
 import cifar100Dropout from "./presets/cifar100-dropout.json" with { type: "json" };
 import dropout from "./presets/dropout.json" with { type: "json" };
+import fashionDropout from "./presets/fashion-dropout.json" with { type: "json" };
+import fashionHypotheses from "./presets/fashion-hypotheses.json" with { type: "json" };
+import fashionInitial from "./presets/fashion-initial.json" with { type: "json" };
+import fashionInitialTuned from "./presets/fashion-initial-tuned.json" with { type: "json" };
+import fashionMlp from "./presets/fashion-mlp.json" with { type: "json" };
 import hypothesis1 from "./presets/hypothesis1.json" with { type: "json" };
 import hypothesis2 from "./presets/hypothesis2.json" with { type: "json" };
 import initial from "./presets/initial.json" with { type: "json" };
@@ -17,7 +22,7 @@ import quick from "./presets/quick.json" with { type: "json" };
 import vonhachtMnist from "./presets/vonhacht-mnist.json" with { type: "json" };
 
 /** Raw preset configs by name (validate with `validateConfig` before use). */
-export const PRESETS: Record<string, unknown> = {
+export const EXPERIMENT_PRESETS: Record<string, unknown> = {
   quick,
   initial,
   hypothesis1,
@@ -27,6 +32,11 @@ export const PRESETS: Record<string, unknown> = {
   "mlp-dropout": mlpDropout,
   cifar100,
   "cifar100-dropout": cifar100Dropout,
+  "fashion-initial": fashionInitial,
+  "fashion-initial-tuned": fashionInitialTuned,
+  "fashion-hypotheses": fashionHypotheses,
+  "fashion-dropout": fashionDropout,
+  "fashion-mlp": fashionMlp,
   "botos-mlp": botosMlp,
   "vonhacht-mnist": vonhachtMnist,
 };
@@ -36,10 +46,10 @@ export const DEFAULT_PRESET = "quick";
 
 /** A preset's raw config; unknown names throw listing the valid ones. */
 export function presetConfig(name: string): unknown {
-  const p = PRESETS[name];
+  const p = EXPERIMENT_PRESETS[name];
   if (!p) {
     throw new Error(
-      `unknown preset '${name}' (expected one of: ${Object.keys(PRESETS).join(", ")})`,
+      `unknown preset '${name}' (expected one of: ${Object.keys(EXPERIMENT_PRESETS).join(", ")})`,
     );
   }
   return structuredClone(p);
@@ -47,7 +57,8 @@ export function presetConfig(name: string): unknown {
 
 /** One line per preset: name and description. */
 export function presetList(): string {
-  return Object.entries(PRESETS)
-    .map(([k, v]) => `  ${k.padEnd(18)}${(v as { description: string }).description}`)
+  const width = Math.max(...Object.keys(EXPERIMENT_PRESETS).map((k) => k.length)) + 2;
+  return Object.entries(EXPERIMENT_PRESETS)
+    .map(([k, v]) => `  ${k.padEnd(width)}${(v as { description: string }).description}`)
     .join("\n");
 }

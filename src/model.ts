@@ -10,7 +10,8 @@
  * @module
  */
 import type { Backend, Buf, DType, HostArray } from "./backend.ts";
-import type { BuildContext, ForwardContext, Layer, Param } from "./layers/layer.ts";
+import type { BuildContext, ForwardContext, Layer } from "./layers/layer.ts";
+import type { Param } from "./param.ts";
 import { shapeError } from "./layers/layer.ts";
 import { Rng } from "./rng.ts";
 import { fmtShape, shapeSize, type Tensor } from "./tensor.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import type { HostArray, UpdateRule } from "./backend.ts";
-import type { Param } from "./layers/layer.ts";
+import type { Param } from "./param.ts";
 import { applyUpdate } from "./ops.ts";
 import { fmtShape, Tensor } from "./tensor.ts";
 

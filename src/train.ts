@@ -18,7 +18,9 @@ import { Tensor, tidy } from "./tensor.ts";
 
 /** Loss and classification error (1 - accuracy) of one batch or a whole set. */
 export interface Metrics {
+  /** Mean cross-entropy. */
   loss: number;
+  /** Fraction of samples whose first maximal logit is not the label. */
   error: number;
 }
 
@@ -117,43 +119,59 @@ export interface TrainHistory {
   valError: number[];
   /** Seconds per epoch (training and evaluation). */
   epochSeconds: number[];
+  /** Training steps (batches) per epoch. */
   stepsPerEpoch: number;
   /** Global step (0-based) at which the loss became NaN or infinite, else null. */
   divergedAtStep: number | null;
   /** True when `shouldStop` ended training early. */
   stopped: boolean;
+  /** Seconds the whole run took. */
   wallSeconds: number;
 }
 
 /** Per-step progress information. */
 export interface StepInfo {
+  /** Epoch (0-based). */
   epoch: number;
   /** Step within the epoch (0-based). */
   step: number;
+  /** Step since the start of training (0-based). */
   globalStep: number;
+  /** Steps per epoch. */
   stepsPerEpoch: number;
+  /** Batch-mean cross-entropy of this step. */
   loss: number;
+  /** Batch error of this step. */
   error: number;
 }
 
 /** Per-epoch progress information. */
 export interface EpochInfo {
+  /** Epoch just finished (0-based). */
   epoch: number;
+  /** Epochs in the run. */
   epochs: number;
+  /** Validation cross-entropy after this epoch. */
   valLoss: number;
+  /** Validation error after this epoch. */
   valError: number;
+  /** Seconds this epoch took (training and evaluation). */
   seconds: number;
 }
 
 /** Options of {@link fit}. */
 export interface FitOptions {
+  /** Passes over the training set. */
   epochs: number;
+  /** Training batch size. */
   batchSize: number;
   /** The run's seed: data order per epoch and dropout masks derive from it. */
   seed: number;
   /** Batch size for evaluation (default 500). */
   evalBatchSize?: number;
+  /** Called after every training step. */
   onStep?: (s: StepInfo) => void;
+  /** Called after every epoch's evaluation. */
   onEpoch?: (e: EpochInfo) => void;
   /** Polled between steps; true stops training (the history is marked `stopped`). */
   shouldStop?: () => boolean;

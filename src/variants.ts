@@ -15,24 +15,10 @@
  */
 import type { Backend, DType } from "./backend.ts";
 import type { Layer } from "./layers/layer.ts";
-import {
-  Activation,
-  AvgPool2d,
-  BatchNorm,
-  Conv2d,
-  Dense,
-  Dropout,
-  Flatten,
-  GlobalAvgPool2d,
-  KWinners,
-  MaxPool2d,
-  Scale,
-  type Sharing,
-  Shift,
-  SpatialDropout,
-} from "./layers/mod.ts";
+import { buildLayer, type LayerSpec, parseLayerSpecs } from "./layers/registry.ts";
+import type { Sharing } from "./layers/sharing.ts";
 import { dryRunContext, Sequential } from "./model.ts";
-import type { ArchSpec, LayerSpec } from "./presets.ts";
+import type { ArchSpec } from "./architectures.ts";
 import { Rng, Streams } from "./rng.ts";
 
 export type { Sharing };
@@ -135,85 +121,43 @@ export type BuildNetworkOptions = {
   seed: number;
 };
 
-function checkSpec(arch: ArchSpec, i: number, cond: boolean, what: string): void {
-  if (!cond) {
-    throw new Error(
-      `architecture '${arch.name}', layer ${i} (${JSON.stringify(arch.layers[i])}): ${what}`,
-    );
-  }
-}
-
-function baseLayer(arch: ArchSpec, i: number): Layer {
-  const s: LayerSpec = arch.layers[i];
-  switch (s.type) {
-    case "conv":
-      return new Conv2d(s.filters, s.kernel, {
-        stride: s.stride,
-        pad: s.pad,
-        init: s.init,
-        bias: s.bias,
-      });
-    case "dense":
-      return new Dense(s.units, { init: s.init, bias: s.bias });
-    case "act":
-      return new Activation(s.op);
-    case "maxpool":
-      return new MaxPool2d(s.kernel, s.stride, s.pad);
-    case "avgpool":
-      return new AvgPool2d(s.kernel, s.stride, s.pad);
-    case "gap":
-      return new GlobalAvgPool2d();
-    case "flatten":
-      return new Flatten();
-    case "dropout":
-      return new Dropout(s.p);
-    case "spatial_dropout":
-      return new SpatialDropout(s.p);
-    case "kwinners":
-      return new KWinners(s.k);
-    default:
-      checkSpec(arch, i, false, `unknown layer type '${(s as { type: string }).type}'`);
-      throw new Error("unreachable");
-  }
-}
-
 /**
- * The layer list of `arch` under variant `v` (unbuilt): base layers with batch norm and
- * shift/scale pairs placed as the module documentation says.
+ * The full layer list of `arch` under variant `variant`, as registry specs: the base layers
+ * (validated through the registry; errors name the layer's index and field) with batch norm
+ * and shift/scale pairs placed and the bias multiplier applied, as the module documentation
+ * says.
  */
-export function variantLayers(arch: ArchSpec, variant: string | VariantSpec): Layer[] {
+export function variantSpecs(arch: ArchSpec, variant: string | VariantSpec): LayerSpec[] {
   const v = typeof variant === "string" ? parseVariant(variant) : variant;
-  if (!arch || !Array.isArray(arch.layers) || arch.layers.length === 0) {
-    throw new Error(`architecture '${arch?.name}': needs a non-empty layer list`);
-  }
-  const pair = (): Layer[] => {
-    const out: Layer[] = [];
-    if (v.shift) out.push(new Shift(v.shift, { lrMult: v.shiftLrMult }));
-    if (v.scale) out.push(new Scale(v.scale, { proportional: v.proportional }));
-    return out;
-  };
-  const layers: Layer[] = pair();
-  arch.layers.forEach((s, i) => {
-    checkSpec(arch, i, !!s && typeof s === "object", "not a layer spec object");
-    layers.push(baseLayer(arch, i));
-    const next = arch.layers[i + 1];
-    if (v.bn && (s.type === "conv" || s.type === "dense") && next?.type === "act") {
-      layers.push(new BatchNorm());
-    }
-    if (s.type === "act") layers.push(...pair());
+  const base = parseLayerSpecs(arch?.layers, `architecture '${arch?.name}'`);
+  const pair = (): LayerSpec[] => [
+    ...(v.shift ? [{ type: "shift", sharing: v.shift, lrMult: v.shiftLrMult } as const] : []),
+    ...(v.scale
+      ? [{ type: "scale", sharing: v.scale, proportional: v.proportional } as const]
+      : []),
+  ];
+  const out = pair();
+  base.forEach((s, i) => {
+    const weighted = s.type === "conv" || s.type === "dense";
+    out.push(
+      weighted && v.biasLrMult !== 1 ? { ...s, biasLrMult: (s.biasLrMult ?? 1) * v.biasLrMult } : s,
+    );
+    if (v.bn && weighted && base[i + 1]?.type === "act") out.push({ type: "batchnorm" });
+    if (s.type === "act") out.push(...pair());
   });
-  return layers;
+  return out;
 }
 
-function isBiasedLayer(l: Layer): boolean {
-  return l.kind === "Conv2d" || l.kind === "Dense";
+/** The layers of {@link variantSpecs}, built from the registry (unbuilt: no parameters yet). */
+export function variantLayers(arch: ArchSpec, variant: string | VariantSpec): Layer[] {
+  return variantSpecs(arch, variant).map((s) => buildLayer(s));
 }
 
 /**
  * Builds `arch` as variant `variant` on a backend: layers placed by {@link variantLayers},
  * parameters drawn from stream `Streams.init` of `seed` in layer order (shift, scale and
- * batch-norm parameters are constants, so every variant shares the plain network's weights),
- * bias multipliers applied. Throws when the network's output is not `[arch.classes]`.
+ * batch-norm parameters are constants, so every variant shares the plain network's weights).
+ * Throws when the network's output is not `[arch.classes]`.
  */
 export function buildNetwork(
   arch: ArchSpec,
@@ -230,7 +174,6 @@ export function buildNetwork(
   return finish(
     model,
     arch,
-    v,
     () =>
       model.build(arch.inputShape, {
         backend: opts.backend,
@@ -240,7 +183,7 @@ export function buildNetwork(
   );
 }
 
-function finish(model: Sequential, arch: ArchSpec, v: VariantSpec, build: () => void): Sequential {
+function finish(model: Sequential, arch: ArchSpec, build: () => void): Sequential {
   try {
     build();
     const out = model.outputShape;
@@ -254,12 +197,6 @@ function finish(model: Sequential, arch: ArchSpec, v: VariantSpec, build: () => 
     model.dispose();
     throw e;
   }
-  if (v.biasLrMult !== 1) {
-    for (const l of model.layers) {
-      if (!isBiasedLayer(l)) continue;
-      for (const p of l.params()) if (p.kind === "bias") p.lrMult = v.biasLrMult;
-    }
-  }
   return model;
 }
 
@@ -271,7 +208,7 @@ function finish(model: Sequential, arch: ArchSpec, v: VariantSpec, build: () => 
 export function dryRunNetwork(arch: ArchSpec, variant: string): Sequential {
   const v = parseVariant(variant);
   const model = new Sequential(variantLayers(arch, v), { name: `${arch.name}/${v.name}` });
-  return finish(model, arch, v, () => model.build(arch.inputShape, dryRunContext()));
+  return finish(model, arch, () => model.build(arch.inputShape, dryRunContext()));
 }
 
 /** Number of learnable parameters of `arch` as `variant` (via {@link dryRunNetwork}). */

@@ -36,7 +36,7 @@ Deno.test("CLI misuse: every tool exits 2 with `error: ...` and one hint line, n
     ["experiment", ["--bogus"], /Unknown option '--bogus'/],
     ["experiment", ["--runs", "0"], /--runs must be a positive integer, got '0'/],
     ["report", ["--bogus"], /Unknown option '--bogus'/],
-    ["report", ["--threshold", "2"], /--threshold must be a number between 0 and 1/],
+    ["report", ["--target", "2"], /--target must be a number between 0 and 1/],
     ["visualize", ["--bogus"], /Unknown option '--bogus'/],
     ["visualize", ["--mode", "sideways"], /--mode must be unbiased or biased, got 'sideways'/],
     ["bench", ["--bogus"], /Unknown option '--bogus'/],

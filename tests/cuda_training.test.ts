@@ -13,7 +13,7 @@ import { openLibrary, resolveLibrary } from "../ffi/library.ts";
 import { NativeBackend } from "../src/backends/native.ts";
 import { tsBackend } from "../src/backends/ts.ts";
 import type { Backend } from "../src/backend.ts";
-import { architecture } from "../src/presets.ts";
+import { architecture } from "../src/architectures.ts";
 import { buildNetwork, VARIANTS } from "../src/variants.ts";
 import { Optimizer } from "../src/optim.ts";
 import { SoftmaxCrossEntropy } from "../src/loss.ts";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { main, parseCli, workerArgs } from "../experiments/cli.ts";
-import { PRESETS } from "../experiments/presets.ts";
+import { EXPERIMENT_PRESETS } from "../experiments/presets.ts";
 import { validateConfig } from "../src/experiment/config.ts";
-import { architecture } from "../src/presets.ts";
+import { type ArchitectureRef, resolveArchitecture } from "../src/architectures.ts";
 import { parseVariant } from "../src/variants.ts";
 import { runDeno, silenced } from "./cli_helpers.ts";
 
@@ -113,9 +113,10 @@ Deno.test("experiment CLI: overrides reach the config; every preset is valid", a
   assert.equal((await parseCli(["--shard", "1/4"]))!.report, false);
   const checks = {
     variant: (v: string) => void parseVariant(v),
-    architecture: (n: string) => void architecture(n, { inputShape: [3, 32, 32], classes: 10 }),
+    architecture: (a: ArchitectureRef) =>
+      void resolveArchitecture(a, { inputShape: [3, 32, 32], classes: 10 }),
   };
-  for (const [name, raw] of Object.entries(PRESETS)) {
+  for (const [name, raw] of Object.entries(EXPERIMENT_PRESETS)) {
     const c = validateConfig(raw, name, checks);
     assert.equal(c.name, name);
   }
@@ -263,7 +264,7 @@ Deno.test("experiment CLI: a subset larger than the dataset is refused naming it
   try {
     for (
       const [flag, n, re] of [
-        ["--train-subset", "100000", /trainSubset.*100000.*60000/],
+        ["--train-subset", "100000", /trainSubset.*100000.*54000/],
         ["--test-subset", "20000", /testSubset.*20000.*10000/],
       ] as const
     ) {

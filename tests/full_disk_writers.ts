@@ -12,7 +12,7 @@ import { tsBackend } from "../src/backends/ts.ts";
 import { downloadCifar } from "../src/data/download.ts";
 import { writeJsonAtomic } from "../src/experiment/files.ts";
 import { saveModel } from "../src/io/safetensors.ts";
-import { architecture } from "../src/presets.ts";
+import { architecture } from "../src/architectures.ts";
 import { writeExperimentReport, writeResultsIndex } from "../src/report/report.ts";
 import { buildNetwork } from "../src/variants.ts";
 

@@ -10,7 +10,7 @@ import { tsBackend } from "../src/backends/ts.ts";
 import { md5Hex } from "../src/data/download.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 import { saveModel } from "../src/io/safetensors.ts";
-import { architecture } from "../src/presets.ts";
+import { architecture } from "../src/architectures.ts";
 import { buildNetwork } from "../src/variants.ts";
 import { bytes, gzip, tar } from "./data_fixtures.ts";
 import { ROOT, runDeno } from "./cli_helpers.ts";

@@ -4,6 +4,7 @@ import { tsBackend } from "../src/backends/ts.ts";
 import type { DType } from "../src/backend.ts";
 import {
   decodeModel,
+  decodeSafetensors,
   encodeModel,
   encodeSafetensors,
   loadModel,
@@ -12,7 +13,7 @@ import {
   saveModel,
 } from "../src/io/safetensors.ts";
 import type { Sequential } from "../src/model.ts";
-import { architecture } from "../src/presets.ts";
+import { architecture } from "../src/architectures.ts";
 import { Rng } from "../src/rng.ts";
 import { Tensor, tidy } from "../src/tensor.ts";
 import { buildNetwork } from "../src/variants.ts";
@@ -212,26 +213,101 @@ Deno.test("weights that do not match the architecture are refused, naming the te
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-  // A file whose metadata says one architecture while its tensors are another.
-  const lying = encodeModel(model, {
+  // A file whose stored network says one layer width while its tensors are another.
+  const lying = withMetadata(bytes, (md) => {
+    md["shiftlab.network"] = md["shiftlab.network"].replace('"units":4', '"units":6');
+    md["shiftlab.architecture"] = JSON.stringify(meta("plain", "shiftlab-small", 6).architecture);
+  });
+  assert.throws(
+    () => decodeModel(lying, { backend: tsBackend }, "lying.st"),
+    /lying\.st: the weights do not match .*tensor '\d+_dense\.weight' is \[4, 64\] in the file but \[6, 64\]/,
+  );
+  // The base architecture's class count must agree with the stored network.
+  const otherClasses = encodeModel(model, {
     ...m,
     architecture: meta("plain", "shiftlab-small", 6).architecture,
   });
   assert.throws(
-    () => decodeModel(lying, { backend: tsBackend }, "lying.st"),
-    /lying\.st: the weights do not match/,
+    () => decodeModel(otherClasses, { backend: tsBackend }, "x.st"),
+    /x\.st: cannot rebuild the stored network: corrupt metadata: the stored network gives \[4\] logits but the architecture says 6 classes/,
   );
-  // Extra tensors are named too.
+  // Extra tensors are named too: a bn file whose stored network lost its batch-norm layers.
   const bn = scrambled(meta("bn"), "float32");
   const bnBytes = encodeModel(bn, meta("bn"));
   const roundTrip = decodeModel(bnBytes, { backend: tsBackend }, "x");
   roundTrip.model.dispose();
-  const asPlain = encodeModel(bn, { ...meta("bn"), variant: "plain" });
+  const noBn = withMetadata(bnBytes, (md) => {
+    const net = JSON.parse(md["shiftlab.network"]);
+    net.layers = net.layers.filter((l: { type: string }) => l.type !== "batchnorm");
+    md["shiftlab.network"] = JSON.stringify(net);
+  });
   assert.throws(
-    () => decodeModel(asPlain, { backend: tsBackend }, "x"),
+    () => decodeModel(noBn, { backend: tsBackend }, "x"),
     /unexpected tensor '\d+_batchnorm\./,
   );
+  // A stored layer the registry does not know is named by its index and field.
+  const unknown = withMetadata(bytes, (md) => {
+    md["shiftlab.network"] = md["shiftlab.network"].replace('"type":"flatten"', '"type":"flat"');
+  });
+  assert.throws(
+    () => decodeModel(unknown, { backend: tsBackend }, "u.st"),
+    /u\.st: 'shiftlab\.network', layer 4: field 'type' is "flat", which is not a registered layer type/,
+  );
   for (const x of [model, wide, bn]) x.dispose();
+});
+
+/** `bytes` re-encoded with its metadata edited by `edit`. */
+function withMetadata(bytes: Uint8Array, edit: (md: Record<string, string>) => void): Uint8Array {
+  const file = decodeSafetensors(bytes);
+  const md = { ...file.metadata };
+  edit(md);
+  return encodeSafetensors(file.tensors.entries(), md);
+}
+
+Deno.test("the stored network is the registry's layer list; format-1 files need 'rebuild'", () => {
+  const m = meta("biased4");
+  const model = scrambled(m, "float32");
+  const bytes = encodeModel(model, m);
+  const file = decodeSafetensors(bytes);
+  assert.equal(file.metadata["shiftlab.version"], "2");
+  const net = JSON.parse(file.metadata["shiftlab.network"]);
+  assert.deepEqual(net.inputShape, INPUT);
+  assert.deepEqual(net.layers.map((l: { type: string }) => l.type), [
+    "conv",
+    "act",
+    "conv",
+    "act",
+    "flatten",
+    "dense",
+    "act",
+    "dense",
+  ]);
+  // Bias learning-rate multipliers of biasedK survive the round trip.
+  const loaded = decodeModel(bytes, { backend: tsBackend }).model;
+  assert.deepEqual(
+    loaded.params().map((p) => p.lrMult),
+    model.params().map((p) => p.lrMult),
+  );
+  assert.ok(loaded.params().some((p) => p.lrMult === 4));
+  loaded.dispose();
+  // A format-1 file: architecture and variant, no layer list.
+  const v1 = withMetadata(bytes, (md) => {
+    delete md["shiftlab.network"];
+    md["shiftlab.version"] = "1";
+  });
+  assert.throws(
+    () => decodeModel(v1, { backend: tsBackend }, "old.st"),
+    /old\.st: written in model format 1, which stores no layer list; load it with the 'rebuild' option/,
+  );
+  const old = decodeModel(v1, {
+    backend: tsBackend,
+    rebuild: (mm, dtype) =>
+      buildNetwork(mm.architecture, mm.variant, { backend: tsBackend, dtype, seed: 1 }),
+  });
+  assert.equal(old.meta.network, null);
+  assert.deepEqual(evalOutput(old.model, "float32"), evalOutput(model, "float32"));
+  old.model.dispose();
+  model.dispose();
 });
 
 // Native backends: the same round trip on every backend that loads here (cpu; cuda on a GPU host).

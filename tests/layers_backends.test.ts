@@ -1,6 +1,6 @@
 /**
  * Every layer on each native backend that loads here (`cpu`, `cuda`; float32) against the ts
- * reference in float64: same parameters, input and upstream gradient; outputs, input
+ * reference in float64 (every registered layer on its registry example, then more cases): same parameters, input and upstream gradient; outputs, input
  * gradients, parameter gradients and batch-norm running statistics must agree to float32
  * precision, and dropout masks exactly. Backends that do not load are reported as ignored.
  */
@@ -8,22 +8,7 @@ import assert from "node:assert/strict";
 import type { Backend, DType } from "../src/backend.ts";
 import { tsBackend } from "../src/backends/ts.ts";
 import { tryNative } from "../src/backends/select.ts";
-import {
-  Activation,
-  AvgPool2d,
-  BatchNorm,
-  Conv2d,
-  Dense,
-  Dropout,
-  Flatten,
-  GlobalAvgPool2d,
-  KWinners,
-  type Layer,
-  MaxPool2d,
-  Scale,
-  Shift,
-  SpatialDropout,
-} from "../src/layers/mod.ts";
+import { buildLayer, LAYERS, type LayerSpec } from "../src/layers/registry.ts";
 import type { ForwardContext } from "../src/layers/layer.ts";
 import { Rng, Streams } from "../src/rng.ts";
 import { shapeSize, Tensor } from "../src/tensor.ts";
@@ -33,60 +18,81 @@ const train: ForwardContext = { training: true, seed: 21, step: 6 };
 
 interface Case {
   name: string;
-  make: () => Layer;
+  spec: LayerSpec;
   shape: number[];
   input?: (n: number) => Float64Array;
   ctx?: ForwardContext;
 }
 
+const distinct = (n: number) => distinctValues(n, 8, 0.1);
+
 const cases: Case[] = [
-  { name: "Dense", make: () => new Dense(7), shape: [5, 9] },
-  { name: "Conv2d 3x3/2 p0", make: () => new Conv2d(4, 3, { stride: 2 }), shape: [3, 3, 9, 9] },
-  { name: "Conv2d 3x3/1 p1", make: () => new Conv2d(5, 3, { pad: 1 }), shape: [2, 3, 6, 7] },
-  { name: "Conv2d 1x1", make: () => new Conv2d(6, 1), shape: [2, 4, 5, 5] },
+  // Every registered layer on its registry example (inputs without ties, away from 0).
+  ...LAYERS.map((d) => ({
+    name: `${d.type} (registry example)`,
+    spec: d.example.spec as LayerSpec,
+    shape: [4, ...d.example.inputShape],
+    input: distinct,
+  })),
+  { name: "Dense", spec: { type: "dense", units: 7 }, shape: [5, 9] },
+  {
+    name: "Conv2d 3x3/2 p0",
+    spec: { type: "conv", filters: 4, kernel: 3, stride: 2 },
+    shape: [3, 3, 9, 9],
+  },
+  {
+    name: "Conv2d 3x3/1 p1",
+    spec: { type: "conv", filters: 5, kernel: 3, pad: 1 },
+    shape: [2, 3, 6, 7],
+  },
+  { name: "Conv2d 1x1", spec: { type: "conv", filters: 6, kernel: 1 }, shape: [2, 4, 5, 5] },
   {
     name: "MaxPool2d",
-    make: () => new MaxPool2d(3, 2, 1),
+    spec: { type: "maxpool", kernel: 3, stride: 2, pad: 1 },
     shape: [2, 3, 7, 7],
     input: (n) => distinctValues(n, 3),
   },
-  { name: "AvgPool2d", make: () => new AvgPool2d(2), shape: [2, 3, 6, 6] },
-  { name: "GlobalAvgPool2d", make: () => new GlobalAvgPool2d(), shape: [2, 5, 3, 4] },
-  { name: "Flatten", make: () => new Flatten(), shape: [2, 3, 2, 2] },
+  { name: "AvgPool2d", spec: { type: "avgpool", kernel: 2 }, shape: [2, 3, 6, 6] },
+  { name: "GlobalAvgPool2d", spec: { type: "gap" }, shape: [2, 5, 3, 4] },
+  { name: "Flatten", spec: { type: "flatten" }, shape: [2, 3, 2, 2] },
   ...(["relu", "leaky_relu", "sigmoid", "tanh", "softplus"] as const).map((op) => ({
     name: op,
-    make: () => new Activation(op),
+    spec: { type: "act", op } as const,
     shape: [3, 4, 5],
     input: (n: number) => distinctValues(n, 5, 0.1),
   })),
-  { name: "Dropout", make: () => new Dropout(0.3), shape: [4, 50] },
-  { name: "SpatialDropout", make: () => new SpatialDropout(0.5), shape: [4, 8, 3, 3] },
-  { name: "BatchNorm [F]", make: () => new BatchNorm(), shape: [8, 6] },
-  { name: "BatchNorm [C,H,W]", make: () => new BatchNorm(), shape: [4, 3, 5, 5] },
+  { name: "Dropout", spec: { type: "dropout", p: 0.3 }, shape: [4, 50] },
+  { name: "SpatialDropout", spec: { type: "spatial_dropout", p: 0.5 }, shape: [4, 8, 3, 3] },
+  { name: "BatchNorm [F]", spec: { type: "batchnorm" }, shape: [8, 6] },
+  { name: "BatchNorm [C,H,W]", spec: { type: "batchnorm" }, shape: [4, 3, 5, 5] },
   {
     name: "BatchNorm eval",
-    make: () => new BatchNorm(),
+    spec: { type: "batchnorm" },
     shape: [4, 3, 2, 2],
     ctx: { training: false, seed: 1, step: 0 },
   },
-  { name: "Shift channelwise", make: () => new Shift("channelwise"), shape: [3, 4, 2, 2] },
-  { name: "Shift elementwise", make: () => new Shift("elementwise"), shape: [3, 10] },
-  { name: "Scale layerwise", make: () => new Scale("layerwise"), shape: [3, 4, 2, 2] },
+  {
+    name: "Shift channelwise",
+    spec: { type: "shift", sharing: "channelwise" },
+    shape: [3, 4, 2, 2],
+  },
+  { name: "Shift elementwise", spec: { type: "shift", sharing: "elementwise" }, shape: [3, 10] },
+  { name: "Scale layerwise", spec: { type: "scale", sharing: "layerwise" }, shape: [3, 4, 2, 2] },
   {
     name: "Scale proportional",
-    make: () => new Scale("channelwise", { proportional: true }),
+    spec: { type: "scale", sharing: "channelwise", proportional: true },
     shape: [3, 4, 2, 2],
   },
   {
     name: "KWinners",
-    make: () => new KWinners(4),
+    spec: { type: "kwinners", k: 4 },
     shape: [3, 12],
     input: (n) => distinctValues(n, 8),
   },
 ];
 
 function runOn(backend: Backend, dtype: DType, c: Case) {
-  const layer = c.make();
+  const layer = buildLayer(c.spec);
   layer.name = "4_layer";
   layer.build(c.shape.slice(1), { backend, dtype, rng: new Rng(2, Streams.init) });
   // Move parameters off their initial values, identically on both backends.
@@ -134,7 +140,7 @@ for (const kind of ["cpu", "cuda"] as const) {
         near(got.dx, ref.dx, `${c.name} dx`);
         got.grads.forEach((g, k) => near(g, ref.grads[k], `${c.name} grad ${k}`));
         got.buffers.forEach((g, k) => near(g, ref.buffers[k], `${c.name} buffer ${k}`));
-        if (c.name.includes("Dropout")) {
+        if (c.spec.type.includes("dropout")) {
           assert.deepEqual(
             [...got.y].map((v) => v === 0),
             [...ref.y].map((v) => v === 0),

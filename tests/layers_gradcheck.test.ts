@@ -1,9 +1,14 @@
 /**
  * Finite-difference gradient checks (float64, central differences, relative error <= 1e-6)
- * for every layer: input gradient and every parameter gradient.
+ * for every layer: input gradient and every parameter gradient. Every registered layer type is
+ * checked on its registry example (so a new registered layer is checked without editing this
+ * file), and the cases below reach each layer's options and odd shapes.
  */
 import assert from "node:assert/strict";
 import { tsBackend } from "../src/backends/ts.ts";
+import * as layersModule from "../src/layers/mod.ts";
+import * as publicApi from "../mod.ts";
+import { buildLayer, LAYERS, type LayerSpec } from "../src/layers/registry.ts";
 import {
   Activation,
   ACTIVATIONS,
@@ -15,6 +20,7 @@ import {
   Flatten,
   GlobalAvgPool2d,
   KWinners,
+  LayerBase,
   MaxPool2d,
   Scale,
   SHARINGS,
@@ -28,6 +34,31 @@ import { shapeSize } from "../src/tensor.ts";
 import { Rng, Streams } from "../src/rng.ts";
 
 const train = { training: true, seed: 11, step: 3 };
+
+Deno.test("gradcheck: every registered layer, on its registry example", () => {
+  assert.ok(LAYERS.length >= 13, `${LAYERS.length} registered layers`);
+  for (const def of LAYERS) {
+    const layer = buildLayer(def.example.spec as LayerSpec);
+    layer.name = `2_${def.type}`;
+    const shape = [4, ...def.example.inputShape];
+    const res = checkLayerGradients(layer, shape, {
+      ctx: train,
+      input: distinctValues(shapeSize(shape), 17),
+    });
+    assert.equal(res.tensors.length, 1 + layer.params().length, `${def.type}: tensors checked`);
+    layer.dispose();
+  }
+});
+
+Deno.test("every concrete layer class the library exports is registered", () => {
+  const bases: unknown[] = [LayerBase, layersModule.Pool2dBase, layersModule.DropoutBase];
+  const classes = [...Object.entries(layersModule), ...Object.entries(publicApi)].filter(([, v]) =>
+    typeof v === "function" && v.prototype instanceof LayerBase && !bases.includes(v)
+  );
+  assert.ok(classes.length >= 13, classes.map(([k]) => k).join(", "));
+  const registered = new Set<unknown>(LAYERS.map((d) => d.layer));
+  for (const [name, cls] of classes) assert.ok(registered.has(cls), `${name} is not registered`);
+});
 
 Deno.test("gradcheck: Dense, with and without bias, both inits", () => {
   checkLayerGradients(new Dense(4), [3, 5]);

@@ -4,7 +4,7 @@ import { Activation, Dense, Flatten } from "../src/layers/mod.ts";
 import { SoftmaxCrossEntropy } from "../src/loss.ts";
 import { DryRunBackend, dryRunContext, Sequential } from "../src/model.ts";
 import { Optimizer } from "../src/optim.ts";
-import type { ArchSpec } from "../src/presets.ts";
+import type { ArchSpec } from "../src/architectures.ts";
 import { Rng, Streams } from "../src/rng.ts";
 import { Tensor } from "../src/tensor.ts";
 import { buildNetwork, VARIANTS } from "../src/variants.ts";

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import type { Backend } from "../src/backend.ts";
-import type { ArchSpec } from "../src/presets.ts";
+import type { ArchSpec } from "../src/architectures.ts";
 import { buildNetwork, VARIANTS } from "../src/variants.ts";
 import { Optimizer } from "../src/optim.ts";
 import { SoftmaxCrossEntropy } from "../src/loss.ts";

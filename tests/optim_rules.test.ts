@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tsBackend } from "../src/backends/ts.ts";
-import { Param, type ParamKind } from "../src/layers/layer.ts";
+import { Param, type ParamKind } from "../src/param.ts";
 import { Optimizer, type OptimizerConfig } from "../src/optim.ts";
 import { Tensor } from "../src/tensor.ts";
 

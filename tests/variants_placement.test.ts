@@ -3,7 +3,7 @@ import { tsBackend } from "../src/backends/ts.ts";
 import type { Layer, Param } from "../src/layers/layer.ts";
 import type { Scale } from "../src/layers/mod.ts";
 import { Optimizer } from "../src/optim.ts";
-import type { ArchSpec } from "../src/presets.ts";
+import type { ArchSpec } from "../src/architectures.ts";
 import { Tensor } from "../src/tensor.ts";
 import {
   ALL_VARIANTS,

@@ -3,7 +3,7 @@ import { tsBackend } from "../src/backends/ts.ts";
 import { Activation, Conv2d, Dense, Flatten } from "../src/layers/mod.ts";
 import type { Layer } from "../src/layers/layer.ts";
 import { Sequential } from "../src/model.ts";
-import { architecture, type ArchSpec } from "../src/presets.ts";
+import { architecture, type ArchSpec } from "../src/architectures.ts";
 import { tryNative } from "../src/backends/select.ts";
 import { decodeModel, encodeModel } from "../src/io/safetensors.ts";
 import { buildNetwork } from "../src/variants.ts";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { tsBackend } from "../src/backends/ts.ts";
 import { encodeIdx } from "../src/data/idx.ts";
 import { saveModel } from "../src/io/safetensors.ts";
-import { architecture } from "../src/presets.ts";
+import { architecture } from "../src/architectures.ts";
 import { buildNetwork } from "../src/variants.ts";
 import { runDeno } from "./cli_helpers.ts";
 

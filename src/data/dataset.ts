@@ -9,6 +9,7 @@ import { Rng, Streams } from "../rng.ts";
 
 /** Per-element normalisation statistics (one mean and divisor per input element). */
 export interface NormStats {
+  /** The mean of every input element over the training set. */
   mean: Float32Array;
   /** The divisor: the standard deviation, floored at {@link STD_FLOOR}. */
   std: Float32Array;

@@ -36,6 +36,7 @@ export function defaultDataDir(name: DatasetName): string {
 export interface LoadOptions {
   /** Folder with the files; defaults: embedded (MNIST), system (Fashion), {@link defaultDataDir}. */
   dataDir?: string;
+  /** Which split: `train` or `test`. */
   split: Split;
   /** Normalise with the training set's per-element statistics (default true). */
   normalize?: boolean;

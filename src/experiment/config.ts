@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { ArchitectureRef } from "../architectures.ts";
 import { DATASETS } from "../data/mod.ts";
 import { OPTIMIZER_KINDS, type OptimizerKind } from "../optim.ts";
 
@@ -64,8 +65,11 @@ export interface ExperimentConfig {
   dataset: string;
   /** Folder with the dataset's files (default: embedded / system / ~/.cache/shiftlab). */
   dataDir?: string;
-  /** An architecture preset name (`src/presets.ts`). */
-  architecture: string;
+  /**
+   * The architecture (`src/architectures.ts`): a preset's name, a preset with options such as
+   * `{ "preset": "allcnnc", "width": 0.25 }`, or an inline list of layer specs.
+   */
+  architecture: ArchitectureRef;
   /** Build the architecture with its dropout layers. */
   dropout: boolean;
   /** Variants to train (SPEC §1 names). */
@@ -135,7 +139,7 @@ const KEYS: Record<keyof ExperimentConfig, string> = {
   description: "string",
   dataset: "string",
   dataDir: "string",
-  architecture: "string",
+  architecture: "string|array|object",
   dropout: "boolean",
   variants: "array",
   dropoutOverrides: "object",
@@ -199,13 +203,14 @@ function rateList(where: string, field: string, v: unknown): void {
 
 /**
  * Validates a parsed JSON config, fills defaults and returns it. `where` names the source
- * (file or preset) in errors. `checkVariant` and `checkArchitecture` validate names (they throw
- * listing the valid ones); they are injected so this module stays free of model code.
+ * (file or preset) in errors. `checks.variant` and `checks.architecture` validate a variant name
+ * and the architecture (they throw naming what is wrong); they are injected so this module stays
+ * free of model code.
  */
 export function validateConfig(
   raw: unknown,
   where: string,
-  checks: { variant?: (name: string) => void; architecture?: (name: string) => void } = {},
+  checks: { variant?: (name: string) => void; architecture?: (arch: ArchitectureRef) => void } = {},
 ): ExperimentConfig {
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
     fail(where, `an experiment config must be a JSON object, got ${JSON.stringify(raw)}`);
@@ -260,9 +265,16 @@ export function validateConfig(
     }
   }
   try {
-    checks.architecture?.(c.architecture as string);
+    checks.architecture?.(c.architecture as ArchitectureRef);
   } catch (e) {
     fail(where, (e as Error).message);
+  }
+  if (Array.isArray(c.architecture) && (c.dropout || c.dropoutOverrides)) {
+    fail(
+      where,
+      `'dropout' and 'dropoutOverrides' apply to presets; an inline architecture places its ` +
+        `own dropout layers`,
+    );
   }
   for (const k of ["epochs", "batchSize", "runs"]) posInt(where, k, c[k]);
   for (const k of ["trainSubset", "testSubset", "holdOut", "evalBatchSize"]) {

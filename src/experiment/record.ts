@@ -13,6 +13,8 @@
  * @module
  */
 
+import type { LayerSpec } from "../layers/registry.ts";
+
 /**
  * Format version of {@link RunRecord} and {@link ExperimentManifest}; bump on incompatible
  * change. Version 2 added the validation split and the once-per-run test evaluation; version 1
@@ -38,7 +40,10 @@ export interface Provenance {
 export interface RunConfig {
   experiment: string;
   dataset: string;
+  /** The architecture's name (canonical for an inline or optioned one, e.g. `allcnnc(width=0.25)`). */
   architecture: string;
+  /** The resolved base layer list, for an inline or optioned architecture (absent for a preset). */
+  layers?: LayerSpec[];
   variant: string;
   lr: number;
   momentum: number;
@@ -101,7 +106,10 @@ export interface ExperimentManifest {
   preset: string;
   description: string;
   dataset: string;
+  /** The architecture's name (canonical for an inline or optioned one). */
   architecture: string;
+  /** The resolved base layer list, for an inline or optioned architecture (absent for a preset). */
+  layers?: LayerSpec[];
   /** Output of `summary()` for the plain network. */
   architectureSummary: string;
   variants: string[];

@@ -7,7 +7,7 @@
 import type { Backend } from "../backend.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { Optimizer } from "../optim.ts";
-import { architecture, type ArchSpec } from "../presets.ts";
+import { type ArchSpec, type LayerSpec, resolveArchitecture } from "../architectures.ts";
 import type { Progress } from "../progress.ts";
 import { evaluate, fit } from "../train.ts";
 import { buildNetwork } from "../variants.ts";
@@ -39,11 +39,20 @@ export interface RunEnv {
 
 /** The architecture for the dataset's shape with the run's dropout setting. */
 export function archFor(config: ExperimentConfig, data: Dataset, dropout: boolean): ArchSpec {
-  return architecture(config.architecture, {
+  return resolveArchitecture(config.architecture, {
     inputShape: data.inputShape,
     classes: data.classes,
     dropout,
   });
+}
+
+/**
+ * What records and the manifest store beside the architecture's name: nothing for a preset
+ * named by a string (the name says it all), the resolved layer list for an inline or optioned
+ * architecture.
+ */
+export function resolvedLayers(config: ExperimentConfig, arch: ArchSpec): { layers?: LayerSpec[] } {
+  return typeof config.architecture === "string" ? {} : { layers: arch.layers };
 }
 
 /** Human-readable name of a run, e.g. `lsh_lsc lr=0.01 run 2`. */
@@ -99,6 +108,7 @@ export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord 
       experiment: env.experiment,
       dataset: config.dataset,
       architecture: arch.name,
+      ...resolvedLayers(config, arch),
       variant: spec.variant,
       lr: spec.lr,
       momentum: config.momentum,

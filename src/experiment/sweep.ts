@@ -9,13 +9,14 @@ import type { Backend } from "../backend.ts";
 import { type Dataset, subset } from "../data/dataset.ts";
 import { loadSplits } from "../data/mod.ts";
 import type { Progress } from "../progress.ts";
+import { architectureName } from "../architectures.ts";
 import { buildNetwork } from "../variants.ts";
 import { CONFIG_DEFAULTS, defaultHoldOut, type ExperimentConfig, ratesFor } from "./config.ts";
 import { finishedRuns, readJsonIfExists, writeJsonAtomic } from "./files.ts";
 import { cleanRate, type LrSearchResult, searchLearningRates } from "./lrsearch.ts";
 import { planRuns, type RunSpec, selectShard, type Shard } from "./plan.ts";
 import { type ExperimentManifest, RECORD_VERSION, runFileName, type RunRecord } from "./record.ts";
-import { archFor, executeRun, type RunEnv } from "./runner.ts";
+import { archFor, executeRun, resolvedLayers, type RunEnv } from "./runner.ts";
 
 /** Options of {@link runSweep}. */
 export interface SweepOptions {
@@ -304,12 +305,11 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   let mine: RunSpec[] = o.shard ? selectShard(plan, o.shard) : plan;
   if (o.worker) mine = selectShard(mine, o.worker);
 
-  const plain = buildNetwork(archFor(config, data.train, config.dropout), "plain", {
-    backend,
-    seed: config.baseSeed,
-  });
+  const arch = archFor(config, data.train, config.dropout);
+  const plain = buildNetwork(arch, "plain", { backend, seed: config.baseSeed });
   const manifest: ExperimentManifest = {
     ...baseManifest({ ...o, config }, experiment),
+    ...resolvedLayers(config, arch),
     architectureSummary: plain.summary(),
     learningRates: rates,
     ...(search
@@ -388,7 +388,7 @@ function baseManifest(o: SweepOptions, experiment: string) {
     preset: o.source,
     description: c.description,
     dataset: c.dataset,
-    architecture: c.architecture,
+    architecture: architectureName(c.architecture),
     variants: c.variants,
     epochs: c.epochs,
     runs: c.runs,
@@ -420,7 +420,15 @@ async function runLrSearch(
 ): Promise<LrSearchResult | null> {
   const s = o.config.lrSearch!;
   const trialConfig: ExperimentConfig = { ...o.config, epochs: s.epochs ?? o.config.epochs };
-  const train = s.trainSubset ? subset(data.train, s.trainSubset) : data.train;
+  // A trial never trains on more samples than the runs do.
+  const trialSize = s.trainSubset ? Math.min(s.trainSubset, data.train.size) : data.train.size;
+  if (s.trainSubset && s.trainSubset > data.train.size) {
+    o.progress?.message(
+      `learning-rate search: trials use the ${data.train.size} training samples the runs use ` +
+        `(lrSearch.trainSubset asks for ${s.trainSubset})`,
+    );
+  }
+  const train = subset(data.train, trialSize, "lrSearch.trainSubset");
   const runs = s.runs ?? 1;
   const dir = `${o.outDir}/search`;
   let interrupted = false;

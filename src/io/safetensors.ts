@@ -5,18 +5,23 @@
  * `2_batchnorm.runningMean`) becomes one tensor, little-endian float32 (float64 for a float64
  * network, so a reload is exact). The input normalisation, when given, is stored as the
  * tensors `__input__.mean` and `__input__.std`. `__metadata__` holds, as strings:
- * `format` = `shiftlab`, `shiftlab.version`, `shiftlab.architecture` (the `ArchSpec` as JSON),
- * `shiftlab.variant`, `shiftlab.dataset`, `shiftlab.seed` and `shiftlab.training` (JSON).
+ * `format` = `shiftlab`, `shiftlab.version`, `shiftlab.network` (JSON: the per-sample input
+ * shape and every layer of the network as a layer-registry spec, batch norm and shift/scale
+ * layers included), `shiftlab.architecture` (the base `ArchSpec` as JSON), `shiftlab.variant`,
+ * `shiftlab.dataset`, `shiftlab.seed` and `shiftlab.training` (JSON).
  *
- * Loading rebuilds the network from the architecture and variant with `buildNetwork` and
- * copies the stored values in, so the same backend gives bit-identical outputs.
+ * Loading rebuilds the network from the stored layer list through the layer registry (no
+ * knowledge of variants needed) and copies the stored values in, so the same backend gives
+ * bit-identical outputs. Format-1 files stored no layer list; {@link LoadModelOptions.rebuild}
+ * builds theirs.
  *
  * @module
  */
 import type { Backend, DType } from "../backend.ts";
-import type { Sequential } from "../model.ts";
-import type { ArchSpec } from "../presets.ts";
-import { buildNetwork } from "../variants.ts";
+import type { ArchSpec } from "../architectures.ts";
+import { buildLayer, type LayerSpec, layerSpec, parseLayerSpecs } from "../layers/registry.ts";
+import { Sequential } from "../model.ts";
+import { Rng, Streams } from "../rng.ts";
 import { fmtShape } from "../tensor.ts";
 import { writeFileAtomic } from "./atomic.ts";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsFile } from "./safetensors_codec.ts";
@@ -24,17 +29,27 @@ import { decodeSafetensors, encodeSafetensors, type SafetensorsFile } from "./sa
 export * from "./safetensors_codec.ts";
 
 /** Version of the metadata layout written by {@link saveModel}. */
-export const MODEL_FORMAT_VERSION = 1;
+export const MODEL_FORMAT_VERSION = 2;
 
 /** Input normalisation of the data the model was trained on (per input element). */
 export interface InputNormalization {
+  /** Mean of every input element, subtracted first. */
   mean: ArrayLike<number>;
+  /** Divisor of every input element. */
   std: ArrayLike<number>;
+}
+
+/** The network a model file stores: enough to rebuild it through the layer registry. */
+export interface StoredNetwork {
+  /** Per-sample input shape. */
+  inputShape: number[];
+  /** Every layer, input to logits. */
+  layers: LayerSpec[];
 }
 
 /** What a model file says about the network besides its weights. */
 export interface ModelMeta {
-  /** The architecture the network was built from. */
+  /** The base architecture the network was built from. */
   architecture: ArchSpec;
   /** Variant name (SPEC §1), e.g. `plain`, `bn`, `lsh_lsc`. */
   variant: string;
@@ -46,6 +61,11 @@ export interface ModelMeta {
   normalization?: InputNormalization | null;
   /** The training configuration (e.g. a `RunConfig`), stored as JSON. */
   training?: Record<string, unknown> | null;
+  /**
+   * Read from a file: the stored network (null in format-1 files). Ignored when saving: the
+   * stored network is always read off the model itself.
+   */
+  network?: StoredNetwork | null;
 }
 
 const NORM_MEAN = "__input__.mean";
@@ -85,9 +105,14 @@ export function encodeModel(model: Sequential, meta: ModelMeta): Uint8Array {
       tensors.push([name, { shape: model.inputShape, data: Float32Array.from(v) }]);
     }
   }
+  const network: StoredNetwork = {
+    inputShape: model.inputShape,
+    layers: model.layers.map(layerSpec),
+  };
   const metadata: Record<string, string> = {
     format: "shiftlab",
     "shiftlab.version": String(MODEL_FORMAT_VERSION),
+    "shiftlab.network": JSON.stringify(network),
     "shiftlab.architecture": JSON.stringify(meta.architecture),
     "shiftlab.variant": meta.variant,
   };
@@ -119,9 +144,11 @@ export function readModelMeta(file: SafetensorsFile, what: string): ModelMeta {
   }
   let architecture: ArchSpec;
   let training: Record<string, unknown> | null = null;
+  let stored: { inputShape?: unknown; layers?: unknown } | null = null;
   try {
     architecture = JSON.parse(m["shiftlab.architecture"]);
     if (m["shiftlab.training"]) training = JSON.parse(m["shiftlab.training"]);
+    if (m["shiftlab.network"] !== undefined) stored = JSON.parse(m["shiftlab.network"]);
   } catch (e) {
     throw new Error(`${what}: corrupt metadata, not valid JSON (${(e as Error).message})`);
   }
@@ -132,6 +159,21 @@ export function readModelMeta(file: SafetensorsFile, what: string): ModelMeta {
     throw new Error(
       `${what}: corrupt metadata, 'shiftlab.architecture' is not an architecture spec`,
     );
+  }
+  let network: StoredNetwork | null = null;
+  if (stored !== null) {
+    const shape = stored?.inputShape;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+      throw new Error(
+        `${what}: corrupt metadata, 'shiftlab.network' has no input shape (got ${
+          JSON.stringify(shape)
+        })`,
+      );
+    }
+    network = {
+      inputShape: shape,
+      layers: parseLayerSpecs(stored.layers, `${what}: 'shiftlab.network'`),
+    };
   }
   const mean = file.tensors.get(NORM_MEAN);
   const std = file.tensors.get(NORM_STD);
@@ -144,6 +186,7 @@ export function readModelMeta(file: SafetensorsFile, what: string): ModelMeta {
       ? { mean: Float32Array.from(mean.data), std: Float32Array.from(std.data) }
       : null,
     training,
+    network,
   };
 }
 
@@ -227,6 +270,38 @@ export interface LoadModelOptions {
   backend: Backend;
   /** Element type; default float64 when the file holds F64 and the backend supports it, else float32. */
   dtype?: DType;
+  /**
+   * Builds the network of a format-1 file, which stored the base architecture and variant but
+   * no layer list (e.g. with `buildNetwork(meta.architecture, meta.variant, ...)`). Without it
+   * such a file is refused with an error that says so.
+   */
+  rebuild?: (meta: ModelMeta, dtype: DType) => Sequential;
+}
+
+/** The stored network rebuilt through the layer registry (parameters to be overwritten). */
+function rebuildStored(
+  meta: ModelMeta,
+  net: StoredNetwork,
+  backend: Backend,
+  dtype: DType,
+): Sequential {
+  const model = new Sequential(net.layers.map((s) => buildLayer(s)), {
+    name: `${meta.architecture.name}/${meta.variant}`,
+  });
+  try {
+    model.build(net.inputShape, { backend, dtype, rng: new Rng(meta.seed ?? 0, Streams.init) });
+    const out = model.outputShape;
+    if (out.length !== 1 || out[0] !== meta.architecture.classes) {
+      throw new Error(
+        `corrupt metadata: the stored network gives ${fmtShape(out)} logits but the ` +
+          `architecture says ${meta.architecture.classes} classes`,
+      );
+    }
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
 }
 
 /** Decodes model bytes (see {@link loadModel}); `what` names the source in errors. */
@@ -240,13 +315,18 @@ export function decodeModel(
   const hasF64 = [...file.tensors.values()].some((t) => t.dtype === "F64");
   const dtype: DType = opts.dtype ??
     (hasF64 && opts.backend.supports("float64") ? "float64" : "float32");
+  if (!meta.network && !opts.rebuild) {
+    throw new Error(
+      `${what}: written in model format 1, which stores no layer list; load it with the ` +
+        `'rebuild' option (e.g. buildNetwork(meta.architecture, meta.variant, ...)) or into a ` +
+        `network you built, with loadWeights`,
+    );
+  }
   let model: Sequential;
   try {
-    model = buildNetwork(meta.architecture, meta.variant, {
-      backend: opts.backend,
-      dtype,
-      seed: meta.seed ?? 0,
-    });
+    model = meta.network
+      ? rebuildStored(meta, meta.network, opts.backend, dtype)
+      : opts.rebuild!(meta, dtype);
   } catch (e) {
     throw new Error(`${what}: cannot rebuild the stored network: ${(e as Error).message}`);
   }

@@ -8,6 +8,7 @@ import * as ops from "../ops.ts";
 import type { Tensor } from "../tensor.ts";
 import { LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
+import { type LayerDef, oneOf } from "./spec.ts";
 
 /** Slope of leaky ReLU for negative inputs. */
 export const LEAKY_SLOPE = 0.01;
@@ -70,3 +71,22 @@ export class Activation extends LayerBase {
     return ops.activationBackward(this.op, x, y, dy, this.alpha);
   }
 }
+
+/** Spec of an {@link Activation} layer in an architecture. */
+export interface ActivationSpec {
+  /** Layer type. */
+  type: "act";
+  /** The activation. */
+  op: ActivationOp;
+}
+
+/** Registry entry of {@link Activation}. */
+export const activationLayer: LayerDef<ActivationSpec, Activation> = {
+  type: "act",
+  description: "elementwise activation: relu, leaky_relu (slope 0.01), sigmoid, tanh, softplus",
+  fields: { op: oneOf(Object.keys(ACTIVATIONS)) },
+  example: { spec: { type: "act", op: "tanh" }, inputShape: [2, 3] },
+  layer: Activation,
+  build: (s) => new Activation(s.op),
+  toSpec: (l) => ({ type: "act", op: l.op }),
+};

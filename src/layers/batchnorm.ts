@@ -15,6 +15,7 @@ import { shapeSize, Tensor } from "../tensor.ts";
 import { LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
 import { Param } from "./layer.ts";
+import { type LayerDef, numberIn, optional, positiveNumber } from "./spec.ts";
 
 /** Options of {@link BatchNorm}. */
 export interface BatchNormOptions {
@@ -155,3 +156,20 @@ export class BatchNorm extends LayerBase {
     return `${this.#channels}${this.eps === 1e-5 ? "" : `, eps ${this.eps}`}`;
   }
 }
+
+/** Spec of a {@link BatchNorm} layer in an architecture: its options. */
+export interface BatchNormSpec extends BatchNormOptions {
+  /** Layer type. */
+  type: "batchnorm";
+}
+
+/** Registry entry of {@link BatchNorm}. */
+export const batchNormLayer: LayerDef<BatchNormSpec, BatchNorm> = {
+  type: "batchnorm",
+  description: "batch normalization per feature ([F]) or channel ([C, H, W]), learnable γ, β",
+  fields: { eps: optional(positiveNumber), momentum: optional(numberIn(0, 1)) },
+  example: { spec: { type: "batchnorm" }, inputShape: [3, 2, 2] },
+  layer: BatchNorm,
+  build: (s) => new BatchNorm({ eps: s.eps, momentum: s.momentum }),
+  toSpec: (l) => ({ type: "batchnorm", eps: l.eps, momentum: l.momentum }),
+};

@@ -16,10 +16,20 @@ import { outSize, type Window2d } from "../backend.ts";
 import { heNormal, xavierNormal, zeros } from "../init.ts";
 import * as ops from "../ops.ts";
 import { Tensor } from "../tensor.ts";
-import { checkNonNegInt, checkPositiveInt, LayerBase } from "./base.ts";
-import { checkInit, type WeightInit } from "./dense.ts";
+import { checkLrMult, checkNonNegInt, checkPositiveInt, LayerBase } from "./base.ts";
+import { checkInit, WEIGHT_INITS, type WeightInit } from "./dense.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
 import { Param } from "./layer.ts";
+import {
+  boolean,
+  type LayerDef,
+  nonNegativeInt,
+  numberIn,
+  oneOf,
+  optional,
+  positiveInt,
+  width,
+} from "./spec.ts";
 
 /** Options of {@link Conv2d}. */
 export interface Conv2dOptions {
@@ -31,6 +41,8 @@ export interface Conv2dOptions {
   init?: WeightInit;
   /** Whether the layer has a per-filter bias (default true). */
   bias?: boolean;
+  /** Learning-rate multiplier of the bias (default 1; the `biasedK` variants use K). */
+  biasLrMult?: number;
 }
 
 /** Convolution layer on `[N, C, H, W]` inputs; weight `[filters, C, k, k]`. */
@@ -45,6 +57,8 @@ export class Conv2d extends LayerBase {
   readonly weightInit: WeightInit;
   /** Whether a bias is learned. */
   readonly hasBias: boolean;
+  /** Learning-rate multiplier of the bias. */
+  readonly biasLrMult: number;
   /** `[filters, C, k, k]`, after build. */
   weight: Param | null = null;
   /** `[filters]`, after build (null without bias). */
@@ -62,6 +76,8 @@ export class Conv2d extends LayerBase {
     checkNonNegInt("Conv2d", "pad", this.pad);
     this.weightInit = checkInit("Conv2d", opts.init ?? "he");
     this.hasBias = opts.bias ?? true;
+    this.biasLrMult = opts.biasLrMult ?? 1;
+    checkLrMult("Conv2d", this.biasLrMult);
   }
 
   /** Validates the per-sample input shape, creates parameters, returns the output shape. */
@@ -85,7 +101,7 @@ export class Conv2d extends LayerBase {
     this.weight = this.addParam(new Param("weight", this.upload(shape, data), "weight"));
     if (this.hasBias) {
       const b = this.upload([this.filters], zeros([this.filters]));
-      this.bias = this.addParam(new Param("bias", b, "bias"));
+      this.bias = this.addParam(new Param("bias", b, "bias", { lrMult: this.biasLrMult }));
     }
     return [this.filters, oh, ow];
   }
@@ -129,3 +145,51 @@ export class Conv2d extends LayerBase {
       (this.hasBias ? "" : ", no bias") + (this.weightInit === "he" ? "" : ", xavier");
   }
 }
+
+/** Spec of a {@link Conv2d} layer in an architecture: its options plus filters and kernel. */
+export interface Conv2dSpec extends Conv2dOptions {
+  /** Layer type. */
+  type: "conv";
+  /** Output channels (scaled by an architecture's `width` option). */
+  filters: number;
+  /** Window size (square). */
+  kernel: number;
+}
+
+/** Registry entry of {@link Conv2d}. */
+export const convLayer: LayerDef<Conv2dSpec, Conv2d> = {
+  type: "conv",
+  description: "2-D convolution (cross-correlation) on [C, H, W] inputs, square windows",
+  fields: {
+    filters: width(positiveInt),
+    kernel: positiveInt,
+    stride: optional(positiveInt),
+    pad: optional(nonNegativeInt),
+    init: optional(oneOf(WEIGHT_INITS)),
+    bias: optional(boolean),
+    biasLrMult: optional(numberIn(0)),
+  },
+  example: {
+    spec: { type: "conv", filters: 3, kernel: 3, stride: 2, pad: 1 },
+    inputShape: [2, 5, 5],
+  },
+  layer: Conv2d,
+  build: (s) =>
+    new Conv2d(s.filters, s.kernel, {
+      stride: s.stride,
+      pad: s.pad,
+      init: s.init,
+      bias: s.bias,
+      biasLrMult: s.biasLrMult,
+    }),
+  toSpec: (l) => ({
+    type: "conv",
+    filters: l.filters,
+    kernel: l.kernel,
+    stride: l.stride,
+    pad: l.pad,
+    init: l.weightInit,
+    bias: l.hasBias,
+    biasLrMult: l.biasLrMult,
+  }),
+};

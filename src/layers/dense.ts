@@ -6,12 +6,16 @@
 import { heNormal, xavierNormal, zeros } from "../init.ts";
 import * as ops from "../ops.ts";
 import type { Tensor } from "../tensor.ts";
-import { checkPositiveInt, LayerBase } from "./base.ts";
+import { checkLrMult, checkPositiveInt, LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
 import { Param } from "./layer.ts";
+import { boolean, type LayerDef, numberIn, oneOf, optional, positiveInt, width } from "./spec.ts";
+
+/** The weight initialisation schemes of conv and dense layers. */
+export const WEIGHT_INITS = ["he", "xavier"] as const;
 
 /** Weight initialisation scheme of a conv or dense layer. */
-export type WeightInit = "he" | "xavier";
+export type WeightInit = typeof WEIGHT_INITS[number];
 
 /** Throws unless `init` is a known scheme. */
 export function checkInit(kind: string, init: unknown): WeightInit {
@@ -27,6 +31,8 @@ export interface DenseOptions {
   init?: WeightInit;
   /** Whether the layer has a bias (default true). */
   bias?: boolean;
+  /** Learning-rate multiplier of the bias (default 1; the `biasedK` variants use K). */
+  biasLrMult?: number;
 }
 
 /** Fully connected layer on `[N, F]` inputs. */
@@ -37,6 +43,8 @@ export class Dense extends LayerBase {
   readonly weightInit: WeightInit;
   /** Whether a bias is learned. */
   readonly hasBias: boolean;
+  /** Learning-rate multiplier of the bias. */
+  readonly biasLrMult: number;
   /** `[units, fanIn]`, after build. */
   weight: Param | null = null;
   /** `[units]`, after build (null without bias). */
@@ -48,6 +56,8 @@ export class Dense extends LayerBase {
     checkPositiveInt("Dense", "units", units);
     this.weightInit = checkInit("Dense", opts.init ?? "he");
     this.hasBias = opts.bias ?? true;
+    this.biasLrMult = opts.biasLrMult ?? 1;
+    checkLrMult("Dense", this.biasLrMult);
   }
 
   /** Validates the per-sample input shape, creates parameters, returns the output shape. */
@@ -61,7 +71,7 @@ export class Dense extends LayerBase {
     this.weight = this.addParam(new Param("weight", this.upload(shape, w), "weight"));
     if (this.hasBias) {
       const b = this.upload([this.units], zeros([this.units]));
-      this.bias = this.addParam(new Param("bias", b, "bias"));
+      this.bias = this.addParam(new Param("bias", b, "bias", { lrMult: this.biasLrMult }));
     }
     return [this.units];
   }
@@ -90,3 +100,33 @@ export class Dense extends LayerBase {
     }`;
   }
 }
+
+/** Spec of a {@link Dense} layer in an architecture: its options plus the width. */
+export interface DenseSpec extends DenseOptions {
+  /** Layer type. */
+  type: "dense";
+  /** Output features (scaled by an architecture's `width` option). */
+  units: number;
+}
+
+/** Registry entry of {@link Dense}. */
+export const denseLayer: LayerDef<DenseSpec, Dense> = {
+  type: "dense",
+  description: "fully connected, y = x Wᵀ + b, on [F] inputs",
+  fields: {
+    units: width(positiveInt),
+    init: optional(oneOf(WEIGHT_INITS)),
+    bias: optional(boolean),
+    biasLrMult: optional(numberIn(0)),
+  },
+  example: { spec: { type: "dense", units: 4 }, inputShape: [5] },
+  layer: Dense,
+  build: (s) => new Dense(s.units, { init: s.init, bias: s.bias, biasLrMult: s.biasLrMult }),
+  toSpec: (l) => ({
+    type: "dense",
+    units: l.units,
+    init: l.weightInit,
+    bias: l.hasBias,
+    biasLrMult: l.biasLrMult,
+  }),
+};

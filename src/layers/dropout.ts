@@ -15,6 +15,7 @@ import { mix32, Streams } from "../rng.ts";
 import { fmtShape, shapeSize, Tensor } from "../tensor.ts";
 import { LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
+import { type LayerDef, numberIn } from "./spec.ts";
 
 /** Largest step for which masks stay distinct (`step * 2^32` must stay below 2^53). */
 export const MAX_DROPOUT_STEP = 2 ** 21 - 1;
@@ -161,3 +162,46 @@ export class SpatialDropout extends DropoutBase {
     return this.inputShape.length >= 2;
   }
 }
+
+/** Spec of a {@link Dropout} (`dropout`) or {@link SpatialDropout} (`spatial_dropout`) layer. */
+export interface DropoutSpec<T extends "dropout" | "spatial_dropout"> {
+  /** Layer type. */
+  type: T;
+  /** Drop probability in `[0, 1)`. */
+  p: number;
+}
+
+/** The registry entry of a dropout layer: both share their field and constructor. */
+function dropoutLayerDef<T extends "dropout" | "spatial_dropout", L extends DropoutBase>(
+  type: T,
+  layer: new (p: number) => L,
+  description: string,
+  inputShape: number[],
+): LayerDef<DropoutSpec<T>, L> {
+  return {
+    type,
+    description,
+    fields: { p: numberIn(0, 1, true) },
+    example: { spec: { type, p: 0.5 }, inputShape },
+    layer,
+    build: (s) => new layer(s.p),
+    toSpec: (l) => ({ type, p: l.p }),
+  };
+}
+
+/** Registry entry of {@link Dropout}. */
+export const dropoutLayer: LayerDef<DropoutSpec<"dropout">, Dropout> = dropoutLayerDef(
+  "dropout",
+  Dropout,
+  "inverted dropout: each unit kept with probability 1-p, scaled by 1/(1-p)",
+  [6],
+);
+
+/** Registry entry of {@link SpatialDropout}. */
+export const spatialDropoutLayer: LayerDef<DropoutSpec<"spatial_dropout">, SpatialDropout> =
+  dropoutLayerDef(
+    "spatial_dropout",
+    SpatialDropout,
+    "spatial dropout: whole channels of [C, H, W] inputs kept or dropped together",
+    [3, 2, 2],
+  );

@@ -6,6 +6,7 @@
 import { shapeSize, type Tensor } from "../tensor.ts";
 import { copyAs, LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
+import type { LayerDef } from "./spec.ts";
 
 /** Flattens every per-sample axis into one. */
 export class Flatten extends LayerBase {
@@ -30,3 +31,20 @@ export class Flatten extends LayerBase {
     return copyAs(dy, this.#inBatch);
   }
 }
+
+/** Spec of a {@link Flatten} layer in an architecture. */
+export interface FlattenSpec {
+  /** Layer type. */
+  type: "flatten";
+}
+
+/** Registry entry of {@link Flatten}. */
+export const flattenLayer: LayerDef<FlattenSpec, Flatten> = {
+  type: "flatten",
+  description: "flattens every per-sample axis into one: [C, H, W] -> [C*H*W]",
+  fields: {},
+  example: { spec: { type: "flatten" }, inputShape: [3, 2, 2] },
+  layer: Flatten,
+  build: () => new Flatten(),
+  toSpec: () => ({ type: "flatten" }),
+};

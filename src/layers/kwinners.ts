@@ -9,6 +9,7 @@ import * as ops from "../ops.ts";
 import { shapeSize, Tensor } from "../tensor.ts";
 import { checkPositiveInt, LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
+import { type LayerDef, positiveInt } from "./spec.ts";
 
 /** Keeps the `k` largest activations of each sample. */
 export class KWinners extends LayerBase {
@@ -50,3 +51,22 @@ export class KWinners extends LayerBase {
     return `k ${this.k}`;
   }
 }
+
+/** Spec of a {@link KWinners} layer in an architecture. */
+export interface KWinnersSpec {
+  /** Layer type. */
+  type: "kwinners";
+  /** Winners per sample. */
+  k: number;
+}
+
+/** Registry entry of {@link KWinners}. */
+export const kWinnersLayer: LayerDef<KWinnersSpec, KWinners> = {
+  type: "kwinners",
+  description: "k-winners-take-all: per sample the k largest activations pass, the rest are 0",
+  fields: { k: positiveInt },
+  example: { spec: { type: "kwinners", k: 3 }, inputShape: [8] },
+  layer: KWinners,
+  build: (s) => new KWinners(s.k),
+  toSpec: (l) => ({ type: "kwinners", k: l.k }),
+};

@@ -5,8 +5,17 @@
  * @module
  */
 export * from "./layer.ts";
+export * from "./spec.ts";
+export * from "./registry.ts";
 export { batchShapeText, LayerBase } from "./base.ts";
-export { checkInit, Dense, type DenseOptions, type WeightInit } from "./dense.ts";
+export {
+  checkInit,
+  Dense,
+  type DenseOptions,
+  type DenseSpec,
+  WEIGHT_INITS,
+  type WeightInit,
+} from "./dense.ts";
 export { Conv2d, type Conv2dOptions } from "./conv2d.ts";
 export { AvgPool2d, GlobalAvgPool2d, MaxPool2d, Pool2dBase } from "./pool.ts";
 export { Flatten } from "./flatten.ts";
@@ -24,3 +33,4 @@ export { parseSharing, type SharedShape, sharedShape, type Sharing, SHARINGS } f
 export { Shift, type ShiftOptions } from "./shift.ts";
 export { PROPORTIONAL_EPS2, Scale, type ScaleOptions } from "./scale.ts";
 export { KWinners } from "./kwinners.ts";
+export { Identity } from "./identity.ts";

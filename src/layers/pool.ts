@@ -10,6 +10,7 @@ import * as ops from "../ops.ts";
 import { Tensor } from "../tensor.ts";
 import { checkNonNegInt, checkPositiveInt, LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
+import { type LayerDef, nonNegativeInt, optional, positiveInt } from "./spec.ts";
 
 /** Shared geometry and validation of the 2-D pooling layers. */
 export abstract class Pool2dBase extends LayerBase {
@@ -154,3 +155,66 @@ export class GlobalAvgPool2d extends LayerBase {
     return dx;
   }
 }
+
+/** Spec of a {@link MaxPool2d} (`maxpool`) or {@link AvgPool2d} (`avgpool`) layer. */
+export interface Pool2dSpec<T extends "maxpool" | "avgpool"> {
+  /** Layer type. */
+  type: T;
+  /** Window size (square). */
+  kernel: number;
+  /** Stride (default: the kernel). */
+  stride?: number;
+  /** Zero padding on every side (default 0, below the kernel). */
+  pad?: number;
+}
+
+/** The registry entry of a window pool: both share their fields and constructor. */
+function poolLayer<T extends "maxpool" | "avgpool", L extends Pool2dBase>(
+  type: T,
+  layer: new (kernel: number, stride?: number, pad?: number) => L,
+  description: string,
+  example: Omit<Pool2dSpec<T>, "type">,
+): LayerDef<Pool2dSpec<T>, L> {
+  return {
+    type,
+    description,
+    fields: { kernel: positiveInt, stride: optional(positiveInt), pad: optional(nonNegativeInt) },
+    example: { spec: { type, ...example }, inputShape: [2, 5, 5] },
+    layer,
+    build: (s) => new layer(s.kernel, s.stride, s.pad),
+    toSpec: (l) => ({ type, kernel: l.kernel, stride: l.stride, pad: l.pad }),
+  };
+}
+
+/** Registry entry of {@link MaxPool2d}. */
+export const maxPoolLayer: LayerDef<Pool2dSpec<"maxpool">, MaxPool2d> = poolLayer(
+  "maxpool",
+  MaxPool2d,
+  "2-D max pooling on [C, H, W] inputs; the gradient goes to the argmax",
+  { kernel: 2 },
+);
+
+/** Registry entry of {@link AvgPool2d}. */
+export const avgPoolLayer: LayerDef<Pool2dSpec<"avgpool">, AvgPool2d> = poolLayer(
+  "avgpool",
+  AvgPool2d,
+  "2-D average pooling on [C, H, W] inputs (divisor k*k, padding counts as 0)",
+  { kernel: 3, stride: 2, pad: 1 },
+);
+
+/** Spec of a {@link GlobalAvgPool2d} layer in an architecture. */
+export interface GlobalAvgPool2dSpec {
+  /** Layer type. */
+  type: "gap";
+}
+
+/** Registry entry of {@link GlobalAvgPool2d}. */
+export const globalAvgPoolLayer: LayerDef<GlobalAvgPool2dSpec, GlobalAvgPool2d> = {
+  type: "gap",
+  description: "global average pooling: [C, H, W] -> [C]",
+  fields: {},
+  example: { spec: { type: "gap" }, inputShape: [3, 4, 5] },
+  layer: GlobalAvgPool2d,
+  build: () => new GlobalAvgPool2d(),
+  toSpec: () => ({ type: "gap" }),
+};

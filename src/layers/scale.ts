@@ -12,7 +12,8 @@ import type { Tensor } from "../tensor.ts";
 import { checkLrMult, LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
 import { Param } from "./layer.ts";
-import { parseSharing, type SharedShape, sharedShape, type Sharing } from "./sharing.ts";
+import { parseSharing, type SharedShape, sharedShape, type Sharing, SHARINGS } from "./sharing.ts";
+import { boolean, type LayerDef, numberIn, oneOf, optional } from "./spec.ts";
 
 /** `eps²` of proportional scaling: the gradient is multiplied by `sqrt(1e-12 + w²)`. */
 export const PROPORTIONAL_EPS2 = 1e-12;
@@ -90,3 +91,31 @@ export class Scale extends LayerBase {
       (this.lrMult === 1 ? "" : `, lr x${this.lrMult}`);
   }
 }
+
+/** Spec of a {@link Scale} layer in an architecture: its options plus the sharing. */
+export interface ScaleSpec extends ScaleOptions {
+  /** Layer type. */
+  type: "scale";
+  /** How the parameter is shared. */
+  sharing: Sharing;
+}
+
+/** Registry entry of {@link Scale}. */
+export const scaleLayer: LayerDef<ScaleSpec, Scale> = {
+  type: "scale",
+  description: "scaling layer y = x * w, w (init 1) shared elementwise, channelwise or layerwise",
+  fields: {
+    sharing: oneOf(SHARINGS),
+    lrMult: optional(numberIn(0)),
+    proportional: optional(boolean),
+  },
+  example: { spec: { type: "scale", sharing: "elementwise" }, inputShape: [2, 3] },
+  layer: Scale,
+  build: (s) => new Scale(s.sharing, { lrMult: s.lrMult, proportional: s.proportional }),
+  toSpec: (l) => ({
+    type: "scale",
+    sharing: l.sharing,
+    lrMult: l.lrMult,
+    proportional: l.proportional,
+  }),
+};

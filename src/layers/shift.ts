@@ -10,7 +10,8 @@ import type { Tensor } from "../tensor.ts";
 import { checkLrMult, LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
 import { Param } from "./layer.ts";
-import { parseSharing, type SharedShape, sharedShape, type Sharing } from "./sharing.ts";
+import { parseSharing, type SharedShape, sharedShape, type Sharing, SHARINGS } from "./sharing.ts";
+import { type LayerDef, numberIn, oneOf, optional } from "./spec.ts";
 
 /** Options of {@link Shift}. */
 export interface ShiftOptions {
@@ -70,3 +71,22 @@ export class Shift extends LayerBase {
     return `${this.effectiveSharing}${this.lrMult === 1 ? "" : `, lr x${this.lrMult}`}`;
   }
 }
+
+/** Spec of a {@link Shift} layer in an architecture: its options plus the sharing. */
+export interface ShiftSpec extends ShiftOptions {
+  /** Layer type. */
+  type: "shift";
+  /** How the parameter is shared. */
+  sharing: Sharing;
+}
+
+/** Registry entry of {@link Shift}. */
+export const shiftLayer: LayerDef<ShiftSpec, Shift> = {
+  type: "shift",
+  description: "shifting layer y = x + b, b (init 0) shared elementwise, channelwise or layerwise",
+  fields: { sharing: oneOf(SHARINGS), lrMult: optional(numberIn(0)) },
+  example: { spec: { type: "shift", sharing: "channelwise" }, inputShape: [2, 3, 3] },
+  layer: Shift,
+  build: (s) => new Shift(s.sharing, { lrMult: s.lrMult }),
+  toSpec: (l) => ({ type: "shift", sharing: l.sharing, lrMult: l.lrMult }),
+};

@@ -269,6 +269,7 @@ ${
       ? ` (${plainRun.parameters.toLocaleString("en-US")} parameters as plain; per variant below)`
       : ""
   }</dd>
+${m.layers ? `<dt>resolved layers</dt><dd>${h(layerList(m.layers))}</dd>` : ""}
 <dt>variants</dt><dd>${h(m.variants.join(", "))}</dd>
 <dt>epochs</dt><dd>${m.epochs}</dd>
 <dt>runs per variant and rate</dt><dd>${m.runs} (run k of every variant shares its seed)</dd>
@@ -297,6 +298,15 @@ ${search}
     h(m.architectureSummary)
   }</pre></details>
 </section>`;
+}
+
+/** `conv(filters=24, kernel=3) → act(op=relu) → …`: an inline or optioned architecture's layers. */
+function layerList(layers: readonly object[]): string {
+  return layers.map((l) => {
+    const { type, ...fields } = l as Record<string, unknown>;
+    const args = Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(", ");
+    return `${type}(${args})`;
+  }).join(" → ");
 }
 
 function divergedCell(g: GroupAnalysis): string {

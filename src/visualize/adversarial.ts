@@ -25,13 +25,15 @@ export interface AdversarialAttempt {
   finalPrediction: number;
   /** Target activation (logit) per iteration `0..I`. */
   targetActivation: number[];
-  /** Start image and final image, `[...inputShape]`. */
+  /** Start image, `[...inputShape]`. */
   start: Float32Array;
+  /** Final image, `[...inputShape]`. */
   final: Float32Array;
 }
 
 /** The whole adversarial study. */
 export interface AdversarialReport {
+  /** Every attempt, by target class, then start sample. */
   attempts: AdversarialAttempt[];
   /** Per target class: attempts, successes, mean flip iteration of the successes. */
   perClass: {
@@ -42,8 +44,11 @@ export interface AdversarialReport {
   }[];
   /** Successes / attempts over all classes. */
   successRate: number;
+  /** Ascent iterations per attempt. */
   iters: number;
+  /** Step size of the ascent. */
   rate: number;
+  /** Error injected at the last layer. */
   mode: AscentMode;
 }
 
@@ -59,10 +64,15 @@ export interface AdversarialOptions {
   perClass?: number;
   /** Target classes; default all. */
   targets?: readonly number[];
+  /** Ascent iterations per attempt. */
   iters: number;
+  /** Step size of the ascent. */
   rate: number;
+  /** Error injected at the last layer (default `biased`, which also pushes the others down). */
   mode?: AscentMode;
+  /** Clip the image to the data range after each step (see {@link AscentOptions.clip}). */
   clip?: readonly [number, number] | ClipBounds | null;
+  /** L2 penalty of the ascent (default 0). */
   l2?: number;
 }
 

@@ -7,20 +7,28 @@
  * @module
  */
 import type { Backend, DType, HostArray } from "../backend.ts";
-import type { ForwardContext, Param } from "../layers/layer.ts";
+import type { ForwardContext } from "../layers/layer.ts";
+import type { Param } from "../param.ts";
 import { fmtShape, Tensor, tidy } from "../tensor.ts";
 import { type AscentMode, readNeurons, seedError, type SpatialReadout } from "./neuron.ts";
 
 /** The part of `Sequential` (src/model.ts) the engine needs. */
 export interface AscentModel {
+  /** The layers, input to output (their names and kinds). */
   readonly layers: readonly { readonly name: string; readonly kind: string }[];
+  /** Backend the network lives on. */
   readonly backend: Backend;
+  /** Per-sample input shape. */
   readonly inputShape: readonly number[];
   /** Element type of the network (Sequential has it); else taken from the parameters. */
   readonly dtype?: DType;
+  /** Forward pass from the input up to and including layer `layerIndex`. */
   forwardTo(x: Tensor, layerIndex: number, ctx: ForwardContext): Tensor;
+  /** Backward pass from an error injected at layer `layerIndex`'s output to the input. */
   backwardFrom(dy: Tensor, layerIndex: number): Tensor;
+  /** Learnable parameters (their gradients are zeroed, never stepped). */
   params(): Param[];
+  /** Sets every parameter gradient to zero. */
   zeroGrad(): void;
 }
 
@@ -159,7 +167,9 @@ export function inputGradient(
  * every sample), e.g. the raw pixel range mapped through per-element normalisation.
  */
 export interface ClipBounds {
+  /** Lower bound of every input element. */
   lo: ArrayLike<number>;
+  /** Upper bound of every input element. */
   hi: ArrayLike<number>;
 }
 

@@ -15,6 +15,7 @@ import type { Sequential } from "../model.ts";
 import type { AscentMode, SpatialReadout } from "./neuron.ts";
 import { writeVisualizePage } from "./page.ts";
 import { trainQuickModel } from "./quick.ts";
+import { buildNetwork } from "../variants.ts";
 import { type AscentStart, runStudy, type StudyOptions } from "./study.ts";
 
 const USAGE = `usage: deno task visualize [options]
@@ -206,7 +207,12 @@ async function main(): Promise<void> {
   let folder: OutputFolder;
   const t0 = performance.now();
   if (args.model) {
-    ({ model, meta } = await loadModel(args.model, { backend }));
+    ({ model, meta } = await loadModel(args.model, {
+      backend,
+      // Format-1 files store the architecture and variant, not the layer list.
+      rebuild: (m, dtype) =>
+        buildNetwork(m.architecture, m.variant, { backend, dtype, seed: m.seed ?? 0 }),
+    }));
     modelFile = args.model;
     const dsName = args.dataset ?? meta.dataset ?? "mnist";
     test = await loadDataset(dsName, {

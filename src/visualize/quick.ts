@@ -10,7 +10,7 @@ import { subset } from "../data/dataset.ts";
 import type { ModelMeta } from "../io/safetensors.ts";
 import type { Sequential } from "../model.ts";
 import { Optimizer } from "../optim.ts";
-import { architecture } from "../presets.ts";
+import { architecture } from "../architectures.ts";
 import { evaluate, fit, type TrainHistory } from "../train.ts";
 import { buildNetwork } from "../variants.ts";
 

@@ -18,7 +18,9 @@ export type AscentStart = "top" | "bottom" | "mean" | "noise";
 export interface StudyData {
   /** `[count, ...inputShape]`. */
   images: Float32Array;
+  /** Label of every image. */
   labels: ArrayLike<number>;
+  /** Number of images. */
   count: number;
   /**
    * The per-element normalisation the images went through. With it, `clip` bounds each
@@ -36,15 +38,21 @@ export interface StudyOptions {
   neurons?: readonly number[];
   /** Cap when `neurons` is not given; default 16. */
   maxNeurons?: number;
+  /** How a conv channel is read as one neuron (default its spatial mean). */
   spatial?: SpatialReadout;
+  /** Error injected at the layer. */
   mode: AscentMode;
+  /** Ascent iterations. */
   iters: number;
+  /** Ascent step size. */
   rate: number;
+  /** Where each ascent starts. */
   start: AscentStart;
   /** Candidates per neuron (T). */
   top: number;
   /** Clip inputs to the range of the data. */
   clip: boolean;
+  /** L2 penalty of the ascent. */
   l2: number;
   /** Frames kept per strip (besides the first and last). */
   frames?: number;
@@ -52,42 +60,55 @@ export interface StudyOptions {
   adversarial: boolean;
   /** Start samples per target class in the adversarial study. */
   adversarialPerClass?: number;
+  /** Seed of the noise starts (default 0). */
   seed?: number;
 }
 
 /** What the study found for one neuron. */
 export interface NeuronStudy {
+  /** The neuron's index in its layer. */
   neuron: number;
-  /** Top-T sample indices and their activations. */
+  /** Top-T sample indices. */
   topIndices: number[];
+  /** Their activations. */
   topActivations: number[];
-  /** Mean of the top-T candidates and of the T least activating samples. */
+  /** Mean image of the top-T candidates. */
   topMean: Float32Array;
+  /** Mean image of the T least activating samples. */
   bottomMean: Float32Array;
   /** Mean image over the starts at each recorded iteration. */
   strip: { iteration: number; image: Float32Array }[];
-  /** Mean input gradient over the starts at the first and the last iteration. */
+  /** Mean input gradient over the starts at the first iteration. */
   gradFirst: Float32Array;
+  /** Mean input gradient over the starts at the last iteration. */
   gradLast: Float32Array;
-  /** Mean target activation and mean of the other neurons, per iteration `0..I`. */
+  /** Mean target activation, per iteration `0..I`. */
   target: number[];
+  /** Mean activation of the layer's other neurons, per iteration `0..I`. */
   others: number[];
 }
 
 /** The study's results. */
 export interface StudyResult {
+  /** Index of the studied layer. */
   layer: number;
+  /** Its name, e.g. `7_dense`. */
   layerName: string;
+  /** Its kind, e.g. `Dense`. */
   layerKind: string;
+  /** Neurons of the layer. */
   units: number;
   /** Starts per neuron. */
   startsPerNeuron: number;
   /** The clip range: in raw units when normalisation was given, else normalised. */
   clipRange: [number, number] | null;
+  /** One entry per studied neuron. */
   neurons: NeuronStudy[];
+  /** The adversarial study, when it ran. */
   adversarial: AdversarialReport | null;
   /** Accuracy of the network on the scanned samples. */
   accuracy: number;
+  /** Seconds the study took. */
   seconds: number;
 }
 

@@ -3,7 +3,7 @@ import { tsBackend } from "../src/backends/ts.ts";
 import { batches, loadTrainTest, subset } from "../src/data/mod.ts";
 import { SoftmaxCrossEntropy } from "../src/loss.ts";
 import { Optimizer } from "../src/optim.ts";
-import { architecture } from "../src/presets.ts";
+import { architecture } from "../src/architectures.ts";
 import { Tensor } from "../src/tensor.ts";
 import { buildNetwork } from "../src/variants.ts";
 

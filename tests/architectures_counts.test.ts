@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tsBackend } from "../src/backends/ts.ts";
-import { architecture, ARCHITECTURES, type LayerSpec } from "../src/presets.ts";
+import { architecture, ARCHITECTURES, type LayerSpec } from "../src/architectures.ts";
 import { buildNetwork, countParameters, dryRunNetwork } from "../src/variants.ts";
 
 const CIFAR = { inputShape: [3, 32, 32], classes: 10 };
