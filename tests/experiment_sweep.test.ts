@@ -30,6 +30,22 @@ async function data() {
   return cached;
 }
 
+/** runSweep into `dir` on the ts backend with the shared data and `cfg(over)`. */
+async function sweep(
+  dir: string,
+  over: Record<string, unknown> = {},
+  extra: Partial<Parameters<typeof runSweep>[0]> = {},
+) {
+  return await runSweep({
+    config: cfg(over),
+    source: "test",
+    outDir: dir,
+    backend: tsBackend,
+    data: await data(),
+    ...extra,
+  });
+}
+
 async function readRuns(dir: string): Promise<Map<string, RunRecord>> {
   const out = new Map<string, RunRecord>();
   for await (const e of Deno.readDir(`${dir}/runs`)) {
@@ -53,13 +69,7 @@ function comparable(r: RunRecord) {
 Deno.test("experiment: a tiny sweep (2 variants x 2 runs) writes the expected records and manifest", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const res = await runSweep({
-      config: cfg(),
-      source: "test",
-      outDir: dir,
-      backend: tsBackend,
-      data: await data(),
-    });
+    const res = await sweep(dir);
     assert.equal(res.planned, 4);
     assert.equal(res.ran, 4);
     const runs = await readRuns(dir);
@@ -105,24 +115,11 @@ Deno.test("experiment: a stopped sweep resumes without redoing finished runs; sa
   const dir = await Deno.makeTempDir();
   const dir2 = await Deno.makeTempDir();
   try {
-    const r1 = await runSweep({
-      config: cfg(),
-      source: "test",
-      outDir: dir,
-      backend: tsBackend,
-      data: await data(),
-      stopAfterRuns: 1,
-    });
+    const r1 = await sweep(dir, {}, { stopAfterRuns: 1 });
     assert.equal(r1.ran, 1);
     assert.ok(r1.stopped);
     const first = await Deno.readTextFile(`${dir}/runs/${FILES[0]}`);
-    const r2 = await runSweep({
-      config: cfg(),
-      source: "test",
-      outDir: dir,
-      backend: tsBackend,
-      data: await data(),
-    });
+    const r2 = await sweep(dir);
     assert.equal(r2.skipped, 1);
     assert.equal(r2.ran, 3);
     assert.equal(
@@ -131,23 +128,11 @@ Deno.test("experiment: a stopped sweep resumes without redoing finished runs; sa
       "finished run untouched",
     );
     // a third pass has nothing to do
-    const r3 = await runSweep({
-      config: cfg(),
-      source: "test",
-      outDir: dir,
-      backend: tsBackend,
-      data: await data(),
-    });
+    const r3 = await sweep(dir);
     assert.equal(r3.ran, 0);
     assert.equal(r3.skipped, 4);
     // determinism: an independent sweep gives identical records (timings aside)
-    await runSweep({
-      config: cfg(),
-      source: "test",
-      outDir: dir2,
-      backend: tsBackend,
-      data: await data(),
-    });
+    await sweep(dir2);
     const a = await readRuns(dir);
     const b = await readRuns(dir2);
     for (const f of FILES) {
@@ -160,13 +145,7 @@ Deno.test("experiment: a stopped sweep resumes without redoing finished runs; sa
     // a different seed gives different numbers
     const dir3 = await Deno.makeTempDir();
     try {
-      await runSweep({
-        config: cfg({ baseSeed: 5, variants: ["plain"], runs: 1 }),
-        source: "test",
-        outDir: dir3,
-        backend: tsBackend,
-        data: await data(),
-      });
+      await sweep(dir3, { baseSeed: 5, variants: ["plain"], runs: 1 });
       const c = (await readRuns(dir3)).get(FILES[0])!;
       assert.notDeepEqual(c.trainLoss, a.get(FILES[0])!.trainLoss);
     } finally {
@@ -194,22 +173,8 @@ Deno.test("experiment: --shard 0/2 and 1/2 together cover the sweep exactly once
   }
   const dir = await Deno.makeTempDir();
   try {
-    const a = await runSweep({
-      config: cfg(),
-      source: "test",
-      outDir: dir,
-      backend: tsBackend,
-      data: await data(),
-      shard: { index: 0, count: 2 },
-    });
-    const b = await runSweep({
-      config: cfg(),
-      source: "test",
-      outDir: dir,
-      backend: tsBackend,
-      data: await data(),
-      shard: { index: 1, count: 2 },
-    });
+    const a = await sweep(dir, {}, { shard: { index: 0, count: 2 } });
+    const b = await sweep(dir, {}, { shard: { index: 1, count: 2 } });
     assert.equal(a.ran, 2);
     assert.equal(b.ran, 2);
     assert.equal(b.skipped, 0, "shard 1 found none of its runs done by shard 0");
@@ -222,13 +187,7 @@ Deno.test("experiment: --shard 0/2 and 1/2 together cover the sweep exactly once
 Deno.test("experiment: a run forced to diverge is recorded as diverged and the sweep completes", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const res = await runSweep({
-      config: cfg({ lr: { default: 0.01, lsh_lsc: 1e20 }, runs: 1, epochs: 2 }),
-      source: "test",
-      outDir: dir,
-      backend: tsBackend,
-      data: await data(),
-    });
+    const res = await sweep(dir, { lr: { default: 0.01, lsh_lsc: 1e20 }, runs: 1, epochs: 2 });
     assert.equal(res.ran, 2);
     assert.equal(res.diverged, 1);
     const runs = await readRuns(dir);
@@ -283,21 +242,9 @@ Deno.test("experiment: a corrupt record file is ignored and its run redone", asy
 Deno.test("experiment: an output folder with different settings is refused", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    await runSweep({
-      config: cfg({ variants: ["plain"], runs: 1 }),
-      source: "test",
-      outDir: dir,
-      backend: tsBackend,
-      data: await data(),
-    });
+    await sweep(dir, { variants: ["plain"], runs: 1 });
     await assert.rejects(
-      runSweep({
-        config: cfg({ variants: ["plain"], runs: 1, epochs: 3 }),
-        source: "test",
-        outDir: dir,
-        backend: tsBackend,
-        data: await data(),
-      }),
+      sweep(dir, { variants: ["plain"], runs: 1, epochs: 3 }),
       /holds an experiment with different settings \(epochs: 1 there, 3 now\)/,
     );
   } finally {
@@ -484,13 +431,7 @@ Deno.test("experiment: the validation split is held out by the base seed, disjoi
 Deno.test("experiment: several learning rates in one sweep are recorded and analysed as groups", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    await runSweep({
-      config: cfg({ variants: ["plain", "sh"], lr: [0.01, 0.02], runs: 1 }),
-      source: "test",
-      outDir: dir,
-      backend: tsBackend,
-      data: await data(),
-    });
+    await sweep(dir, { variants: ["plain", "sh"], lr: [0.01, 0.02], runs: 1 });
     const m: ExperimentManifest = JSON.parse(await Deno.readTextFile(`${dir}/experiment.json`));
     assert.deepEqual(m.learningRates, { plain: [0.01, 0.02], sh: [0.01, 0.02] });
     assert.equal(m.plannedRuns, 4);
@@ -526,22 +467,10 @@ Deno.test("experiment: a rerun with other variants or rates is refused, naming w
   const dir = await Deno.makeTempDir();
   try {
     const base = { variants: ["plain"], runs: 1 };
-    await runSweep({
-      config: cfg(base),
-      source: "test",
-      outDir: dir,
-      backend: tsBackend,
-      data: await data(),
-    });
+    await sweep(dir, base);
     const refused = async (over: Record<string, unknown>, what: RegExp) => {
       await assert.rejects(
-        runSweep({
-          config: cfg({ ...base, ...over }),
-          source: "test",
-          outDir: dir,
-          backend: tsBackend,
-          data: await data(),
-        }),
+        sweep(dir, { ...base, ...over }),
         (e: Error) => {
           assert.match(e.message, /holds an experiment with another plan/);
           assert.match(e.message, what);
@@ -565,21 +494,8 @@ Deno.test("experiment: a rerun with other variants or rates is refused, naming w
 Deno.test("experiment: --extend adds variants and rates, records the extension, and resumes as the union", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    await runSweep({
-      config: cfg({ variants: ["plain"], runs: 1 }),
-      source: "test",
-      outDir: dir,
-      backend: tsBackend,
-      data: await data(),
-    });
-    const r = await runSweep({
-      config: cfg({ variants: ["sh"], lr: [0.01, 0.02], runs: 1 }),
-      source: "test",
-      outDir: dir,
-      backend: tsBackend,
-      data: await data(),
-      extend: true,
-    });
+    await sweep(dir, { variants: ["plain"], runs: 1 });
+    const r = await sweep(dir, { variants: ["sh"], lr: [0.01, 0.02], runs: 1 }, { extend: true });
     assert.equal(r.planned, 3);
     assert.equal(r.skipped, 1);
     assert.equal(r.ran, 2);

@@ -111,6 +111,26 @@ function against(
   return here.map(make);
 }
 
+/** A "raising this learning rate does not help" claim: `names` against `ref` on learning pace. */
+function doesNotHelp(
+  id: string,
+  claim: string,
+  names: string[],
+  ref: string,
+  listed: string,
+): ClaimDef {
+  return {
+    id,
+    claim,
+    test: `${listed} (those run) against ${ref} on learning pace: none faster by more than ${
+      EQUIVALENCE_MARGIN * 100
+    }% of ${ref}'s mean (one-sided tests)`,
+    mode: "all",
+    plan: (p) =>
+      against(p, names, ref, (v) => ({ kind: "notBetter", a: v, b: ref, metric: "pace" })),
+  };
+}
+
 /** The claims of SPEC §3 that a report can test, in the order the page lists them. */
 export const CLAIMS: readonly ClaimDef[] = [
   {
@@ -208,35 +228,20 @@ export const CLAIMS: readonly ClaimDef[] = [
         (v) => ({ kind: "less", a: v, b: "sh", metric: "pace" }),
       ),
   },
-  {
-    id: "channelwise-shift-lr-no-help",
-    claim: "Raising the channelwise shift's learning rate does not help.",
-    test: `csh2, csh4, csh8 (those run) against csh on learning pace: none faster by more than ${
-      EQUIVALENCE_MARGIN * 100
-    }% of csh's mean (one-sided tests)`,
-    mode: "all",
-    plan: (p) =>
-      against(
-        p,
-        ["csh2", "csh4", "csh8"],
-        "csh",
-        (v) => ({ kind: "notBetter", a: v, b: "csh", metric: "pace" }),
-      ),
-  },
-  {
-    id: "biased-no-help",
-    claim: "Raising the learning rate of ordinary biases (biasedK) does not help.",
-    test: `biased2..biased16 (those run) against plain on learning pace: none faster by more ` +
-      `than ${EQUIVALENCE_MARGIN * 100}% of plain's mean (one-sided tests)`,
-    mode: "all",
-    plan: (p) =>
-      against(
-        p,
-        ["biased2", "biased4", "biased8", "biased16"],
-        "plain",
-        (v) => ({ kind: "notBetter", a: v, b: "plain", metric: "pace" }),
-      ),
-  },
+  doesNotHelp(
+    "channelwise-shift-lr-no-help",
+    "Raising the channelwise shift's learning rate does not help.",
+    ["csh2", "csh4", "csh8"],
+    "csh",
+    "csh2, csh4, csh8",
+  ),
+  doesNotHelp(
+    "biased-no-help",
+    "Raising the learning rate of ordinary biases (biasedK) does not help.",
+    ["biased2", "biased4", "biased8", "biased16"],
+    "plain",
+    "biased2..biased16",
+  ),
   {
     id: "bn-combined-no-help",
     claim: "Combining shift/scale with batch normalisation did not help.",
