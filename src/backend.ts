@@ -98,7 +98,7 @@ export type UpdateRule =
   };
 
 /**
- * The op set. Semantics are defined here once; the C header `cuda/shiftlab.h` mirrors it and
+ * The op set. Semantics are defined here once; the C header `cuda/include/shiftlab.h` mirrors it and
  * the tests check every implementation against `ts`.
  */
 export interface Backend {

@@ -1,5 +1,5 @@
 /**
- * `NativeBackend`: the {@link Backend} interface over the native library (`cuda/shiftlab.h`)
+ * `NativeBackend`: the {@link Backend} interface over the native library (`cuda/include/shiftlab.h`)
  * through Deno FFI. One class serves both builds: `cpu` (host C, `libshiftlab_cpu.so`) and
  * `cuda` (`libshiftlab_cuda.so`, memory on the device). float32 only.
  *
@@ -24,7 +24,14 @@ import type {
 } from "../backend.ts";
 import { outSize } from "../backend.ts";
 import { type LibraryKind, type NativeLibrary, openLibrary } from "../../ffi/library.ts";
-import { BINARY_CODES, REDUCE_CODES, RULE_CODES, UNARY_CODES } from "../../ffi/symbols.ts";
+import {
+  BINARY_CODES,
+  OPTIM_FIELDS,
+  REDUCE_CODES,
+  RULE_CODES,
+  UNARY_CODES,
+  WINDOW_FIELDS,
+} from "../../ffi/symbols.ts";
 import type { ShiftlabSymbols } from "../../ffi/symbols.ts";
 
 export { NativeError } from "../../ffi/library.ts";
@@ -73,13 +80,6 @@ function shapeStr(s: readonly number[]): string {
   return `[${s.join(", ")}]`;
 }
 
-/** The window geometry in the order of the C API's window functions. */
-function windowArgs(
-  g: Window2d,
-): [number, number, number, number, number, number, number, number, number, number] {
-  return [g.n, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw];
-}
-
 /** The native backend (`cpu` or `cuda`). */
 export class NativeBackend implements Backend {
   /** Description of the device, from `sl_device_info`. */
@@ -94,7 +94,10 @@ export class NativeBackend implements Backend {
   readonly #shapeA = new Int32Array(MAX_RANK);
   readonly #shapeB = new Int32Array(MAX_RANK);
   readonly #shapeO = new Int32Array(MAX_RANK);
-  readonly #hyper = new Float64Array(6);
+  /** `sl_window` of the current call. */
+  readonly #win = new Int32Array(WINDOW_FIELDS.length);
+  /** `sl_optim_params` of the current call. */
+  readonly #hyper = new Float64Array(OPTIM_FIELDS.length);
 
   /**
    * Wraps an opened library. `name` is `cpu` or `cuda` (defaults to the library's kind); the
@@ -291,6 +294,7 @@ export class NativeBackend implements Backend {
         `${op}: window ${g.kh}x${g.kw} does not fit input ${g.h}x${g.w} (padding ${g.ph},${g.pw})`,
       );
     }
+    WINDOW_FIELDS.forEach((k, i) => this.#win[i] = g[k]);
     return [oh, ow];
   }
 
@@ -299,7 +303,7 @@ export class NativeBackend implements Backend {
     const px = this.#buf(x, g.n * g.c * g.h * g.w, "im2col input");
     const pc = this.#buf(col, g.c * g.kh * g.kw * g.n * oh * ow, "im2col output");
     this.#check(
-      this.#s.sl_im2col(px, ...windowArgs(g), pc),
+      this.#s.sl_im2col(px, this.#win, pc),
       "sl_im2col",
     );
   }
@@ -309,7 +313,7 @@ export class NativeBackend implements Backend {
     const pc = this.#buf(col, g.c * g.kh * g.kw * g.n * oh * ow, "col2im input");
     const px = this.#buf(x, g.n * g.c * g.h * g.w, "col2im output");
     this.#check(
-      this.#s.sl_col2im(pc, ...windowArgs(g), px),
+      this.#s.sl_col2im(pc, this.#win, px),
       "sl_col2im",
     );
   }
@@ -333,7 +337,7 @@ export class NativeBackend implements Backend {
         px,
         pw,
         pb,
-        ...windowArgs(g),
+        this.#win,
         filters,
         py,
       ),
@@ -365,7 +369,7 @@ export class NativeBackend implements Backend {
         px,
         pw,
         pdy,
-        ...windowArgs(g),
+        this.#win,
         filters,
         pdw,
         pdb,
@@ -381,13 +385,13 @@ export class NativeBackend implements Backend {
     const py = this.#buf(y, g.n * g.c * oh * ow, "maxpool output");
     const pi = this.#buf(argmax, g.n * g.c * oh * ow, "maxpool argmax");
     this.#check(
-      this.#s.sl_maxpool_forward(
+      this.#s.sl_max_pool_forward(
         px,
-        ...windowArgs(g),
+        this.#win,
         py,
         pi,
       ),
-      "sl_maxpool_forward",
+      "sl_max_pool_forward",
     );
   }
 
@@ -397,13 +401,13 @@ export class NativeBackend implements Backend {
     const pi = this.#buf(argmax, g.n * g.c * oh * ow, "maxpool argmax");
     const pdx = this.#buf(dx, g.n * g.c * g.h * g.w, "maxpool dx");
     this.#check(
-      this.#s.sl_maxpool_backward(
+      this.#s.sl_max_pool_backward(
         pdy,
         pi,
-        ...windowArgs(g),
+        this.#win,
         pdx,
       ),
-      "sl_maxpool_backward",
+      "sl_max_pool_backward",
     );
   }
 
@@ -412,8 +416,8 @@ export class NativeBackend implements Backend {
     const px = this.#buf(x, g.n * g.c * g.h * g.w, "avgpool input");
     const py = this.#buf(y, g.n * g.c * oh * ow, "avgpool output");
     this.#check(
-      this.#s.sl_avgpool_forward(px, ...windowArgs(g), py),
-      "sl_avgpool_forward",
+      this.#s.sl_avg_pool_forward(px, this.#win, py),
+      "sl_avg_pool_forward",
     );
   }
 
@@ -422,8 +426,8 @@ export class NativeBackend implements Backend {
     const pdy = this.#buf(dy, g.n * g.c * oh * ow, "avgpool dy");
     const pdx = this.#buf(dx, g.n * g.c * g.h * g.w, "avgpool dx");
     this.#check(
-      this.#s.sl_avgpool_backward(pdy, ...windowArgs(g), pdx),
-      "sl_avgpool_backward",
+      this.#s.sl_avg_pool_backward(pdy, this.#win, pdx),
+      "sl_avg_pool_backward",
     );
   }
 
@@ -573,7 +577,10 @@ export class NativeBackend implements Backend {
     const py = this.#buf(labels, n, "softmax labels");
     const pp = this.#buf(probs, n * k, "softmax probs");
     const po = this.#buf(losses, n, "softmax losses");
-    this.#check(this.#s.sl_softmax_xent(pl, py, BigInt(n), BigInt(k), pp, po), "sl_softmax_xent");
+    this.#check(
+      this.#s.sl_softmax_cross_entropy(pl, py, BigInt(n), BigInt(k), pp, po),
+      "sl_softmax_cross_entropy",
+    );
   }
 
   softmaxCrossEntropyBackward(
@@ -590,8 +597,8 @@ export class NativeBackend implements Backend {
     const py = this.#buf(labels, n, "softmax labels");
     const pd = this.#buf(dlogits, n * k, "softmax dlogits");
     this.#check(
-      this.#s.sl_softmax_xent_backward(pp, py, BigInt(n), BigInt(k), scale, pd),
-      "sl_softmax_xent_backward",
+      this.#s.sl_softmax_cross_entropy_backward(pp, py, BigInt(n), BigInt(k), scale, pd),
+      "sl_softmax_cross_entropy_backward",
     );
   }
 
@@ -618,7 +625,7 @@ export class NativeBackend implements Backend {
     this.#count(inner, "batchnorm inner");
     const total = outer * c * inner;
     this.#check(
-      this.#s.sl_batchnorm_forward(
+      this.#s.sl_batch_norm_forward(
         this.#buf(x, total, "batchnorm x"),
         BigInt(outer),
         BigInt(c),
@@ -634,7 +641,7 @@ export class NativeBackend implements Backend {
         this.#buf(mean, c, "batchnorm mean"),
         this.#buf(invStd, c, "batchnorm invStd"),
       ),
-      "sl_batchnorm_forward",
+      "sl_batch_norm_forward",
     );
   }
 
@@ -656,7 +663,7 @@ export class NativeBackend implements Backend {
     this.#count(inner, "batchnorm inner");
     const total = outer * c * inner;
     this.#check(
-      this.#s.sl_batchnorm_backward(
+      this.#s.sl_batch_norm_backward(
         this.#buf(x, total, "batchnorm x"),
         this.#buf(dy, total, "batchnorm dy"),
         BigInt(outer),
@@ -669,7 +676,7 @@ export class NativeBackend implements Backend {
         this.#buf(dgamma, c, "batchnorm dgamma"),
         this.#buf(dbeta, c, "batchnorm dbeta"),
       ),
-      "sl_batchnorm_backward",
+      "sl_batch_norm_backward",
     );
   }
 
@@ -728,10 +735,10 @@ export class NativeBackend implements Backend {
     const n = param.length;
     const pp = this.#buf(param, 0, "update param");
     const pg = this.#buf(grad, n, "update grad");
-    const h = this.#hyper;
+    const h = this.#hyper; // OPTIM_FIELDS order
     h.fill(0);
     h[0] = rule.lr;
-    h[4] = rule.weightDecay;
+    h[5] = rule.weightDecay;
     let code: number;
     let s0: Deno.PointerObject | null = null;
     let s1: Deno.PointerObject | null = null;
@@ -749,17 +756,17 @@ export class NativeBackend implements Backend {
         if (state.length < 2) this.#fail("adam needs m and v slots");
         if (!(rule.step >= 1)) this.#fail(`adam step must be >= 1, got ${rule.step}`);
         code = rule.decoupled ? RULE_CODES.adamw : RULE_CODES.adam;
-        h[1] = rule.beta1;
-        h[2] = rule.beta2;
-        h[3] = rule.eps;
-        h[5] = rule.step;
+        h[2] = rule.beta1;
+        h[3] = rule.beta2;
+        h[4] = rule.eps;
+        h[6] = rule.step;
         s0 = this.#buf(state[0], n, "adam m");
         s1 = this.#buf(state[1], n, "adam v");
         break;
       default:
         this.#fail(`unknown update rule '${(rule as { kind: string }).kind}'`);
     }
-    this.#check(this.#s.sl_update(code, pp, pg, s0, s1, (param as NativeBuf).big, h), "sl_update");
+    this.#check(this.#s.sl_update(code, h, pp, pg, s0, s1, (param as NativeBuf).big), "sl_update");
   }
 
   synchronize(): void {

@@ -8,7 +8,7 @@
  * layer keeps its input (shared, not copied) rather than the column matrix: the native CPU
  * build rebuilds the columns of a few images at a time in cache, where the whole batch's
  * matrix would run to hundreds of MB for All-CNN-C, and takes 3x3 stride-1 windows through
- * Winograd F(2x2, 3x3) (`cuda/host_winograd.h`).
+ * Winograd F(2x2, 3x3) (`cuda/cpu/winograd.c`).
  *
  * @module
  */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds build/libshiftlab_cuda_emu.so: the CUDA sources in cuda/ compiled as C++ for the CPU
+# Builds build/libshiftlab_cuda_emu.so: the CUDA sources in cuda/gpu/ compiled as C++ for the CPU
 # against the emulated runtime in cuda_runtime.h (beside this script), so that the CUDA parity
 # tests can check the kernels' logic where no GPU exists:
 #
@@ -15,7 +15,7 @@ ROOT=$PWD
 EMU=$ROOT/bench/cuda_ref/emu
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-cp cuda/*.cu cuda/*.cuh cuda/shiftlab.h "$TMP/"
+cp cuda/gpu/*.cu cuda/gpu/*.cuh cuda/include/shiftlab.h "$TMP/"
 # kernel<<<cfg>>>(args) -> emu::launch(kernel, emu::cfg(cfg), args)
 python3 - "$TMP" <<'PY'
 import glob, re, sys
