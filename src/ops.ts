@@ -5,7 +5,7 @@
  * @module
  */
 import type { ActivationOp, BinaryOp, ReduceOp, UnaryOp, UpdateRule, Window2d } from "./backend.ts";
-import { outSize } from "./backend.ts";
+import { windowOut } from "./backend.ts";
 import { fmtShape, shapeSize, Tensor } from "./tensor.ts";
 
 function sameBackend(op: string, ...ts: Tensor[]): void {
@@ -203,15 +203,6 @@ export function matmul(
   return out;
 }
 
-/** `[d0, d1, ...rest]` → `[d1, d0, ...rest]`. */
-export function swapAxes01(x: Tensor): Tensor {
-  if (x.rank < 2) throw new Error(`swapAxes01 needs rank >= 2, got ${fmtShape(x.shape)}`);
-  const [d0, d1, ...rest] = x.shape;
-  const out = Tensor.empty(x.backend, [d1, d0, ...rest], x.dtype);
-  x.backend.swapAxes01(x.buf, d0, d1, shapeSize(rest), out.buf);
-  return out;
-}
-
 /** Window geometry for an NCHW input. */
 export function window2d(
   shape: readonly number[],
@@ -224,24 +215,7 @@ export function window2d(
 }
 
 /** Output `[OH, OW]` of a window. */
-export function windowOut(g: Window2d): [number, number] {
-  return [outSize(g.h, g.kh, g.sh, g.ph), outSize(g.w, g.kw, g.sw, g.pw)];
-}
-
-/** im2col of `x [N,C,H,W]` → `[C*kh*kw, N*OH*OW]`. */
-export function im2col(x: Tensor, g: Window2d): Tensor {
-  const [oh, ow] = windowOut(g);
-  const col = Tensor.empty(x.backend, [g.c * g.kh * g.kw, g.n * oh * ow], x.dtype);
-  x.backend.im2col(x.buf, g, col.buf);
-  return col;
-}
-
-/** col2im: `[C*kh*kw, N*OH*OW]` → `[N,C,H,W]` (sums overlapping windows). */
-export function col2im(col: Tensor, g: Window2d): Tensor {
-  const x = Tensor.empty(col.backend, [g.n, g.c, g.h, g.w], col.dtype);
-  col.backend.col2im(col.buf, g, x.buf);
-  return x;
-}
+export { windowOut };
 
 /** Fills a new tensor of `x`'s shape/backend with a constant. */
 export function fullLike(x: Tensor, value: number): Tensor {

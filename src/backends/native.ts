@@ -1,7 +1,8 @@
 /**
  * `NativeBackend`: the {@link Backend} interface over the native library (`cuda/include/shiftlab.h`)
  * through Deno FFI. One class serves both builds: `cpu` (host C, `libshiftlab_cpu.so`) and
- * `cuda` (`libshiftlab_cuda.so`, memory on the device). float32 only.
+ * `cuda` (`libshiftlab_cuda.so`, memory on the device). float32 only. Every fused op has a
+ * native implementation, so none of the default compositions is used.
  *
  * Every size, offset and shape is checked here before the call, so bad input never reaches C
  * as an out-of-bounds access; a failure inside the library still surfaces as a thrown
@@ -12,7 +13,6 @@
  */
 import type {
   ActivationOp,
-  Backend,
   BinaryOp,
   Buf,
   DType,
@@ -24,6 +24,7 @@ import type {
 } from "../backend.ts";
 import { outSize } from "../backend.ts";
 import { type LibraryKind, type NativeLibrary, openLibrary } from "../../ffi/library.ts";
+import { ComposedBackend } from "./compose.ts";
 import {
   BINARY_CODES,
   OPTIM_FIELDS,
@@ -81,7 +82,7 @@ function shapeStr(s: readonly number[]): string {
 }
 
 /** The native backend (`cpu` or `cuda`). */
-export class NativeBackend implements Backend {
+export class NativeBackend extends ComposedBackend {
   /** Description of the device, from `sl_device_info`. */
   readonly device: string;
   /** Build identification, from `sl_build_info`. */
@@ -104,6 +105,7 @@ export class NativeBackend implements Backend {
    * library's `sl_init` must succeed (it reports a missing CUDA device).
    */
   constructor(lib: NativeLibrary, readonly name: string = lib.kind) {
+    super();
     this.#lib = lib;
     this.#s = lib.symbols;
     lib.check(this.#s.sl_init(), "sl_init");
@@ -325,7 +327,14 @@ export class NativeBackend implements Backend {
     return this.#window(g, op);
   }
 
-  conv2dForward(x: Buf, w: Buf, bias: Buf | null, g: Window2d, filters: number, y: Buf): void {
+  override conv2dForward(
+    x: Buf,
+    w: Buf,
+    bias: Buf | null,
+    g: Window2d,
+    filters: number,
+    y: Buf,
+  ): void {
     const [oh, ow] = this.#conv(g, filters, "conv2dForward");
     const ckk = g.c * g.kh * g.kw;
     const px = this.#buf(x, g.n * g.c * g.h * g.w, "conv2dForward input");
@@ -345,7 +354,7 @@ export class NativeBackend implements Backend {
     );
   }
 
-  conv2dBackward(
+  override conv2dBackward(
     x: Buf,
     w: Buf,
     dy: Buf,
@@ -379,7 +388,7 @@ export class NativeBackend implements Backend {
     );
   }
 
-  maxPoolForward(x: Buf, g: Window2d, y: Buf, argmax: Buf): void {
+  override maxPoolForward(x: Buf, g: Window2d, y: Buf, argmax: Buf): void {
     const [oh, ow] = this.#window(g, "maxPoolForward");
     const px = this.#buf(x, g.n * g.c * g.h * g.w, "maxpool input");
     const py = this.#buf(y, g.n * g.c * oh * ow, "maxpool output");
@@ -395,7 +404,7 @@ export class NativeBackend implements Backend {
     );
   }
 
-  maxPoolBackward(dy: Buf, argmax: Buf, g: Window2d, dx: Buf): void {
+  override maxPoolBackward(dy: Buf, argmax: Buf, g: Window2d, dx: Buf): void {
     const [oh, ow] = this.#window(g, "maxPoolBackward");
     const pdy = this.#buf(dy, g.n * g.c * oh * ow, "maxpool dy");
     const pi = this.#buf(argmax, g.n * g.c * oh * ow, "maxpool argmax");
@@ -411,7 +420,7 @@ export class NativeBackend implements Backend {
     );
   }
 
-  avgPoolForward(x: Buf, g: Window2d, y: Buf): void {
+  override avgPoolForward(x: Buf, g: Window2d, y: Buf): void {
     const [oh, ow] = this.#window(g, "avgPoolForward");
     const px = this.#buf(x, g.n * g.c * g.h * g.w, "avgpool input");
     const py = this.#buf(y, g.n * g.c * oh * ow, "avgpool output");
@@ -421,7 +430,7 @@ export class NativeBackend implements Backend {
     );
   }
 
-  avgPoolBackward(dy: Buf, g: Window2d, dx: Buf): void {
+  override avgPoolBackward(dy: Buf, g: Window2d, dx: Buf): void {
     const [oh, ow] = this.#window(g, "avgPoolBackward");
     const pdy = this.#buf(dy, g.n * g.c * oh * ow, "avgpool dy");
     const pdx = this.#buf(dx, g.n * g.c * g.h * g.w, "avgpool dx");
@@ -563,7 +572,7 @@ export class NativeBackend implements Backend {
 
   // ---------------------------------------------------------------- losses
 
-  softmaxCrossEntropy(
+  override softmaxCrossEntropy(
     logits: Buf,
     labels: Buf,
     n: number,
@@ -583,7 +592,7 @@ export class NativeBackend implements Backend {
     );
   }
 
-  softmaxCrossEntropyBackward(
+  override softmaxCrossEntropyBackward(
     probs: Buf,
     labels: Buf,
     n: number,
@@ -604,7 +613,7 @@ export class NativeBackend implements Backend {
 
   // ---------------------------------------------------------------- batch norm
 
-  batchNormForward(
+  override batchNormForward(
     x: Buf,
     outer: number,
     c: number,
@@ -645,7 +654,7 @@ export class NativeBackend implements Backend {
     );
   }
 
-  batchNormBackward(
+  override batchNormBackward(
     x: Buf,
     dy: Buf,
     outer: number,

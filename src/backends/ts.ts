@@ -3,11 +3,14 @@
  * that every other backend is tested against. Written for clarity first; loops are arranged to
  * be reasonably cache-friendly but nothing here is tuned.
  *
+ * It inherits the default convolution (`compose.ts`) and overrides the other fused ops
+ * (pooling, batch norm, softmax cross-entropy) with direct loops that accumulate in double:
+ * the oracle's precision, which the native builds match.
+ *
  * @module
  */
 import type {
   ActivationOp,
-  Backend,
   BinaryOp,
   Buf,
   DType,
@@ -18,6 +21,7 @@ import type {
   Window2d,
 } from "../backend.ts";
 import { outSize } from "../backend.ts";
+import { ComposedBackend } from "./compose.ts";
 import { dropThreshold, randomU32 } from "../rng.ts";
 
 /** A host buffer of the ts backend. */
@@ -115,7 +119,7 @@ function checkWindow(g: Window2d): [number, number] {
 }
 
 /** The TypeScript reference backend. */
-export class TsBackend implements Backend {
+export class TsBackend extends ComposedBackend {
   readonly name = "ts";
   readonly device = "TypeScript (host)";
   #bytes = 0;
@@ -273,58 +277,7 @@ export class TsBackend implements Backend {
     }
   }
 
-  /** A scratch buffer of `like`'s element type. */
-  #scratch(like: Buf, n: number): TsBuf {
-    return new TsBuf(d(like) instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
-  }
-
-  /** Composition of this backend's ops: im2col, GEMM `[F, CKK] x [CKK, N*S]`, swap to
-   * `[N, F, S]`, broadcast add of the bias. */
-  conv2dForward(x: Buf, w: Buf, bias: Buf | null, g: Window2d, filters: number, y: Buf): void {
-    const [oh, ow] = checkWindow(g);
-    check(Number.isInteger(filters) && filters > 0, `conv2dForward: filters ${filters}`);
-    const s = oh * ow, ckk = g.c * g.kh * g.kw, cols = g.n * s;
-    const col = this.#scratch(x, ckk * cols);
-    this.im2col(x, g, col);
-    const t = this.#scratch(x, filters * cols);
-    this.gemm(false, false, filters, cols, ckk, 1, w, 0, col, 0, 0, t, 0);
-    this.swapAxes01(t, filters, g.n, s, y);
-    const shape = [g.n, filters, s];
-    if (bias !== null) this.binary("add", y, shape, bias, [1, filters, 1], y, shape);
-  }
-
-  /** Composition: `dY' = swap(dy) [F, N*S]`, `dw += dY' colᵀ`, `db += Σ dY'`,
-   * `dx = col2im(wᵀ dY')`. */
-  conv2dBackward(
-    x: Buf,
-    w: Buf,
-    dy: Buf,
-    g: Window2d,
-    filters: number,
-    dw: Buf,
-    db: Buf | null,
-    dx: Buf | null,
-  ): void {
-    const [oh, ow] = checkWindow(g);
-    check(Number.isInteger(filters) && filters > 0, `conv2dBackward: filters ${filters}`);
-    const s = oh * ow, ckk = g.c * g.kh * g.kw, cols = g.n * s;
-    const col = this.#scratch(x, ckk * cols);
-    this.im2col(x, g, col);
-    const dt = this.#scratch(x, filters * cols);
-    this.swapAxes01(dy, g.n, filters, s, dt);
-    this.gemm(false, true, filters, ckk, cols, 1, dt, 0, col, 0, 1, dw, 0);
-    if (db !== null) {
-      const sums = this.#scratch(x, filters);
-      this.reduce("sum", dt, [filters, cols], [1], sums);
-      this.axpby(1, sums, 1, db, db);
-    }
-    if (dx !== null) {
-      this.gemm(true, false, ckk, cols, filters, 1, w, 0, dt, 0, 0, col, 0);
-      this.col2im(col, g, dx);
-    }
-  }
-
-  maxPoolForward(x: Buf, g: Window2d, y: Buf, argmax: Buf): void {
+  override maxPoolForward(x: Buf, g: Window2d, y: Buf, argmax: Buf): void {
     const [oh, ow] = checkWindow(g);
     const X = need(x, g.n * g.c * g.h * g.w, "maxpool input");
     const Y = need(y, g.n * g.c * oh * ow, "maxpool output");
@@ -356,7 +309,7 @@ export class TsBackend implements Backend {
     }
   }
 
-  maxPoolBackward(dy: Buf, argmax: Buf, g: Window2d, dx: Buf): void {
+  override maxPoolBackward(dy: Buf, argmax: Buf, g: Window2d, dx: Buf): void {
     const [oh, ow] = checkWindow(g);
     const DY = need(dy, g.n * g.c * oh * ow, "maxpool dy");
     const I = need(argmax, g.n * g.c * oh * ow, "maxpool argmax");
@@ -370,7 +323,7 @@ export class TsBackend implements Backend {
     }
   }
 
-  avgPoolForward(x: Buf, g: Window2d, y: Buf): void {
+  override avgPoolForward(x: Buf, g: Window2d, y: Buf): void {
     const [oh, ow] = checkWindow(g);
     const X = need(x, g.n * g.c * g.h * g.w, "avgpool input");
     const Y = need(y, g.n * g.c * oh * ow, "avgpool output");
@@ -394,7 +347,7 @@ export class TsBackend implements Backend {
     }
   }
 
-  avgPoolBackward(dy: Buf, g: Window2d, dx: Buf): void {
+  override avgPoolBackward(dy: Buf, g: Window2d, dx: Buf): void {
     const [oh, ow] = checkWindow(g);
     const DY = need(dy, g.n * g.c * oh * ow, "avgpool dy");
     const DX = need(dx, g.n * g.c * g.h * g.w, "avgpool dx");
@@ -561,7 +514,7 @@ export class TsBackend implements Backend {
     }
   }
 
-  softmaxCrossEntropy(
+  override softmaxCrossEntropy(
     logits: Buf,
     labels: Buf,
     n: number,
@@ -589,7 +542,7 @@ export class TsBackend implements Backend {
     }
   }
 
-  softmaxCrossEntropyBackward(
+  override softmaxCrossEntropyBackward(
     probs: Buf,
     labels: Buf,
     n: number,
@@ -607,7 +560,7 @@ export class TsBackend implements Backend {
     }
   }
 
-  batchNormForward(
+  override batchNormForward(
     x: Buf,
     outer: number,
     c: number,
@@ -671,7 +624,7 @@ export class TsBackend implements Backend {
     }
   }
 
-  batchNormBackward(
+  override batchNormBackward(
     x: Buf,
     dy: Buf,
     outer: number,
