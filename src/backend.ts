@@ -39,36 +39,45 @@ export interface Buf {
 }
 
 /** Elementwise binary ops with NumPy-style broadcasting. */
-export type BinaryOp = "add" | "sub" | "mul" | "div" | "max" | "min";
+export const BINARY_OPS = ["add", "sub", "mul", "div", "max", "min"] as const;
+/** One of {@link BINARY_OPS}. */
+export type BinaryOp = (typeof BINARY_OPS)[number];
 
 /**
  * Elementwise unary ops, `y = f(x)`; `alpha` is the op's parameter where it has one:
  * `leaky_relu` slope, `scale` factor (`y = alpha x`), `add_scalar` (`y = x + alpha`),
- * `pow` exponent (`y = x^alpha`), `clip` bound (`y = clamp(x, -alpha, alpha)`).
+ * `pow` exponent (`y = x^alpha`).
  */
-export type UnaryOp =
-  | "relu"
-  | "leaky_relu"
-  | "sigmoid"
-  | "tanh"
-  | "softplus"
-  | "exp"
-  | "log"
-  | "sqrt"
-  | "square"
-  | "abs"
-  | "neg"
-  | "sign"
-  | "scale"
-  | "add_scalar"
-  | "pow"
-  | "reciprocal";
+export const UNARY_OPS = [
+  "relu",
+  "leaky_relu",
+  "sigmoid",
+  "tanh",
+  "softplus",
+  "exp",
+  "log",
+  "sqrt",
+  "square",
+  "abs",
+  "neg",
+  "sign",
+  "scale",
+  "add_scalar",
+  "pow",
+  "reciprocal",
+] as const;
+/** One of {@link UNARY_OPS}. */
+export type UnaryOp = (typeof UNARY_OPS)[number];
 
 /** Activations whose derivative {@link Backend.unaryBackward} provides. */
-export type ActivationOp = "relu" | "leaky_relu" | "sigmoid" | "tanh" | "softplus";
+export const ACTIVATION_OPS = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus"] as const;
+/** One of {@link ACTIVATION_OPS}. */
+export type ActivationOp = (typeof ACTIVATION_OPS)[number];
 
 /** Reductions over chosen axes. */
-export type ReduceOp = "sum" | "mean" | "max";
+export const REDUCE_OPS = ["sum", "mean", "max"] as const;
+/** One of {@link REDUCE_OPS}. */
+export type ReduceOp = (typeof REDUCE_OPS)[number];
 
 /** Geometry of a 2-D window op (convolution via im2col, pooling) over NCHW input. */
 export interface Window2d {

@@ -193,7 +193,7 @@ function registerDeviceTests(cu: NativeBackend): void {
     assert.match(lib.lastError(), /not a live buffer/);
     cu.free(b as unknown as Buf);
     // out of memory names the request and what is free
-    assert.throws(() => cu.rawAlloc(2 ** 40), /out of memory: asked for \d+ bytes.*free/);
+    assert.throws(() => cu.alloc(2 ** 40, "float32"), /out of memory: asked for \d+ bytes.*free/);
   });
 
   Deno.test("cuda: gemm parity, all transposes, odd shapes, both tiles, split-K, offsets", () => {
