@@ -1,5 +1,5 @@
 /**
- * The default compositions of the {@link FusedOps} from the {@link Primitives}, written once:
+ * The default compositions of the fused ops (`FusedOps`) from the `Primitives`, written once:
  * every backend extends {@link ComposedBackend}, implements the primitives, and inherits these;
  * it overrides a fused op only where it has a faster (or, for the `ts` oracle, a
  * double-precision) version. A new backend (WebGPU, Metal) is complete once its primitives
