@@ -244,7 +244,9 @@ export interface Primitives {
    * Updates `param` from `grad` with `rule`. `state` holds the rule's slots: none for SGD,
    * `[velocity]` for momentum, `[m, v]` for Adam. Weight decay here is the rule's (already
    * multiplied by the parameter's decay flag by the caller); `lr` already includes the
-   * parameter's multiplier.
+   * parameter's multiplier. Precision policy, the same on every backend: the new state is
+   * computed in double from the stored values and rounded once to the parameter's dtype, and
+   * the parameter then moves by the stored (rounded) state.
    */
   update(rule: UpdateRule, param: Buf, grad: Buf, state: readonly Buf[]): void;
 

@@ -10,6 +10,9 @@
  * - `compositions`, the `ts` primitives with the default compositions of the fused ops
  *   (`backends/compose.ts`): what a new backend computes before it overrides anything.
  *
+ * It also pins the precision policy of the optimizer state on every backend (see
+ * {@link precisionPolicyTest}).
+ *
  * Native outputs that an op overwrites in full are allocated without a zero fill and with
  * SHIFTLAB_POISON_EMPTY set, so they start as NaN: an op that read one would fail.
  *
@@ -903,6 +906,10 @@ function register(target: Target): void {
 
   // ---- optimizer
 
+  primitive("optimizer state precision policy (float32 storage, double arithmetic)", () => {
+    precisionPolicyTest(be);
+  });
+
   pprimitive("optimizer updates over several steps (sgd, momentum, nesterov, adam, adamw)", () => {
     const d = dataSource(950);
     const adam = (wd: number, decoupled: boolean): UpdateRule => ({
@@ -953,6 +960,101 @@ function register(target: Target): void {
     }
   });
 }
+
+// ------------------------------------------------------------------------------- precision
+
+/**
+ * The optimizer-state precision policy, pinned for every backend: the state (momentum
+ * velocity, Adam's m and v) is stored in the parameter's dtype (float32 here); its new value
+ * is computed in double from the stored values and rounded once to storage, and the parameter
+ * then moves by the stored (rounded) state. The data are chosen so that every intermediate is
+ * exact in double (dyadic hyperparameters, inputs on coarse grids, states with full float32
+ * mantissas, one step with t = 1), so the expected result is one exact value per element,
+ * whatever the compiler contracts into FMAs: bit-for-bit equality is required. The test also
+ * checks that moving the parameter by the unrounded double state (what the ts and CUDA builds
+ * did) would have given different parameters, so it can tell the two policies apart.
+ */
+function precisionPolicyTest(be: Backend): void {
+  const d = dataSource(990);
+  const n = 4096;
+  const grid = (bits: number) =>
+    Float32Array.from(d.rand(n), (v) => Math.round(v * 2 ** bits) / 2 ** bits);
+  const p0 = grid(12), g = grid(12);
+  const fullState = () => d.rand(n, 0.25, 0.5); // full 24-bit mantissas
+  const f = Math.fround;
+  /** The policy's parameters and states, and the parameters of the other policy. */
+  type Expect = { p: number[]; other: number[]; s0: number[]; s1?: number[] };
+  const cases: [UpdateRule, (s0: Float32Array, s1: Float32Array) => Expect][] = [];
+  for (const nesterov of [false, true]) {
+    const lr = 0.5, mu = 0.875, wd = 0.0625;
+    cases.push([{ kind: "momentum", lr, momentum: mu, nesterov, weightDecay: wd }, (s0) => {
+      const e: Expect = { p: [], other: [], s0: [] };
+      for (let i = 0; i < n; i++) {
+        const gi = g[i] + wd * p0[i];
+        const v = mu * s0[i] - lr * gi;
+        const step = (u: number) => (nesterov ? mu * u - lr * gi : u);
+        e.p.push(f(p0[i] + step(f(v))));
+        e.other.push(f(p0[i] + step(v)));
+        e.s0.push(f(v));
+      }
+      return e;
+    }]);
+  }
+  for (const decoupled of [false, true]) {
+    const lr = 0.125, b1 = 0.875, b2 = 0.9375, eps = 2 ** -20, wd = decoupled ? 0.0625 : 0;
+    const rule: UpdateRule = {
+      kind: "adam",
+      lr,
+      beta1: b1,
+      beta2: b2,
+      eps,
+      step: 1,
+      weightDecay: wd,
+      decoupled,
+    };
+    cases.push([rule, (s0, s1) => {
+      const e: Expect = { p: [], other: [], s0: [], s1: [] };
+      const c1 = 1 - b1, c2 = 1 - b2;
+      for (let i = 0; i < n; i++) {
+        const m = b1 * s0[i] + (1 - b1) * g[i];
+        const v = b2 * s1[i] + (1 - b2) * g[i] * g[i];
+        const move = (mm: number, vv: number) =>
+          f(p0[i] - lr * ((mm / c1) / (Math.sqrt(vv / c2) + eps) + wd * p0[i]));
+        e.p.push(move(f(m), f(v)));
+        e.other.push(move(m, v));
+        e.s0.push(f(m));
+        e.s1!.push(f(v));
+      }
+      return e;
+    }]);
+  }
+  for (const [rule, expect] of cases) {
+    const s0d = fullState(), s1d = fullState();
+    const e = expect(s0d, s1d);
+    const up = (data: ArrayLike<number>) => {
+      const b = be.alloc(n, "float32");
+      be.upload(b, data);
+      return b;
+    };
+    const p = up(p0), gb = up(g), s0 = up(s0d), s1 = up(s1d);
+    be.update(rule, p, gb, [s0, s1]);
+    const tag = `${be.name} ${rule.kind}${"nesterov" in rule && rule.nesterov ? " nesterov" : ""}${
+      "decoupled" in rule && rule.decoupled ? "W" : ""
+    }`;
+    assert.ok(
+      e.p.some((v, i) => v !== e.other[i]),
+      `${tag}: the data cannot tell the policies apart`,
+    );
+    compare(`${tag} param`, be.download(p), e.p, EXACT);
+    compare(`${tag} state 0`, be.download(s0), e.s0, EXACT);
+    if (e.s1) compare(`${tag} state 1`, be.download(s1), e.s1, EXACT);
+    for (const b of [p, gb, s0, s1]) be.free(b);
+  }
+}
+
+Deno.test("ts: optimizer state precision policy (float32 storage, double arithmetic)", () => {
+  precisionPolicyTest(tsBackend);
+});
 
 for (const t of TARGETS) {
   if ("skip" in t) {

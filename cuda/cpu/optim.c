@@ -1,5 +1,10 @@
 /*
  * Host C build: optimizer updates in place (SGD, momentum, Nesterov, Adam, AdamW).
+ *
+ * Precision policy (the same in the TypeScript and CUDA builds, pinned by the conformance
+ * suite): the state (velocity; m and v) is stored as float; its new value is computed in double
+ * from the stored values and rounded once to float, and the parameter then moves by the stored
+ * (rounded) state: the state has one value, the one in memory.
  */
 #include "internal.h"
 

@@ -1,5 +1,10 @@
 /*
  * CUDA build: optimizer updates in place (SGD, momentum, Nesterov, Adam, AdamW).
+ *
+ * Precision policy (the same in the TypeScript and host builds, pinned by the conformance
+ * suite): the state (velocity; m and v) is stored as float; its new value is computed in double
+ * from the stored values and rounded once to float, and the parameter then moves by the stored
+ * (rounded) state: the state has one value, the one in memory.
  */
 #include <math.h>
 
@@ -23,17 +28,17 @@ __global__ void k_update(float* __restrict__ p, const float* __restrict__ g, flo
       p[i] = (float)(pv - h.lr * (gv + h.wd * pv));
     } else if (RULE == SL_RULE_MOMENTUM || RULE == SL_RULE_NESTEROV) {
       const double gg = gv + h.wd * pv;
-      const double v = h.mu * (double)s0[i] - h.lr * gg;
-      s0[i] = (float)v;
+      const float v = (float)(h.mu * (double)s0[i] - h.lr * gg);
+      s0[i] = v;
       p[i] = (float)(RULE == SL_RULE_NESTEROV ? pv + (h.mu * v - h.lr * gg) : pv + v);
     } else {
       const bool decoupled = RULE == SL_RULE_ADAMW;
       const double gg = decoupled ? gv : gv + h.wd * pv;
-      const double m = h.mu * (double)s0[i] + (1.0 - h.mu) * gg;
-      const double v = h.beta2 * (double)s1[i] + (1.0 - h.beta2) * gg * gg;
-      s0[i] = (float)m;
-      s1[i] = (float)v;
-      const double upd = (m / h.c1) / (sqrt(v / h.c2) + h.eps);
+      const float m = (float)(h.mu * (double)s0[i] + (1.0 - h.mu) * gg);
+      const float v = (float)(h.beta2 * (double)s1[i] + (1.0 - h.beta2) * gg * gg);
+      s0[i] = m;
+      s1[i] = v;
+      const double upd = ((double)m / h.c1) / (sqrt((double)v / h.c2) + h.eps);
       p[i] = (float)(pv - h.lr * (upd + (decoupled ? h.wd * pv : 0.0)));
     }
   }

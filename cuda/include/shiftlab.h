@@ -192,7 +192,9 @@ SL_API int sl_dropout_mask(float* out, int64_t outer, int64_t c, int64_t inner, 
  * ADAM:      g' = g + wd p;            m = b1 m + (1-b1) g'; v = b2 v + (1-b2) g'^2;
  *            p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
  * ADAMW:     as ADAM with g' = g, then additionally p -= lr wd p (decoupled, using the old p)
- * s0/s1 are the state slots (velocity; m and v); unused ones may be NULL. */
+ * s0/s1 are the state slots (velocity; m and v); unused ones may be NULL. Precision: the new
+ * state is computed in double from the stored values and rounded once to float; p then moves
+ * by the stored (rounded) state. */
 SL_API int sl_update(int32_t rule, const sl_optim_params* h, float* p, const float* g, float* s0,
                      float* s1, int64_t n);
 

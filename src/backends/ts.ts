@@ -697,8 +697,8 @@ export class TsBackend extends ComposedBackend {
         const mu = rule.momentum;
         for (let i = 0; i < n; i++) {
           const g = G[i] + wd * P[i];
-          const v = mu * V[i] - rule.lr * g;
-          V[i] = v;
+          V[i] = mu * V[i] - rule.lr * g;
+          const v = V[i]; // the stored state (rounded to float32 in a Float32Array)
           P[i] += rule.nesterov ? mu * v - rule.lr * g : v;
         }
         break;
@@ -711,10 +711,9 @@ export class TsBackend extends ComposedBackend {
         const c2 = 1 - Math.pow(beta2, step);
         for (let i = 0; i < n; i++) {
           const g = rule.decoupled ? G[i] : G[i] + wd * P[i];
-          const m = beta1 * Mm[i] + (1 - beta1) * g;
-          const v = beta2 * Vv[i] + (1 - beta2) * g * g;
-          Mm[i] = m;
-          Vv[i] = v;
+          Mm[i] = beta1 * Mm[i] + (1 - beta1) * g;
+          Vv[i] = beta2 * Vv[i] + (1 - beta2) * g * g;
+          const m = Mm[i], v = Vv[i]; // the stored state
           const upd = (m / c1) / (Math.sqrt(v / c2) + eps);
           P[i] -= lr * (upd + (rule.decoupled ? wd * P[i] : 0));
         }
