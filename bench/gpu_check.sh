@@ -3,12 +3,12 @@
 #
 #   bash bench/gpu_check.sh [build] [test] [native] [bench] [sanitize]   (default: all but sanitize)
 #
-# Stages: build the libraries (ffi/build.ts, nvcc there); the CUDA tests (tests/cuda_*.test.ts:
-# op parity, memory soak, 11-variant training parity); the native backend tests run against the
-# CUDA library (SHIFTLAB_LIB_CPU pointed at build/libshiftlab_cuda.so, so tests/native_ops and
-# native_errors exercise the cuda build through the same NativeBackend); the benchmarks
-# (bench/cuda_bench.ts: SGEMM vs cuBLAS, convs and All-CNN-C steps vs PyTorch); optionally
-# compute-sanitizer memcheck over the op parity tests. Logs and bench.json go to $OUT.
+# Stages: build the libraries (ffi/build.ts, nvcc there); the CUDA tests (the conformance
+# suite's cuda target, tests/conformance.test.ts; the library's own checks and memory soak,
+# tests/cuda_library.test.ts; 11-variant training parity, tests/cuda_training.test.ts); backend
+# selection (auto should pick cuda); the benchmarks (bench/cuda_bench.ts: SGEMM vs cuBLAS,
+# convs and All-CNN-C steps vs PyTorch); optionally compute-sanitizer memcheck over the
+# conformance suite's cuda target. Logs and bench.json go to $OUT.
 #
 # Deno is not installed on the device machine, and its binary (~95 MB) is larger than the
 # 64 MiB a call may carry, so carry it compressed. Prepare once, here:
@@ -46,8 +46,8 @@ export NO_COLOR=1 DENO_NO_UPDATE_CHECK=1 DENO_DIR=/tmp/deno-dir PYTHONUNBUFFERED
 note "deno: $("$DENO" --version | head -1)"
 note "nvcc: $(nvcc --version 2>/dev/null | tail -1 || echo missing)"
 note "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
-# at most 8 files come back from $OUT: summary, build, cuda_tests, native_on_cuda, native_select,
-# bench.log, bench.json, sanitize
+# at most 8 files come back from $OUT: summary, build, cuda_tests, native_select, bench.log,
+# bench.json, sanitize
 
 status=0
 stage() { # name, log file, command...
@@ -65,14 +65,11 @@ if want build; then
   stage "build" build.log "$DENO" run -A ffi/build.ts
 fi
 if want test; then
-  stage "cuda tests" cuda_tests.log "$DENO" test -A tests/cuda_backend.test.ts tests/cuda_training.test.ts
+  stage "cuda tests" cuda_tests.log "$DENO" test -A tests/conformance.test.ts \
+    tests/cuda_library.test.ts tests/cuda_training.test.ts --filter "/^cuda/"
   grep -E "^SKIP" "$OUT/cuda_tests.log" | tee -a "$SUMMARY"
 fi
 if want native; then
-  # the native tests open "cpu" through SHIFTLAB_LIB_CPU: point it at the CUDA build
-  stage "native tests on the cuda library" native_on_cuda.log \
-    env SHIFTLAB_LIB_CPU="$ROOT/build/libshiftlab_cuda.so" \
-    "$DENO" test -A tests/native_ops.test.ts tests/native_errors.test.ts
   stage "backend selection (auto should pick cuda)" native_select.log \
     "$DENO" test -A tests/native_select.test.ts
 fi
@@ -82,9 +79,9 @@ if want bench; then
 fi
 if want sanitize; then
   if command -v compute-sanitizer >/dev/null; then
-    stage "compute-sanitizer memcheck (op parity)" sanitize.log \
+    stage "compute-sanitizer memcheck (op conformance)" sanitize.log \
       compute-sanitizer --tool memcheck --error-exitcode 9 --target-processes all \
-      "$DENO" test -A tests/cuda_backend.test.ts --filter "parity"
+      "$DENO" test -A tests/conformance.test.ts --filter "cuda:"
   else
     note "compute-sanitizer not found: sanitize stage skipped"
   fi

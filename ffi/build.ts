@@ -1,13 +1,15 @@
 /**
  * `deno task build`: compiles the native libraries into `build/`.
  *
- * - cpu: `cc -O3 -march=native -fopenmp -shared -fPIC` over `cuda/host*.c` into
+ * - cpu: `cc -O3 -march=native -fopenmp -shared -fPIC` over `cuda/cpu/*.c` into
  *   `build/libshiftlab_cpu.so`;
- * - cuda: when `nvcc` is on PATH and `cuda/*.cu` exist, `nvcc` for sm_80, sm_90 and PTX into
- *   `build/libshiftlab_cuda.so` (only the CUDA runtime is linked).
+ * - cuda: when `nvcc` is on PATH and `cuda/gpu/*.cu` exist, `nvcc` for sm_80, sm_90 and PTX
+ *   into `build/libshiftlab_cuda.so` (only the CUDA runtime is linked).
  *
- * A library is rebuilt only when a source (`cuda/*.c`, `*.h`, `*.cuh`, `*.cu`), the flags or
- * the compiler changed: a SHA-256 stamp of all of them is kept beside it. No compiler, or no
+ * Both compile against the one public header `cuda/include/shiftlab.h`. A library is rebuilt
+ * only when a file under `cuda/` that it depends on (every file there except the other
+ * build's folder, see `buildSources`), the flags or the compiler changed: a SHA-256 stamp of
+ * all of them is kept beside it. No compiler, or no
  * nvcc, prints one line and exits 0 (the `ts` backend still works). Flags: `--quiet` prints
  * only what was built and problems; `--force` rebuilds regardless of the stamps.
  *
@@ -15,7 +17,14 @@
  */
 import { parseFlagsOrExit } from "../src/cli.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
-import { BUILD_DIR, libraryFileName, SOURCE_DIR } from "./library.ts";
+import {
+  BUILD_DIR,
+  BUILD_FOLDER,
+  buildSources,
+  libraryFileName,
+  type LibraryKind,
+  SOURCE_DIR,
+} from "./library.ts";
 
 /** Compiler flags of the host build. */
 export const CPU_FLAGS = [
@@ -59,14 +68,17 @@ async function run(cmd: string, args: string[]): Promise<RunResult | null> {
   }
 }
 
-function listSources(pred: (name: string) => boolean): string[] {
-  const out: string[] = [];
-  try {
-    for (const e of Deno.readDirSync(SOURCE_DIR)) if (e.isFile && pred(e.name)) out.push(e.name);
-  } catch {
-    return [];
-  }
-  return out.sort();
+/** The include flag for the public header folder. */
+const INCLUDE = `-I${SOURCE_DIR}include`;
+
+/** A build's files under `cuda/` (relative) and the ones it compiles (`ext` in its folder). */
+function sourcesOf(kind: LibraryKind, ext: string): { all: string[]; compiled: string[] } {
+  const all = buildSources(kind);
+  const dir = BUILD_FOLDER[kind] + "/";
+  const compiled = all.filter((f) =>
+    f.startsWith(dir) && f.endsWith(ext) && !f.includes("/", dir.length)
+  );
+  return { all, compiled };
 }
 
 async function stampOf(files: string[], extra: string[]): Promise<string> {
@@ -126,16 +138,15 @@ export async function buildCpu(opts: { quiet?: boolean; force?: boolean } = {}):
     );
     return "skipped";
   }
-  const sources = listSources((n) => /^host.*\.c$/.test(n));
-  if (!sources.includes("host.c")) {
-    console.log(`cuda/host.c not found: skipping the native cpu library`);
+  const { all, compiled: sources } = sourcesOf("cpu", ".c");
+  if (sources.length === 0) {
+    console.log(`no cuda/cpu/*.c sources found: skipping the native cpu library`);
     return "skipped";
   }
-  const headers = listSources((n) => /\.h$/.test(n));
   const out = BUILD_DIR + libraryFileName("cpu");
   const stampPath = out + ".stamp";
   const firstLine = version.out.split("\n")[0];
-  const stamp = await stampOf([...sources, ...headers], [cc, firstLine, ...CPU_FLAGS]);
+  const stamp = await stampOf(all, [cc, firstLine, ...CPU_FLAGS]);
   if (!opts.force && (await exists(out)) && (await readText(stampPath)) === stamp) {
     await markFresh(out);
     if (!opts.quiet) console.log(`${out} is up to date`);
@@ -144,6 +155,7 @@ export async function buildCpu(opts: { quiet?: boolean; force?: boolean } = {}):
   await Deno.mkdir(BUILD_DIR, { recursive: true });
   const tmp = `${out}.${Deno.pid}.tmp`;
   const defs = [
+    INCLUDE,
     `-DSL_SOURCE_HASH="${stamp.slice(0, 16)}"`,
     `-DSL_BUILD_FLAGS="${CPU_FLAGS.join(" ")}"`,
   ];
@@ -175,16 +187,15 @@ export async function buildCuda(opts: { quiet?: boolean; force?: boolean } = {})
     console.log("nvcc not found: skipping the CUDA library");
     return "skipped";
   }
-  const sources = listSources((n) => /\.cu$/.test(n));
+  const { all, compiled: sources } = sourcesOf("cuda", ".cu");
   if (sources.length === 0) {
-    if (!opts.quiet) console.log("no cuda/*.cu sources yet: skipping the CUDA library");
+    if (!opts.quiet) console.log("no cuda/gpu/*.cu sources found: skipping the CUDA library");
     return "skipped";
   }
-  const headers = listSources((n) => /\.(h|cuh)$/.test(n));
   const out = BUILD_DIR + libraryFileName("cuda");
   const stampPath = out + ".stamp";
   const vline = version.out.trim().split("\n").pop() ?? "";
-  const stamp = await stampOf([...sources, ...headers], ["nvcc", vline, ...CUDA_FLAGS]);
+  const stamp = await stampOf(all, ["nvcc", vline, ...CUDA_FLAGS]);
   if (!opts.force && (await exists(out)) && (await readText(stampPath)) === stamp) {
     await markFresh(out);
     if (!opts.quiet) console.log(`${out} is up to date`);
@@ -195,6 +206,7 @@ export async function buildCuda(opts: { quiet?: boolean; force?: boolean } = {})
   console.log(`compiling the CUDA library with nvcc (${sources.length} files; this takes a while)`);
   const r = await run("nvcc", [
     ...CUDA_FLAGS,
+    INCLUDE,
     `-DSL_SOURCE_HASH="${stamp.slice(0, 16)}"`,
     ...sources.map((s) => SOURCE_DIR + s),
     "-o",

@@ -141,14 +141,39 @@ export class NativeLibrary {
 
 const opened = new Map<string, NativeLibrary>();
 
+/** The folder under `cuda/` that holds each build's own sources (`cuda/cpu/*.c`, `cuda/gpu/*.cu`). */
+export const BUILD_FOLDER: Readonly<Record<LibraryKind, string>> = { cpu: "cpu", cuda: "gpu" };
+
+/**
+ * Every file under `cuda/` that a build depends on, as paths relative to `cuda/`, sorted: all
+ * of them except the other build's folder (so the public header, the build's own folder and
+ * anything added later all count). The build's stamp hashes these and the staleness check
+ * compares their times, so a change to any of them triggers a rebuild.
+ */
+export function buildSources(kind: LibraryKind): string[] {
+  const other = BUILD_FOLDER[kind === "cpu" ? "cuda" : "cpu"];
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of Deno.readDirSync(SOURCE_DIR + rel)) {
+      const path = rel + e.name;
+      if (e.isDirectory && path !== other) walk(path + "/");
+      else if (e.isFile) out.push(path);
+    }
+  };
+  try {
+    walk("");
+  } catch {
+    return [];
+  }
+  return out.sort();
+}
+
 /** Newest modification time of a build's sources, or 0 when they are not present. */
 function newestSourceTime(kind: LibraryKind): number {
-  const pattern = kind === "cpu" ? /\.(c|h)$/ : /\.(cu|cuh|h)$/;
   let newest = 0;
   try {
-    for (const e of Deno.readDirSync(SOURCE_DIR)) {
-      if (!e.isFile || !pattern.test(e.name)) continue;
-      const t = Deno.statSync(SOURCE_DIR + e.name).mtime?.getTime() ?? 0;
+    for (const f of buildSources(kind)) {
+      const t = Deno.statSync(SOURCE_DIR + f).mtime?.getTime() ?? 0;
       if (t > newest) newest = t;
     }
   } catch {

@@ -1,27 +1,30 @@
 /**
  * The symbol table of the native library, written once for both builds
- * (`libshiftlab_cpu.so` from `cuda/host.c`, `libshiftlab_cuda.so` from `cuda/*.cu`); it mirrors
- * `cuda/shiftlab.h` line by line. Library-owned buffers are `"pointer"`; host arrays that C
- * reads or writes (shapes, hyperparameters, upload/download data) are `"buffer"`.
+ * (`libshiftlab_cpu.so` from `cuda/cpu/*.c`, `libshiftlab_cuda.so` from `cuda/gpu/*.cu`); it
+ * mirrors `cuda/include/shiftlab.h` line by line. Library-owned buffers are `"pointer"`; host arrays that C
+ * reads or writes (shapes, the window and optimizer descriptors, upload/download data) are
+ * `"buffer"`.
  *
  * @module
  */
 
-/** The window geometry n, c, h, w, kh, kw, sh, sw, ph, pw of the window (conv, pool) functions. */
-const WINDOW_PARAMS = [
-  "i32",
-  "i32",
-  "i32",
-  "i32",
-  "i32",
-  "i32",
-  "i32",
-  "i32",
-  "i32",
-  "i32",
+/**
+ * Field order of `sl_window`, passed by pointer (`"buffer"`) as an Int32Array of 10; the
+ * `Window2d` keys of `src/backend.ts`.
+ */
+export const WINDOW_FIELDS = ["n", "c", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw"] as const;
+/** Field order of `sl_optim_params`, passed by pointer as a Float64Array of 7. */
+export const OPTIM_FIELDS = [
+  "lr",
+  "momentum",
+  "beta1",
+  "beta2",
+  "eps",
+  "weight_decay",
+  "step",
 ] as const;
 
-/** Every exported function of `cuda/shiftlab.h`, as a Deno FFI interface. */
+/** Every exported function of `cuda/include/shiftlab.h`, as a Deno FFI interface. */
 export const SYMBOLS = {
   sl_last_error: { parameters: [], result: "pointer" },
   sl_device_info: { parameters: ["buffer", "i32"], result: "i32" },
@@ -57,21 +60,14 @@ export const SYMBOLS = {
     result: "i32",
   },
   sl_swap_axes01: { parameters: ["pointer", "i64", "i64", "i64", "pointer"], result: "i32" },
-
-  sl_im2col: {
-    parameters: [
-      "pointer",
-      ...WINDOW_PARAMS,
-      "pointer",
-    ],
-    result: "i32",
-  },
+  sl_im2col: { parameters: ["pointer", "buffer", "pointer"], result: "i32" },
+  sl_col2im: { parameters: ["pointer", "buffer", "pointer"], result: "i32" },
   sl_conv2d_forward: {
     parameters: [
       "pointer", // x
       "pointer", // weight
       "pointer", // bias (null: none)
-      ...WINDOW_PARAMS,
+      "buffer", // window
       "i32", // filters
       "pointer", // y
     ],
@@ -82,7 +78,7 @@ export const SYMBOLS = {
       "pointer", // x
       "pointer", // weight
       "pointer", // dy
-      ...WINDOW_PARAMS,
+      "buffer", // window
       "i32", // filters
       "pointer", // dw (accumulated)
       "pointer", // db (accumulated; null: none)
@@ -90,48 +86,14 @@ export const SYMBOLS = {
     ],
     result: "i32",
   },
-  sl_col2im: {
-    parameters: [
-      "pointer",
-      ...WINDOW_PARAMS,
-      "pointer",
-    ],
+
+  sl_max_pool_forward: { parameters: ["pointer", "buffer", "pointer", "pointer"], result: "i32" },
+  sl_max_pool_backward: {
+    parameters: ["pointer", "pointer", "buffer", "pointer"],
     result: "i32",
   },
-  sl_maxpool_forward: {
-    parameters: [
-      "pointer",
-      ...WINDOW_PARAMS,
-      "pointer",
-      "pointer",
-    ],
-    result: "i32",
-  },
-  sl_maxpool_backward: {
-    parameters: [
-      "pointer",
-      "pointer",
-      ...WINDOW_PARAMS,
-      "pointer",
-    ],
-    result: "i32",
-  },
-  sl_avgpool_forward: {
-    parameters: [
-      "pointer",
-      ...WINDOW_PARAMS,
-      "pointer",
-    ],
-    result: "i32",
-  },
-  sl_avgpool_backward: {
-    parameters: [
-      "pointer",
-      ...WINDOW_PARAMS,
-      "pointer",
-    ],
-    result: "i32",
-  },
+  sl_avg_pool_forward: { parameters: ["pointer", "buffer", "pointer"], result: "i32" },
+  sl_avg_pool_backward: { parameters: ["pointer", "buffer", "pointer"], result: "i32" },
 
   sl_binary: {
     parameters: ["i32", "pointer", "buffer", "pointer", "buffer", "pointer", "buffer", "i32"],
@@ -146,17 +108,18 @@ export const SYMBOLS = {
 
   sl_reduce: { parameters: ["i32", "pointer", "buffer", "i32", "i32", "pointer"], result: "i32" },
   sl_argmax: { parameters: ["pointer", "i64", "i64", "pointer"], result: "i32" },
+  sl_topk_mask: { parameters: ["pointer", "i64", "i64", "i64", "pointer"], result: "i32" },
 
-  sl_softmax_xent: {
+  sl_softmax_cross_entropy: {
     parameters: ["pointer", "pointer", "i64", "i64", "pointer", "pointer"],
     result: "i32",
   },
-  sl_softmax_xent_backward: {
+  sl_softmax_cross_entropy_backward: {
     parameters: ["pointer", "pointer", "i64", "i64", "f32", "pointer"],
     result: "i32",
   },
 
-  sl_batchnorm_forward: {
+  sl_batch_norm_forward: {
     parameters: [
       "pointer", // x
       "i64", // outer
@@ -175,7 +138,7 @@ export const SYMBOLS = {
     ],
     result: "i32",
   },
-  sl_batchnorm_backward: {
+  sl_batch_norm_backward: {
     parameters: [
       "pointer", // x
       "pointer", // dy
@@ -196,10 +159,17 @@ export const SYMBOLS = {
     parameters: ["pointer", "i64", "i64", "i64", "f64", "i32", "u32", "u32", "u64"],
     result: "i32",
   },
-  sl_topk_mask: { parameters: ["pointer", "i64", "i64", "i64", "pointer"], result: "i32" },
 
   sl_update: {
-    parameters: ["i32", "pointer", "pointer", "pointer", "pointer", "i64", "buffer"],
+    parameters: [
+      "i32", // rule
+      "buffer", // sl_optim_params
+      "pointer", // param
+      "pointer", // grad
+      "pointer", // s0 (velocity or m; null when unused)
+      "pointer", // s1 (v; null when unused)
+      "i64", // n
+    ],
     result: "i32",
   },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -207,7 +177,7 @@ export const SYMBOLS = {
 /** The loaded symbols. */
 export type ShiftlabSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-/** Status codes of `cuda/shiftlab.h`. */
+/** Status codes of `cuda/include/shiftlab.h`. */
 export const STATUS_NAMES: Readonly<Record<number, string>> = {
   0: "SL_OK",
   1: "SL_ERR_ARG",
@@ -216,7 +186,7 @@ export const STATUS_NAMES: Readonly<Record<number, string>> = {
   4: "SL_ERR_INTERNAL",
 };
 
-/** Op codes of `cuda/shiftlab.h`, keyed by the TypeScript names. */
+/** Op codes of `cuda/include/shiftlab.h`, keyed by the TypeScript names. */
 export const BINARY_CODES = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5 } as const;
 /** Unary op codes. */
 export const UNARY_CODES = {

@@ -1,14 +1,23 @@
 /**
  * The `Backend` interface: the only place that knows where tensor memory lives.
  *
+ * A backend is a short list of {@link Primitives} plus the {@link FusedOps} (convolution,
+ * pooling, batch norm, softmax cross-entropy). Every fused op has a default composition of the
+ * primitives in `backends/compose.ts`, which every backend inherits; a backend overrides a
+ * fused op only for speed. Argument and shape checks are not made here but once, in `ops.ts`,
+ * the only caller of these methods in the library; a backend keeps only the guards that
+ * protect memory (buffer ownership and lengths).
+ *
  * Every op works on opaque {@link Buf} handles plus explicit sizes. All multi-dimensional data
  * is row-major (C order); images are NCHW. Ops never allocate their outputs: the caller (see
  * `ops.ts`) allocates and passes them, so backends stay a short list of kernels. Unless an op
  * says otherwise, an output buffer must not alias an input buffer.
  *
- * Three implementations: `ts` (pure TypeScript, float32 and float64, the reference oracle),
- * `cpu` (the native library's host C build through Deno FFI, float32) and `cuda` (the native
- * library's CUDA build, float32, memory on the device).
+ * Implementations: `ts` (pure TypeScript, float32 and float64, the reference oracle), `cpu`
+ * (the native library's host C build through Deno FFI, float32), `cuda` (the native library's
+ * CUDA build, float32, memory on the device) and the shapes-only `dry-run` backend. Naming is
+ * one rule across them: `maxPoolBackward` here, `sl_max_pool_backward` in the C API
+ * (`cuda/include/shiftlab.h`), `k_max_pool_backward` as the CUDA kernel.
  *
  * @module
  */
@@ -30,54 +39,78 @@ export interface Buf {
 }
 
 /** Elementwise binary ops with NumPy-style broadcasting. */
-export type BinaryOp = "add" | "sub" | "mul" | "div" | "max" | "min";
+export const BINARY_OPS = ["add", "sub", "mul", "div", "max", "min"] as const;
+/** One of {@link BINARY_OPS}. */
+export type BinaryOp = (typeof BINARY_OPS)[number];
 
 /**
  * Elementwise unary ops, `y = f(x)`; `alpha` is the op's parameter where it has one:
  * `leaky_relu` slope, `scale` factor (`y = alpha x`), `add_scalar` (`y = x + alpha`),
- * `pow` exponent (`y = x^alpha`), `clip` bound (`y = clamp(x, -alpha, alpha)`).
+ * `pow` exponent (`y = x^alpha`).
  */
-export type UnaryOp =
-  | "relu"
-  | "leaky_relu"
-  | "sigmoid"
-  | "tanh"
-  | "softplus"
-  | "exp"
-  | "log"
-  | "sqrt"
-  | "square"
-  | "abs"
-  | "neg"
-  | "sign"
-  | "scale"
-  | "add_scalar"
-  | "pow"
-  | "reciprocal";
+export const UNARY_OPS = [
+  "relu",
+  "leaky_relu",
+  "sigmoid",
+  "tanh",
+  "softplus",
+  "exp",
+  "log",
+  "sqrt",
+  "square",
+  "abs",
+  "neg",
+  "sign",
+  "scale",
+  "add_scalar",
+  "pow",
+  "reciprocal",
+] as const;
+/** One of {@link UNARY_OPS}. */
+export type UnaryOp = (typeof UNARY_OPS)[number];
 
 /** Activations whose derivative {@link Backend.unaryBackward} provides. */
-export type ActivationOp = "relu" | "leaky_relu" | "sigmoid" | "tanh" | "softplus";
+export const ACTIVATION_OPS = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus"] as const;
+/** One of {@link ACTIVATION_OPS}. */
+export type ActivationOp = (typeof ACTIVATION_OPS)[number];
 
 /** Reductions over chosen axes. */
-export type ReduceOp = "sum" | "mean" | "max";
+export const REDUCE_OPS = ["sum", "mean", "max"] as const;
+/** One of {@link REDUCE_OPS}. */
+export type ReduceOp = (typeof REDUCE_OPS)[number];
 
 /** Geometry of a 2-D window op (convolution via im2col, pooling) over NCHW input. */
 export interface Window2d {
+  /** Batch size. */
   n: number;
+  /** Input channels. */
   c: number;
+  /** Input height. */
   h: number;
+  /** Input width. */
   w: number;
+  /** Window (kernel) height. */
   kh: number;
+  /** Window (kernel) width. */
   kw: number;
+  /** Vertical stride. */
   sh: number;
+  /** Horizontal stride. */
   sw: number;
+  /** Zero padding at the top and bottom. */
   ph: number;
+  /** Zero padding at the left and right. */
   pw: number;
 }
 
 /** Output spatial size `floor((n + 2p - k) / s) + 1`. */
 export function outSize(n: number, k: number, s: number, p: number): number {
   return Math.floor((n + 2 * p - k) / s) + 1;
+}
+
+/** Output `[OH, OW]` of a window. */
+export function windowOut(g: Window2d): [number, number] {
+  return [outSize(g.h, g.kh, g.sh, g.ph), outSize(g.w, g.kw, g.sw, g.pw)];
 }
 
 /** Hyperparameters of one optimizer update step, applied in place. */
@@ -98,11 +131,12 @@ export type UpdateRule =
   };
 
 /**
- * The op set. Semantics are defined here once; the C header `cuda/shiftlab.h` mirrors it and
- * the tests check every implementation against `ts`.
+ * The primitives: what every backend implements. Semantics are defined here once; the C header
+ * `cuda/include/shiftlab.h` mirrors them and the conformance suite checks every
+ * implementation against `ts`.
  */
-export interface Backend {
-  /** `ts`, `cpu` or `cuda`. */
+export interface Primitives {
+  /** `ts`, `cpu`, `cuda` or `dry-run`. */
   readonly name: string;
   /** Human-readable device description for provenance (e.g. CPU model, GPU name). */
   readonly device: string;
@@ -147,12 +181,8 @@ export interface Backend {
     c: Buf,
     cOff: number,
   ): void;
-  /**
-   * Reorders `[d0, d1, inner]` to `[d1, d0, inner]` (swaps the first two axes).
-   */
-  swapAxes01(x: Buf, d0: number, d1: number, inner: number, out: Buf): void;
 
-  // ---- convolution helpers ----
+  // ---- convolution helpers (the default convolution's layout ops) ----
   /**
    * Batched im2col: `x` is `[N, C, H, W]`; `col` is `[C*kh*kw, N*OH*OW]` with rows ordered
    * `(c, ky, kx)` and columns `(n, oy, ox)`; padding reads as 0.
@@ -161,10 +191,93 @@ export interface Backend {
   /** Adjoint of {@link im2col}: sums `col` back into `x` (overwrites `x`). */
   col2im(col: Buf, g: Window2d, x: Buf): void;
   /**
+   * Reorders `[d0, d1, inner]` to `[d1, d0, inner]` (swaps the first two axes).
+   */
+  swapAxes01(x: Buf, d0: number, d1: number, inner: number, out: Buf): void;
+
+  // ---- elementwise ----
+  /**
+   * `out = a op b` with broadcasting. Shapes are given already aligned to the output rank
+   * (size-1 axes broadcast). `out` may alias `a` or `b` when that operand has the output shape.
+   */
+  binary(
+    op: BinaryOp,
+    a: Buf,
+    aShape: readonly number[],
+    b: Buf,
+    bShape: readonly number[],
+    out: Buf,
+    outShape: readonly number[],
+  ): void;
+  /** `out = f(x)`; `out` may alias `x`. */
+  unary(op: UnaryOp, x: Buf, out: Buf, alpha: number): void;
+  /**
+   * `dx = dy * f'(x)`; `y = f(x)` is passed too since some derivatives are cheaper from it.
+   * `dx` may alias `dy`.
+   */
+  unaryBackward(op: ActivationOp, x: Buf, y: Buf, dy: Buf, dx: Buf, alpha: number): void;
+  /** `out[i] = alpha * a[i] + beta * b[i]`; `out` may alias `a` or `b`. */
+  axpby(alpha: number, a: Buf, beta: number, b: Buf, out: Buf): void;
+
+  // ---- reductions and row selections ----
+  /**
+   * Reduces `x` of `shape` over `axes` (sorted, unique); `out` has the shape with those axes
+   * removed (its element order is the input's with reduced axes dropped).
+   */
+  reduce(op: ReduceOp, x: Buf, shape: readonly number[], axes: readonly number[], out: Buf): void;
+  /** Row-wise argmax of `[rows, cols]` into `out[rows]` (as float indices; first max wins). */
+  argmax(x: Buf, rows: number, cols: number, out: Buf): void;
+  /** k-winners-take-all mask over `[rows, cols]`: 1 for the k largest entries of a row, else 0. */
+  topkMask(x: Buf, rows: number, cols: number, k: number, out: Buf): void;
+
+  // ---- randomness ----
+  /**
+   * Inverted-dropout mask over `[outer, C, inner]`: each element (or, when `perChannel`, each
+   * `(outer, c)` pair) is kept with probability `1 - p`; kept entries are `1/(1-p)`, dropped 0.
+   * Unit `j` (element index, or `outer_index * C + c` when per channel) is kept iff
+   * `randomU32(seed, stream, counter + j) >= floor(p * 2^32)` (see `rng.ts`).
+   */
+  dropoutMask(
+    out: Buf,
+    outer: number,
+    c: number,
+    inner: number,
+    p: number,
+    perChannel: boolean,
+    seed: number,
+    stream: number,
+    counter: number,
+  ): void;
+
+  // ---- optimizer steps (in place) ----
+  /**
+   * Updates `param` from `grad` with `rule`. `state` holds the rule's slots: none for SGD,
+   * `[velocity]` for momentum, `[m, v]` for Adam. Weight decay here is the rule's (already
+   * multiplied by the parameter's decay flag by the caller); `lr` already includes the
+   * parameter's multiplier. Precision policy, the same on every backend: the new state is
+   * computed in double from the stored values and rounded once to the parameter's dtype, and
+   * the parameter then moves by the stored (rounded) state.
+   */
+  update(rule: UpdateRule, param: Buf, grad: Buf, state: readonly Buf[]): void;
+
+  /** Waits for queued work (no-op on synchronous backends). */
+  synchronize(): void;
+  /** Bytes currently held by this backend's allocator (live + cached), for soak tests. */
+  memoryInUse(): number;
+}
+
+/**
+ * The fused ops. Each has a default composition of the {@link Primitives} in
+ * `backends/compose.ts` (which every backend inherits); a backend overrides one only for speed,
+ * and the conformance suite checks both the overrides and the compositions against `ts`.
+ */
+export interface FusedOps {
+  // ---- convolution ----
+  /**
    * Convolution forward, weight `[filters, C, kh, kw]`: `y [N, filters, OH, OW]` is
-   * `w · im2col(x)` plus `bias[f]` per filter (`bias` null: none). The method is the
-   * backend's: the native CPU build builds the column matrix a group of images at a time and
-   * takes 3x3 stride-1 windows through Winograd.
+   * `w · im2col(x)` plus `bias[f]` per filter (`bias` null: none). The default composition
+   * is im2col, one GEMM and a reorder; the native CPU build instead builds the column matrix a
+   * group of images at a time and takes 3x3 stride-1 windows through Winograd.
    */
   conv2dForward(x: Buf, w: Buf, bias: Buf | null, g: Window2d, filters: number, y: Buf): void;
   /**
@@ -196,39 +309,6 @@ export interface Backend {
   avgPoolForward(x: Buf, g: Window2d, y: Buf): void;
   /** Backward of {@link avgPoolForward}; overwrites `dx`. */
   avgPoolBackward(dy: Buf, g: Window2d, dx: Buf): void;
-
-  // ---- elementwise ----
-  /**
-   * `out = a op b` with broadcasting. Shapes are given already aligned to the output rank
-   * (size-1 axes broadcast). `out` may alias `a` or `b` when that operand has the output shape.
-   */
-  binary(
-    op: BinaryOp,
-    a: Buf,
-    aShape: readonly number[],
-    b: Buf,
-    bShape: readonly number[],
-    out: Buf,
-    outShape: readonly number[],
-  ): void;
-  /** `out = f(x)`; `out` may alias `x`. */
-  unary(op: UnaryOp, x: Buf, out: Buf, alpha: number): void;
-  /**
-   * `dx = dy * f'(x)`; `y = f(x)` is passed too since some derivatives are cheaper from it.
-   * `dx` may alias `dy`.
-   */
-  unaryBackward(op: ActivationOp, x: Buf, y: Buf, dy: Buf, dx: Buf, alpha: number): void;
-  /** `out[i] = alpha * a[i] + beta * b[i]`; `out` may alias `a` or `b`. */
-  axpby(alpha: number, a: Buf, beta: number, b: Buf, out: Buf): void;
-
-  // ---- reductions ----
-  /**
-   * Reduces `x` of `shape` over `axes` (sorted, unique); `out` has the shape with those axes
-   * removed (its element order is the input's with reduced axes dropped).
-   */
-  reduce(op: ReduceOp, x: Buf, shape: readonly number[], axes: readonly number[], out: Buf): void;
-  /** Row-wise argmax of `[rows, cols]` into `out[rows]` (as float indices; first max wins). */
-  argmax(x: Buf, rows: number, cols: number, out: Buf): void;
 
   // ---- losses ----
   /**
@@ -291,39 +371,47 @@ export interface Backend {
     dgamma: Buf,
     dbeta: Buf,
   ): void;
-
-  // ---- randomness ----
-  /**
-   * Inverted-dropout mask over `[outer, C, inner]`: each element (or, when `perChannel`, each
-   * `(outer, c)` pair) is kept with probability `1 - p`; kept entries are `1/(1-p)`, dropped 0.
-   * Unit `j` (element index, or `outer_index * C + c` when per channel) is kept iff
-   * `randomU32(seed, stream, counter + j) >= floor(p * 2^32)` (see `rng.ts`).
-   */
-  dropoutMask(
-    out: Buf,
-    outer: number,
-    c: number,
-    inner: number,
-    p: number,
-    perChannel: boolean,
-    seed: number,
-    stream: number,
-    counter: number,
-  ): void;
-  /** k-winners-take-all mask over `[rows, cols]`: 1 for the k largest entries of a row, else 0. */
-  topkMask(x: Buf, rows: number, cols: number, k: number, out: Buf): void;
-
-  // ---- optimizer steps (in place) ----
-  /**
-   * Updates `param` from `grad` with `rule`. `state` holds the rule's slots: none for SGD,
-   * `[velocity]` for momentum, `[m, v]` for Adam. Weight decay here is the rule's (already
-   * multiplied by the parameter's decay flag by the caller); `lr` already includes the
-   * parameter's multiplier.
-   */
-  update(rule: UpdateRule, param: Buf, grad: Buf, state: readonly Buf[]): void;
-
-  /** Waits for queued work (no-op on synchronous backends). */
-  synchronize(): void;
-  /** Bytes currently held by this backend's allocator (live + cached), for soak tests. */
-  memoryInUse(): number;
 }
+
+/** A backend: the primitives plus the fused ops. */
+export interface Backend extends Primitives, FusedOps {}
+
+/** The method names of {@link Primitives}. */
+export const PRIMITIVE_OPS = [
+  "supports",
+  "alloc",
+  "free",
+  "upload",
+  "download",
+  "fill",
+  "copy",
+  "gemm",
+  "im2col",
+  "col2im",
+  "swapAxes01",
+  "binary",
+  "unary",
+  "unaryBackward",
+  "axpby",
+  "reduce",
+  "argmax",
+  "topkMask",
+  "dropoutMask",
+  "update",
+  "synchronize",
+  "memoryInUse",
+] as const satisfies readonly (keyof Primitives)[];
+
+/** The method names of {@link FusedOps}. */
+export const FUSED_OPS = [
+  "conv2dForward",
+  "conv2dBackward",
+  "maxPoolForward",
+  "maxPoolBackward",
+  "avgPoolForward",
+  "avgPoolBackward",
+  "softmaxCrossEntropy",
+  "softmaxCrossEntropyBackward",
+  "batchNormForward",
+  "batchNormBackward",
+] as const satisfies readonly (keyof FusedOps)[];

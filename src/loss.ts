@@ -7,7 +7,7 @@
  * @module
  */
 import * as ops from "./ops.ts";
-import { fmtShape, Tensor, tidy } from "./tensor.ts";
+import { fmtShape, type Tensor, tidy } from "./tensor.ts";
 
 /** Softmax cross-entropy over logits `[N, K]` and class-index labels `[N]` (as floats). */
 export class SoftmaxCrossEntropy {
@@ -24,42 +24,12 @@ export class SoftmaxCrossEntropy {
    * throws naming the sample.
    */
   forward(logits: Tensor, labels: Tensor): number {
-    if (logits.rank !== 2 || logits.shape[0] === 0 || logits.shape[1] === 0) {
-      throw new Error(
-        `SoftmaxCrossEntropy: logits must be [N, K] with N, K >= 1, got ${fmtShape(logits.shape)}`,
-      );
-    }
-    const [n, k] = logits.shape;
-    if (labels.rank !== 1 || labels.shape[0] !== n) {
-      throw new Error(
-        `SoftmaxCrossEntropy: labels must be [${n}] for logits ${fmtShape(logits.shape)}, ` +
-          `got ${fmtShape(labels.shape)}`,
-      );
-    }
-    if (labels.backend !== logits.backend || labels.dtype !== logits.dtype) {
-      throw new Error(
-        `SoftmaxCrossEntropy: labels (${labels.backend.name}, ${labels.dtype}) must live on ` +
-          `the logits' backend and dtype (${logits.backend.name}, ${logits.dtype})`,
-      );
-    }
-    const host = labels.toArray();
-    for (let i = 0; i < n; i++) {
-      const v = host[i];
-      if (!Number.isInteger(v) || v < 0 || v >= k) {
-        throw new Error(
-          `SoftmaxCrossEntropy: label ${v} of sample ${i} is not a class index in [0, ${k})`,
-        );
-      }
-    }
+    const { probs, losses } = ops.softmaxCrossEntropy(logits, labels, "SoftmaxCrossEntropy");
     this.#release();
-    const b = logits.backend;
-    const probs = Tensor.zeros(b, [n, k], logits.dtype).keep();
-    const mean = tidy(() => {
-      const losses = Tensor.zeros(b, [n], logits.dtype);
-      b.softmaxCrossEntropy(logits.buf, labels.buf, n, k, probs.buf, losses.buf);
-      return ops.sum(losses, [0]).item() / n;
-    });
-    this.#probs = probs;
+    const n = logits.shape[0];
+    const mean = tidy(() => ops.sum(losses, [0]).item() / n);
+    losses.dispose();
+    this.#probs = probs.keep();
     this.#labels = labels.clone().keep();
     return mean;
   }
@@ -69,10 +39,8 @@ export class SoftmaxCrossEntropy {
     if (!this.#probs || !this.#labels) {
       throw new Error("SoftmaxCrossEntropy: backward() needs a forward() first");
     }
-    const [n, k] = this.#probs.shape;
-    const d = Tensor.zeros(this.#probs.backend, [n, k], this.#probs.dtype);
-    d.backend.softmaxCrossEntropyBackward(this.#probs.buf, this.#labels.buf, n, k, 1 / n, d.buf);
-    return d;
+    const n = this.#probs.shape[0];
+    return ops.softmaxCrossEntropyBackward(this.#probs, this.#labels, 1 / n);
   }
 
   #release(): void {

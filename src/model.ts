@@ -9,7 +9,8 @@
  *
  * @module
  */
-import type { Backend, Buf, DType, HostArray } from "./backend.ts";
+import type { Backend, DType } from "./backend.ts";
+import { DryRunBackend } from "./backends/dryrun.ts";
 import type { BuildContext, ForwardContext, Layer } from "./layers/layer.ts";
 import type { Param } from "./param.ts";
 import { shapeError } from "./layers/layer.ts";
@@ -279,162 +280,6 @@ export class Sequential {
   }
 }
 
-class ShapeBuf implements Buf {
-  disposed = false;
-  constructor(readonly length: number, readonly dtype: DType) {}
-}
-
-function noCompute(op: string): never {
-  throw new Error(
-    `dry-run backend: '${op}' is not available; this backend only records shapes ` +
-      `(used to count parameters without allocating them)`,
-  );
-}
-
-/**
- * A backend that holds no memory: buffers record only their length, uploads and fills are
- * ignored, downloads read zeros, and every compute op throws. Building a model on it runs the
- * real layer build logic (shapes, parameter creation) without allocating parameter memory, so
- * `parameterCount()` and `summary()` work for networks of any size.
- */
-export class DryRunBackend implements Backend {
-  /** Backend name. */
-  readonly name = "dry-run";
-  /** Device description. */
-  readonly device = "none (shapes only)";
-  /** Both dtypes. */
-  supports(_dtype: DType): boolean {
-    return true;
-  }
-  /** A length-only buffer. */
-  alloc(length: number, dtype: DType): Buf {
-    if (!Number.isInteger(length) || length < 0) {
-      throw new Error(
-        `dry-run backend: alloc length must be a non-negative integer, got ${length}`,
-      );
-    }
-    return new ShapeBuf(length, dtype);
-  }
-  /** Marks the buffer disposed. */
-  free(buf: Buf): void {
-    (buf as ShapeBuf).disposed = true;
-  }
-  /** Ignored (checks the range only). */
-  upload(buf: Buf, data: ArrayLike<number>, offset = 0): void {
-    if (offset + data.length > buf.length) {
-      throw new Error(
-        `dry-run backend: upload of ${data.length} values at ${offset} overflows ${buf.length}`,
-      );
-    }
-  }
-  /** Zeros of the requested length. */
-  download(buf: Buf, offset = 0, length = buf.length - offset): HostArray {
-    return buf.dtype === "float64" ? new Float64Array(length) : new Float32Array(length);
-  }
-  /** Ignored. */
-  fill(_buf: Buf, _value: number): void {}
-  /** Ignored. */
-  copy(_src: Buf, _srcOff: number, _dst: Buf, _dstOff: number, _n: number): void {}
-  /** Throws: no compute. */
-  gemm(): void {
-    noCompute("gemm");
-  }
-  /** Throws: no compute. */
-  swapAxes01(): void {
-    noCompute("swapAxes01");
-  }
-  /** Throws: no compute. */
-  im2col(): void {
-    noCompute("im2col");
-  }
-  /** Throws: no compute. */
-  col2im(): void {
-    noCompute("col2im");
-  }
-  /** Throws: no compute. */
-  conv2dForward(): void {
-    noCompute("conv2dForward");
-  }
-  /** Throws: no compute. */
-  conv2dBackward(): void {
-    noCompute("conv2dBackward");
-  }
-  /** Throws: no compute. */
-  maxPoolForward(): void {
-    noCompute("maxPoolForward");
-  }
-  /** Throws: no compute. */
-  maxPoolBackward(): void {
-    noCompute("maxPoolBackward");
-  }
-  /** Throws: no compute. */
-  avgPoolForward(): void {
-    noCompute("avgPoolForward");
-  }
-  /** Throws: no compute. */
-  avgPoolBackward(): void {
-    noCompute("avgPoolBackward");
-  }
-  /** Throws: no compute. */
-  binary(): void {
-    noCompute("binary");
-  }
-  /** Throws: no compute. */
-  unary(): void {
-    noCompute("unary");
-  }
-  /** Throws: no compute. */
-  unaryBackward(): void {
-    noCompute("unaryBackward");
-  }
-  /** Throws: no compute. */
-  axpby(): void {
-    noCompute("axpby");
-  }
-  /** Throws: no compute. */
-  reduce(): void {
-    noCompute("reduce");
-  }
-  /** Throws: no compute. */
-  argmax(): void {
-    noCompute("argmax");
-  }
-  /** Throws: no compute. */
-  softmaxCrossEntropy(): void {
-    noCompute("softmaxCrossEntropy");
-  }
-  /** Throws: no compute. */
-  softmaxCrossEntropyBackward(): void {
-    noCompute("softmaxCrossEntropyBackward");
-  }
-  /** Throws: no compute. */
-  batchNormForward(): void {
-    noCompute("batchNormForward");
-  }
-  /** Throws: no compute. */
-  batchNormBackward(): void {
-    noCompute("batchNormBackward");
-  }
-  /** Throws: no compute. */
-  dropoutMask(): void {
-    noCompute("dropoutMask");
-  }
-  /** Throws: no compute. */
-  topkMask(): void {
-    noCompute("topkMask");
-  }
-  /** Throws: no compute. */
-  update(): void {
-    noCompute("update");
-  }
-  /** No-op. */
-  synchronize(): void {}
-  /** Always 0: nothing is held. */
-  memoryInUse(): number {
-    return 0;
-  }
-}
-
 /** A generator that draws constants (0.5 uniform, 0 normal) cheaply, for dry-run builds. */
 export class ConstantRng extends Rng {
   /** Always 0.5. */
@@ -449,7 +294,10 @@ export class ConstantRng extends Rng {
   }
 }
 
-/** A build context on the {@link DryRunBackend}: counts and shapes, no memory, no randomness. */
+/**
+ * A build context on the dry-run backend (`backends/dryrun.ts`): counts and shapes, no memory,
+ * no randomness.
+ */
 export function dryRunContext(dtype: DType = "float32"): BuildContext {
   return { backend: new DryRunBackend(), dtype, rng: new ConstantRng(0, 0) };
 }

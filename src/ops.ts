@@ -1,11 +1,22 @@
 /**
- * Tensor-level ops: shape checking, output allocation and broadcasting, written once on top of
- * the {@link Backend} interface. Layers, losses and optimizers use only these.
+ * Tensor-level ops: shape and argument checking, output allocation and broadcasting, written
+ * once on top of the {@link Backend} interface. Layers, losses and optimizers use only these,
+ * and this is the one place where arguments are checked: the backends below keep only the
+ * guards that protect memory (buffer ownership and lengths).
  *
  * @module
  */
-import type { ActivationOp, BinaryOp, ReduceOp, UnaryOp, UpdateRule, Window2d } from "./backend.ts";
-import { outSize } from "./backend.ts";
+import type {
+  ActivationOp,
+  Backend,
+  BinaryOp,
+  DType,
+  ReduceOp,
+  UnaryOp,
+  UpdateRule,
+  Window2d,
+} from "./backend.ts";
+import { ACTIVATION_OPS, BINARY_OPS, REDUCE_OPS, UNARY_OPS, windowOut } from "./backend.ts";
 import { fmtShape, shapeSize, Tensor } from "./tensor.ts";
 
 function sameBackend(op: string, ...ts: Tensor[]): void {
@@ -19,6 +30,13 @@ function sameBackend(op: string, ...ts: Tensor[]): void {
     if (t.dtype !== ts[0].dtype) {
       throw new Error(`${op}: dtype mismatch (${ts[0].dtype} and ${t.dtype})`);
     }
+  }
+}
+
+/** Throws unless `op` is one of `known`. */
+function knownOp(kind: string, op: string, known: readonly string[]): void {
+  if (!known.includes(op)) {
+    throw new Error(`${kind}: unknown op '${op}' (expected one of ${known.join(", ")})`);
   }
 }
 
@@ -47,6 +65,7 @@ function align(shape: readonly number[], rank: number): number[] {
 
 /** `a op b` with broadcasting, into a new tensor (or into `out`, which must have the result shape). */
 export function binary(op: BinaryOp, a: Tensor, b: Tensor, out?: Tensor): Tensor {
+  knownOp("binary", op, BINARY_OPS);
   sameBackend(op, a, b);
   const shape = broadcastShape(a.shape, b.shape, op);
   const o = out ?? Tensor.empty(a.backend, shape, a.dtype);
@@ -76,6 +95,7 @@ export const div = (a: Tensor, b: Tensor, out?: Tensor): Tensor => binary("div",
 
 /** `f(x)` elementwise into a new tensor (or `out`, which may be `x`). */
 export function unary(op: UnaryOp, x: Tensor, alpha = 0, out?: Tensor): Tensor {
+  knownOp("unary", op, UNARY_OPS);
   const o = out ?? Tensor.empty(x.backend, x.shape, x.dtype);
   if (o.size !== x.size) throw new Error(`${op}: output size ${o.size} != input size ${x.size}`);
   x.backend.unary(op, x.buf, o.buf, alpha);
@@ -94,6 +114,7 @@ export function activationBackward(
   dy: Tensor,
   alpha = 0,
 ): Tensor {
+  knownOp("activationBackward", op, ACTIVATION_OPS);
   sameBackend(op, x, y, dy);
   if (dy.size !== x.size) {
     throw new Error(`${op} backward: gradient ${fmtShape(dy.shape)} vs input ${fmtShape(x.shape)}`);
@@ -128,6 +149,7 @@ export function reduce(
   axes: readonly number[],
   keepDims = false,
 ): Tensor {
+  knownOp("reduce", op, REDUCE_OPS);
   const ax = [...new Set(axes.map((a) => (a < 0 ? a + x.rank : a)))].sort((p, q) => p - q);
   for (const a of ax) {
     if (a < 0 || a >= x.rank) {
@@ -203,15 +225,6 @@ export function matmul(
   return out;
 }
 
-/** `[d0, d1, ...rest]` → `[d1, d0, ...rest]`. */
-export function swapAxes01(x: Tensor): Tensor {
-  if (x.rank < 2) throw new Error(`swapAxes01 needs rank >= 2, got ${fmtShape(x.shape)}`);
-  const [d0, d1, ...rest] = x.shape;
-  const out = Tensor.empty(x.backend, [d1, d0, ...rest], x.dtype);
-  x.backend.swapAxes01(x.buf, d0, d1, shapeSize(rest), out.buf);
-  return out;
-}
-
 /** Window geometry for an NCHW input. */
 export function window2d(
   shape: readonly number[],
@@ -224,36 +237,440 @@ export function window2d(
 }
 
 /** Output `[OH, OW]` of a window. */
-export function windowOut(g: Window2d): [number, number] {
-  return [outSize(g.h, g.kh, g.sh, g.ph), outSize(g.w, g.kw, g.sw, g.pw)];
-}
-
-/** im2col of `x [N,C,H,W]` → `[C*kh*kw, N*OH*OW]`. */
-export function im2col(x: Tensor, g: Window2d): Tensor {
-  const [oh, ow] = windowOut(g);
-  const col = Tensor.empty(x.backend, [g.c * g.kh * g.kw, g.n * oh * ow], x.dtype);
-  x.backend.im2col(x.buf, g, col.buf);
-  return col;
-}
-
-/** col2im: `[C*kh*kw, N*OH*OW]` → `[N,C,H,W]` (sums overlapping windows). */
-export function col2im(col: Tensor, g: Window2d): Tensor {
-  const x = Tensor.empty(col.backend, [g.n, g.c, g.h, g.w], col.dtype);
-  col.backend.col2im(col.buf, g, x.buf);
-  return x;
-}
+export { windowOut };
 
 /** Fills a new tensor of `x`'s shape/backend with a constant. */
 export function fullLike(x: Tensor, value: number): Tensor {
   return Tensor.full(x.backend, x.shape, value, x.dtype);
 }
 
-/** Applies one optimizer update in place. */
+// ---------------------------------------------------------------- windows
+
+const WINDOW_KEYS = ["n", "c", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw"] as const;
+
+/**
+ * Checks a window's geometry (non-negative integer sizes and padding, positive kernel and
+ * stride, the kernel fits the padded input) and returns its output `[OH, OW]`.
+ */
+export function checkWindow(g: Window2d, op: string): [number, number] {
+  for (const key of WINDOW_KEYS) {
+    const v = g[key];
+    if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) {
+      throw new Error(`${op}: window ${key} must be a non-negative integer, got ${v}`);
+    }
+  }
+  if (g.kh === 0 || g.kw === 0 || g.sh === 0 || g.sw === 0) {
+    throw new Error(
+      `${op}: kernel and stride must be positive (kernel ${g.kh}x${g.kw}, stride ${g.sh}x${g.sw})`,
+    );
+  }
+  const [oh, ow] = windowOut(g);
+  if (!(oh > 0 && ow > 0)) {
+    throw new Error(
+      `${op}: window ${g.kh}x${g.kw} does not fit input ${g.h}x${g.w} (padding ${g.ph},${g.pw})`,
+    );
+  }
+  return [oh, ow];
+}
+
+/** Throws unless `t` has exactly `shape`, naming `what`. */
+function expectShape(op: string, what: string, t: Tensor, shape: readonly number[]): void {
+  if (t.rank !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new Error(`${op}: ${what} must be ${fmtShape(shape)}, got ${fmtShape(t.shape)}`);
+  }
+}
+
+/** Throws unless `t` holds `size` elements, naming `what` and the shape it stands for. */
+function expectSize(op: string, what: string, t: Tensor, shape: readonly number[]): void {
+  if (t.size !== shapeSize(shape)) {
+    throw new Error(
+      `${op}: ${what} must hold ${fmtShape(shape)} (${shapeSize(shape)} elements), got ` +
+        fmtShape(t.shape),
+    );
+  }
+}
+
+/** The window `g` checked against the NCHW input `x`; returns the output `[OH, OW]`. */
+function inputWindow(op: string, x: Tensor, g: Window2d): [number, number] {
+  const out = checkWindow(g, op);
+  expectShape(op, "input", x, [g.n, g.c, g.h, g.w]);
+  return out;
+}
+
+// ---------------------------------------------------------------- convolution
+
+/** Throws unless `weight` is `[F, C, kh, kw]` for window `g` (and `bias`, if any, `[F]`). */
+function convParams(op: string, g: Window2d, weight: Tensor, bias: Tensor | null): number {
+  const f = weight.shape[0];
+  if (weight.rank !== 4 || !(f > 0)) {
+    throw new Error(`${op}: weight must be [filters, C, kh, kw], got ${fmtShape(weight.shape)}`);
+  }
+  expectShape(op, "weight", weight, [f, g.c, g.kh, g.kw]);
+  if (bias) expectShape(op, "bias", bias, [f]);
+  return f;
+}
+
+/**
+ * 2-D convolution (cross-correlation) of `x [N, C, H, W]` with `weight [F, C, kh, kw]` over
+ * window `g`, plus `bias [F]` per filter (null: none): `[N, F, OH, OW]`.
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, g: Window2d): Tensor {
+  const op = "conv2d";
+  sameBackend(op, ...(bias ? [x, weight, bias] : [x, weight]));
+  const [oh, ow] = inputWindow(op, x, g);
+  const f = convParams(op, g, weight, bias);
+  const y = Tensor.empty(x.backend, [g.n, f, oh, ow], x.dtype);
+  x.backend.conv2dForward(x.buf, weight.buf, bias ? bias.buf : null, g, f, y.buf);
+  return y;
+}
+
+/**
+ * Backward of {@link conv2d} from `dy [N, F, OH, OW]`: accumulates `dWeight += dL/dW` and
+ * `dBias += dL/db` (null: no bias), and returns `dL/dx` (null when `inputGrad` is false).
+ */
+export function conv2dBackward(
+  x: Tensor,
+  weight: Tensor,
+  dy: Tensor,
+  g: Window2d,
+  dWeight: Tensor,
+  dBias: Tensor | null,
+  inputGrad: boolean,
+): Tensor | null {
+  const op = "conv2dBackward";
+  sameBackend(op, ...(dBias ? [x, weight, dy, dWeight, dBias] : [x, weight, dy, dWeight]));
+  const [oh, ow] = inputWindow(op, x, g);
+  const f = convParams(op, g, weight, dBias);
+  expectShape(op, "dy", dy, [g.n, f, oh, ow]);
+  expectShape(op, "weight gradient", dWeight, weight.shape);
+  const dx = inputGrad ? Tensor.empty(x.backend, x.shape, x.dtype) : null;
+  x.backend.conv2dBackward(
+    x.buf,
+    weight.buf,
+    dy.buf,
+    g,
+    f,
+    dWeight.buf,
+    dBias ? dBias.buf : null,
+    dx ? dx.buf : null,
+  );
+  return dx;
+}
+
+// ---------------------------------------------------------------- pooling
+
+/**
+ * Max pooling of `x [N, C, H, W]` over window `g`: the maxima `[N, C, OH, OW]` and, per output,
+ * the flat index `iy * W + ix` of the winner in its channel plane (for the backward).
+ */
+export function maxPool2d(x: Tensor, g: Window2d): { y: Tensor; argmax: Tensor } {
+  const [oh, ow] = inputWindow("maxPool2d", x, g);
+  const y = Tensor.empty(x.backend, [g.n, g.c, oh, ow], x.dtype);
+  const argmax = Tensor.empty(x.backend, y.shape, x.dtype);
+  x.backend.maxPoolForward(x.buf, g, y.buf, argmax.buf);
+  return { y, argmax };
+}
+
+/** Backward of {@link maxPool2d}: routes `dy` to the argmax positions; `[N, C, H, W]`. */
+export function maxPool2dBackward(dy: Tensor, argmax: Tensor, g: Window2d): Tensor {
+  const op = "maxPool2dBackward";
+  sameBackend(op, dy, argmax);
+  const [oh, ow] = checkWindow(g, op);
+  expectSize(op, "dy", dy, [g.n, g.c, oh, ow]);
+  expectSize(op, "argmax", argmax, [g.n, g.c, oh, ow]);
+  const dx = Tensor.empty(dy.backend, [g.n, g.c, g.h, g.w], dy.dtype);
+  dy.backend.maxPoolBackward(dy.buf, argmax.buf, g, dx.buf);
+  return dx;
+}
+
+/**
+ * Average pooling of `x [N, C, H, W]` over window `g` (the divisor is always `kh * kw`):
+ * `[N, C, OH, OW]`, or into `out`, which may have any shape of that size (`[N, C]` for a
+ * global pool).
+ */
+export function avgPool2d(x: Tensor, g: Window2d, out?: Tensor): Tensor {
+  const op = "avgPool2d";
+  const [oh, ow] = inputWindow(op, x, g);
+  const y = out ?? Tensor.empty(x.backend, [g.n, g.c, oh, ow], x.dtype);
+  if (out) {
+    sameBackend(op, x, out);
+    expectSize(op, "output", out, [g.n, g.c, oh, ow]);
+  }
+  x.backend.avgPoolForward(x.buf, g, y.buf);
+  return y;
+}
+
+/** Backward of {@link avgPool2d} from `dy` (any shape of the output's size): `[N, C, H, W]`. */
+export function avgPool2dBackward(dy: Tensor, g: Window2d): Tensor {
+  const op = "avgPool2dBackward";
+  const [oh, ow] = checkWindow(g, op);
+  expectSize(op, "dy", dy, [g.n, g.c, oh, ow]);
+  const dx = Tensor.empty(dy.backend, [g.n, g.c, g.h, g.w], dy.dtype);
+  dy.backend.avgPoolBackward(dy.buf, g, dx.buf);
+  return dx;
+}
+
+// ---------------------------------------------------------------- batch normalization
+
+/** `x [N, C, ...]` as `[outer, C, inner]`, after checking the `[C]` parameters. */
+function batchNormGeometry(op: string, x: Tensor, ...perChannel: Tensor[]): [number, number] {
+  if (x.rank < 2) throw new Error(`${op}: input must be [N, C, ...], got ${fmtShape(x.shape)}`);
+  const c = x.shape[1];
+  for (const t of perChannel) expectShape(op, "per-channel tensor", t, [c]);
+  return [c, shapeSize(x.shape.slice(2))];
+}
+
+/** Options of {@link batchNorm}. */
+export interface BatchNormStep {
+  /** Batch statistics (and a running-average update) when true, running statistics when false. */
+  training: boolean;
+  /** Weight of the batch statistic in the running averages, in [0, 1]. */
+  momentum: number;
+  /** Added to the variance, > 0. */
+  eps: number;
+}
+
+/**
+ * Batch normalization of `x [N, C, ...]` per channel (see `Backend.batchNormForward`): `y`,
+ * and the batch `mean` and `invStd` the backward needs (training; zeros in eval mode). Updates
+ * the running statistics in place when training.
+ */
+export function batchNorm(
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  runningMean: Tensor,
+  runningVar: Tensor,
+  step: BatchNormStep,
+): { y: Tensor; mean: Tensor; invStd: Tensor } {
+  const op = "batchNorm";
+  sameBackend(op, x, gamma, beta, runningMean, runningVar);
+  const [c, inner] = batchNormGeometry(op, x, gamma, beta, runningMean, runningVar);
+  const { training, momentum, eps } = step;
+  if (!(momentum >= 0 && momentum <= 1)) {
+    throw new Error(`${op}: momentum must be in [0, 1], got ${momentum}`);
+  }
+  if (!(eps > 0) || !Number.isFinite(eps)) {
+    throw new Error(`${op}: eps must be a finite number > 0, got ${eps}`);
+  }
+  const b = x.backend;
+  const y = Tensor.empty(b, x.shape, x.dtype);
+  const mean = Tensor.zeros(b, [c], x.dtype);
+  const invStd = Tensor.zeros(b, [c], x.dtype);
+  b.batchNormForward(
+    x.buf,
+    x.shape[0],
+    c,
+    inner,
+    gamma.buf,
+    beta.buf,
+    runningMean.buf,
+    runningVar.buf,
+    training,
+    momentum,
+    eps,
+    y.buf,
+    mean.buf,
+    invStd.buf,
+  );
+  return { y, mean, invStd };
+}
+
+/**
+ * Backward of a training-mode {@link batchNorm} through the batch mean and variance: `dx` and
+ * the gradients of `gamma` and `beta` (new tensors, not accumulated).
+ */
+export function batchNormBackward(
+  x: Tensor,
+  dy: Tensor,
+  gamma: Tensor,
+  mean: Tensor,
+  invStd: Tensor,
+): { dx: Tensor; dgamma: Tensor; dbeta: Tensor } {
+  const op = "batchNormBackward";
+  sameBackend(op, x, dy, gamma, mean, invStd);
+  const [c, inner] = batchNormGeometry(op, x, gamma, mean, invStd);
+  expectShape(op, "dy", dy, x.shape);
+  const b = x.backend;
+  const dx = Tensor.empty(b, x.shape, x.dtype);
+  const dgamma = Tensor.empty(b, [c], x.dtype);
+  const dbeta = Tensor.empty(b, [c], x.dtype);
+  b.batchNormBackward(
+    x.buf,
+    dy.buf,
+    x.shape[0],
+    c,
+    inner,
+    gamma.buf,
+    mean.buf,
+    invStd.buf,
+    dx.buf,
+    dgamma.buf,
+    dbeta.buf,
+  );
+  return { dx, dgamma, dbeta };
+}
+
+// ---------------------------------------------------------------- masks
+
+/** Where a dropout mask's random numbers come from (see `rng.ts`). */
+export interface DropoutKey {
+  /** 32-bit seed. */
+  seed: number;
+  /** 32-bit stream. */
+  stream: number;
+  /** First counter (a non-negative safe integer). */
+  counter: number;
+}
+
+/**
+ * An inverted-dropout mask of `shape` (see `Backend.dropoutMask`): entries `1/(1-p)` or 0,
+ * drawn per element, or per `(sample, channel)` when `perChannel` (shape `[N, C, ...]`).
+ */
+export function dropoutMask(
+  backend: Backend,
+  shape: readonly number[],
+  dtype: DType,
+  p: number,
+  perChannel: boolean,
+  key: DropoutKey,
+): Tensor {
+  const op = "dropoutMask";
+  if (!(p >= 0 && p < 1)) throw new Error(`${op}: dropout p must be in [0, 1), got ${p}`);
+  if (!Number.isSafeInteger(key.counter) || key.counter < 0) {
+    throw new Error(`${op}: counter must be a non-negative safe integer, got ${key.counter}`);
+  }
+  if (perChannel && shape.length < 2) {
+    throw new Error(`${op}: a per-channel mask needs [N, C, ...], got ${fmtShape(shape)}`);
+  }
+  const m = Tensor.empty(backend, shape, dtype);
+  const c = perChannel ? shape[1] : 1;
+  const inner = shapeSize(shape.slice(perChannel ? 2 : 1));
+  backend.dropoutMask(
+    m.buf,
+    shape[0] ?? 1,
+    c,
+    inner,
+    p,
+    perChannel,
+    key.seed,
+    key.stream,
+    key.counter,
+  );
+  return m;
+}
+
+/** k-winners-take-all mask of `x [N, ...]`: 1 for the `k` largest features of each sample. */
+export function topkMask(x: Tensor, k: number): Tensor {
+  const op = "topkMask";
+  if (x.rank < 1) throw new Error(`${op}: input must be [N, ...], got ${fmtShape(x.shape)}`);
+  const rows = x.shape[0], cols = rows > 0 ? x.size / rows : 0;
+  if (!Number.isInteger(k) || k < 0 || k > cols) {
+    throw new Error(`${op}: k=${k} outside [0, ${cols}] (features per sample)`);
+  }
+  const mask = Tensor.empty(x.backend, x.shape, x.dtype);
+  x.backend.topkMask(x.buf, rows, cols, k, mask.buf);
+  return mask;
+}
+
+/** Row-wise argmax of `x [N, K]` (first maximum wins): `[N]` class indices as floats. */
+export function argmax(x: Tensor): Tensor {
+  if (x.rank !== 2) throw new Error(`argmax: input must be [N, K], got ${fmtShape(x.shape)}`);
+  const [n, k] = x.shape;
+  const out = Tensor.empty(x.backend, [n], x.dtype);
+  x.backend.argmax(x.buf, n, k, out.buf);
+  return out;
+}
+
+// ---------------------------------------------------------------- loss
+
+/** Throws unless `logits [N, K]` (N, K >= 1) and `labels [N]` match; returns `[N, K]`. */
+function lossShapes(op: string, logits: Tensor, labels: Tensor): [number, number] {
+  if (logits.rank !== 2 || logits.shape[0] === 0 || logits.shape[1] === 0) {
+    throw new Error(`${op}: logits must be [N, K] with N, K >= 1, got ${fmtShape(logits.shape)}`);
+  }
+  const [n, k] = logits.shape;
+  if (labels.rank !== 1 || labels.shape[0] !== n) {
+    throw new Error(
+      `${op}: labels must be [${n}] for logits ${fmtShape(logits.shape)}, ` +
+        `got ${fmtShape(labels.shape)}`,
+    );
+  }
+  if (labels.backend !== logits.backend || labels.dtype !== logits.dtype) {
+    throw new Error(
+      `${op}: labels (${labels.backend.name}, ${labels.dtype}) must live on ` +
+        `the logits' backend and dtype (${logits.backend.name}, ${logits.dtype})`,
+    );
+  }
+  return [n, k];
+}
+
+/**
+ * Softmax cross-entropy of `logits [N, K]` against `labels [N]` (class indices as floats,
+ * checked on the host): the probabilities `[N, K]` and the per-sample losses `[N]`.
+ */
+export function softmaxCrossEntropy(
+  logits: Tensor,
+  labels: Tensor,
+  op = "softmaxCrossEntropy",
+): { probs: Tensor; losses: Tensor } {
+  const [n, k] = lossShapes(op, logits, labels);
+  const host = labels.toArray();
+  for (let i = 0; i < n; i++) {
+    const v = host[i];
+    if (!Number.isInteger(v) || v < 0 || v >= k) {
+      throw new Error(`${op}: label ${v} of sample ${i} is not a class index in [0, ${k})`);
+    }
+  }
+  const b = logits.backend;
+  const probs = Tensor.empty(b, [n, k], logits.dtype);
+  const losses = Tensor.empty(b, [n], logits.dtype);
+  b.softmaxCrossEntropy(logits.buf, labels.buf, n, k, probs.buf, losses.buf);
+  return { probs, losses };
+}
+
+/** Gradient of the softmax cross-entropy with respect to the logits: `scale (probs - onehot)`. */
+export function softmaxCrossEntropyBackward(probs: Tensor, labels: Tensor, scale: number): Tensor {
+  const [n, k] = lossShapes("softmaxCrossEntropyBackward", probs, labels);
+  const d = Tensor.empty(probs.backend, [n, k], probs.dtype);
+  probs.backend.softmaxCrossEntropyBackward(probs.buf, labels.buf, n, k, scale, d.buf);
+  return d;
+}
+
+// ---------------------------------------------------------------- optimizer
+
+/** State slots each update rule needs. */
+const RULE_SLOTS: Record<UpdateRule["kind"], number> = { sgd: 0, momentum: 1, adam: 2 };
+
+/**
+ * Applies one optimizer update in place: `param` from `grad` with `rule`; `state` holds the
+ * rule's slots (none for SGD, `[velocity]` for momentum, `[m, v]` for Adam), each of the
+ * parameter's size.
+ */
 export function applyUpdate(rule: UpdateRule, param: Tensor, grad: Tensor, state: Tensor[]): void {
+  const op = "update";
+  const slots = RULE_SLOTS[rule.kind];
+  if (slots === undefined) {
+    throw new Error(`${op}: unknown rule '${rule.kind}' (expected sgd, momentum or adam)`);
+  }
   if (param.size !== grad.size) {
     throw new Error(
-      `update: parameter ${fmtShape(param.shape)} vs gradient ${fmtShape(grad.shape)}`,
+      `${op}: parameter ${fmtShape(param.shape)} vs gradient ${fmtShape(grad.shape)}`,
     );
+  }
+  if (state.length < slots) {
+    throw new Error(`${op}: ${rule.kind} needs ${slots} state slot(s), got ${state.length}`);
+  }
+  for (const s of state.slice(0, slots)) {
+    if (s.size !== param.size) {
+      throw new Error(
+        `${op}: state slot ${fmtShape(s.shape)} vs parameter ${fmtShape(param.shape)}`,
+      );
+    }
+  }
+  sameBackend(op, param, grad, ...state.slice(0, slots));
+  if (rule.kind === "adam" && !(rule.step >= 1)) {
+    throw new Error(`${op}: adam step must be >= 1, got ${rule.step}`);
   }
   param.backend.update(rule, param.buf, grad.buf, state.map((s) => s.buf));
 }

@@ -1,7 +1,7 @@
 /**
  * Counter-based random numbers keyed by `(seed, stream, counter)`.
  *
- * The same function is implemented in C (`cuda/host.c`) and CUDA (`cuda/*.cu`), so one seed
+ * The same function is implemented in C (`cuda/cpu/random.c`) and CUDA (`cuda/gpu/random.cu`), so one seed
  * gives the same dropout masks on every backend. It is a stateless hash, so any element can be
  * drawn independently (one GPU thread per element) and nothing has to be carried between calls
  * except the counter.

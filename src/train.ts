@@ -13,6 +13,7 @@ import { batchCount, batches, type Dataset } from "./data/dataset.ts";
 import type { ForwardContext } from "./layers/layer.ts";
 import { SoftmaxCrossEntropy } from "./loss.ts";
 import type { Sequential } from "./model.ts";
+import * as ops from "./ops.ts";
 import type { Optimizer } from "./optim.ts";
 import { Tensor, tidy } from "./tensor.ts";
 
@@ -32,17 +33,14 @@ export function modelDtype(model: Sequential): DType {
 
 /** Number of rows of `probs [n, k]` whose argmax differs from `labels` (floats on the host). */
 export function countErrors(probs: Tensor, labels: ArrayLike<number>): number {
-  const [n, k] = probs.shape;
-  const be = probs.backend;
-  const out = be.alloc(n, probs.dtype);
+  const argmax = ops.argmax(probs);
   try {
-    be.argmax(probs.buf, n, k, out);
-    const pred = be.download(out, 0, n);
+    const pred = argmax.toArray();
     let wrong = 0;
-    for (let i = 0; i < n; i++) if (pred[i] !== labels[i]) wrong++;
+    for (let i = 0; i < pred.length; i++) if (pred[i] !== labels[i]) wrong++;
     return wrong;
   } finally {
-    be.free(out);
+    argmax.dispose();
   }
 }
 

@@ -22,7 +22,9 @@ export const BACKEND_NAMES: readonly BackendName[] = ["auto", "ts", "cpu", "cuda
 
 /** A chosen backend and the reason it was chosen. */
 export interface BackendChoice {
+  /** The backend to train on. */
   backend: Backend;
+  /** Why it was chosen, in one short sentence. */
   reason: string;
 }
 

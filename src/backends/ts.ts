@@ -3,11 +3,15 @@
  * that every other backend is tested against. Written for clarity first; loops are arranged to
  * be reasonably cache-friendly but nothing here is tuned.
  *
+ * Arguments are checked once, in `ops.ts`; this class keeps the length and ownership guards of
+ * its typed arrays. It inherits the default convolution (`compose.ts`) and overrides the other fused ops
+ * (pooling, batch norm, softmax cross-entropy) with direct loops that accumulate in double:
+ * the oracle's precision, which the native builds match.
+ *
  * @module
  */
 import type {
   ActivationOp,
-  Backend,
   BinaryOp,
   Buf,
   DType,
@@ -17,7 +21,8 @@ import type {
   UpdateRule,
   Window2d,
 } from "../backend.ts";
-import { outSize } from "../backend.ts";
+import { windowOut } from "../backend.ts";
+import { ComposedBackend } from "./compose.ts";
 import { dropThreshold, randomU32 } from "../rng.ts";
 
 /** A host buffer of the ts backend. */
@@ -103,19 +108,8 @@ function size(shape: readonly number[]): number {
   return n;
 }
 
-function checkWindow(g: Window2d): [number, number] {
-  for (const [k, v] of Object.entries(g)) {
-    check(Number.isInteger(v) && v >= 0, `window ${k} must be a non-negative integer, got ${v}`);
-  }
-  check(g.kh > 0 && g.kw > 0 && g.sh > 0 && g.sw > 0, "kernel and stride must be positive");
-  const oh = outSize(g.h, g.kh, g.sh, g.ph);
-  const ow = outSize(g.w, g.kw, g.sw, g.pw);
-  check(oh > 0 && ow > 0, `window ${g.kh}x${g.kw} does not fit input ${g.h}x${g.w}`);
-  return [oh, ow];
-}
-
 /** The TypeScript reference backend. */
-export class TsBackend implements Backend {
+export class TsBackend extends ComposedBackend {
   readonly name = "ts";
   readonly device = "TypeScript (host)";
   #bytes = 0;
@@ -220,7 +214,7 @@ export class TsBackend implements Backend {
   }
 
   im2col(x: Buf, g: Window2d, col: Buf): void {
-    const [oh, ow] = checkWindow(g);
+    const [oh, ow] = windowOut(g);
     const X = need(x, g.n * g.c * g.h * g.w, "im2col input");
     const cols = g.n * oh * ow;
     const C = need(col, g.c * g.kh * g.kw * cols, "im2col output");
@@ -247,7 +241,7 @@ export class TsBackend implements Backend {
   }
 
   col2im(col: Buf, g: Window2d, x: Buf): void {
-    const [oh, ow] = checkWindow(g);
+    const [oh, ow] = windowOut(g);
     const X = need(x, g.n * g.c * g.h * g.w, "col2im output");
     const cols = g.n * oh * ow;
     const C = need(col, g.c * g.kh * g.kw * cols, "col2im input");
@@ -273,59 +267,8 @@ export class TsBackend implements Backend {
     }
   }
 
-  /** A scratch buffer of `like`'s element type. */
-  #scratch(like: Buf, n: number): TsBuf {
-    return new TsBuf(d(like) instanceof Float64Array ? new Float64Array(n) : new Float32Array(n));
-  }
-
-  /** Composition of this backend's ops: im2col, GEMM `[F, CKK] x [CKK, N*S]`, swap to
-   * `[N, F, S]`, broadcast add of the bias. */
-  conv2dForward(x: Buf, w: Buf, bias: Buf | null, g: Window2d, filters: number, y: Buf): void {
-    const [oh, ow] = checkWindow(g);
-    check(Number.isInteger(filters) && filters > 0, `conv2dForward: filters ${filters}`);
-    const s = oh * ow, ckk = g.c * g.kh * g.kw, cols = g.n * s;
-    const col = this.#scratch(x, ckk * cols);
-    this.im2col(x, g, col);
-    const t = this.#scratch(x, filters * cols);
-    this.gemm(false, false, filters, cols, ckk, 1, w, 0, col, 0, 0, t, 0);
-    this.swapAxes01(t, filters, g.n, s, y);
-    const shape = [g.n, filters, s];
-    if (bias !== null) this.binary("add", y, shape, bias, [1, filters, 1], y, shape);
-  }
-
-  /** Composition: `dY' = swap(dy) [F, N*S]`, `dw += dY' colᵀ`, `db += Σ dY'`,
-   * `dx = col2im(wᵀ dY')`. */
-  conv2dBackward(
-    x: Buf,
-    w: Buf,
-    dy: Buf,
-    g: Window2d,
-    filters: number,
-    dw: Buf,
-    db: Buf | null,
-    dx: Buf | null,
-  ): void {
-    const [oh, ow] = checkWindow(g);
-    check(Number.isInteger(filters) && filters > 0, `conv2dBackward: filters ${filters}`);
-    const s = oh * ow, ckk = g.c * g.kh * g.kw, cols = g.n * s;
-    const col = this.#scratch(x, ckk * cols);
-    this.im2col(x, g, col);
-    const dt = this.#scratch(x, filters * cols);
-    this.swapAxes01(dy, g.n, filters, s, dt);
-    this.gemm(false, true, filters, ckk, cols, 1, dt, 0, col, 0, 1, dw, 0);
-    if (db !== null) {
-      const sums = this.#scratch(x, filters);
-      this.reduce("sum", dt, [filters, cols], [1], sums);
-      this.axpby(1, sums, 1, db, db);
-    }
-    if (dx !== null) {
-      this.gemm(true, false, ckk, cols, filters, 1, w, 0, dt, 0, 0, col, 0);
-      this.col2im(col, g, dx);
-    }
-  }
-
-  maxPoolForward(x: Buf, g: Window2d, y: Buf, argmax: Buf): void {
-    const [oh, ow] = checkWindow(g);
+  override maxPoolForward(x: Buf, g: Window2d, y: Buf, argmax: Buf): void {
+    const [oh, ow] = windowOut(g);
     const X = need(x, g.n * g.c * g.h * g.w, "maxpool input");
     const Y = need(y, g.n * g.c * oh * ow, "maxpool output");
     const I = need(argmax, g.n * g.c * oh * ow, "maxpool argmax");
@@ -356,8 +299,8 @@ export class TsBackend implements Backend {
     }
   }
 
-  maxPoolBackward(dy: Buf, argmax: Buf, g: Window2d, dx: Buf): void {
-    const [oh, ow] = checkWindow(g);
+  override maxPoolBackward(dy: Buf, argmax: Buf, g: Window2d, dx: Buf): void {
+    const [oh, ow] = windowOut(g);
     const DY = need(dy, g.n * g.c * oh * ow, "maxpool dy");
     const I = need(argmax, g.n * g.c * oh * ow, "maxpool argmax");
     const DX = need(dx, g.n * g.c * g.h * g.w, "maxpool dx");
@@ -370,8 +313,8 @@ export class TsBackend implements Backend {
     }
   }
 
-  avgPoolForward(x: Buf, g: Window2d, y: Buf): void {
-    const [oh, ow] = checkWindow(g);
+  override avgPoolForward(x: Buf, g: Window2d, y: Buf): void {
+    const [oh, ow] = windowOut(g);
     const X = need(x, g.n * g.c * g.h * g.w, "avgpool input");
     const Y = need(y, g.n * g.c * oh * ow, "avgpool output");
     const inv = 1 / (g.kh * g.kw);
@@ -394,8 +337,8 @@ export class TsBackend implements Backend {
     }
   }
 
-  avgPoolBackward(dy: Buf, g: Window2d, dx: Buf): void {
-    const [oh, ow] = checkWindow(g);
+  override avgPoolBackward(dy: Buf, g: Window2d, dx: Buf): void {
+    const [oh, ow] = windowOut(g);
     const DY = need(dy, g.n * g.c * oh * ow, "avgpool dy");
     const DX = need(dx, g.n * g.c * g.h * g.w, "avgpool dx");
     DX.fill(0, 0, g.n * g.c * g.h * g.w);
@@ -428,16 +371,7 @@ export class TsBackend implements Backend {
     outShape: readonly number[],
   ): void {
     const f = binaryFns[op];
-    check(f !== undefined, `unknown binary op '${op}'`);
     const rank = outShape.length;
-    check(aShape.length === rank && bShape.length === rank, "binary: shapes must be aligned");
-    for (let i = 0; i < rank; i++) {
-      check(
-        (aShape[i] === outShape[i] || aShape[i] === 1) &&
-          (bShape[i] === outShape[i] || bShape[i] === 1),
-        `binary ${op}: [${aShape}] and [${bShape}] do not broadcast to [${outShape}]`,
-      );
-    }
     const total = size(outShape);
     const A = need(a, size(aShape), "binary a");
     const B = need(b, size(bShape), "binary b");
@@ -474,7 +408,6 @@ export class TsBackend implements Backend {
 
   unary(op: UnaryOp, x: Buf, out: Buf, alpha: number): void {
     const f = unaryFns[op];
-    check(f !== undefined, `unknown unary op '${op}'`);
     const X = d(x);
     const O = need(out, X.length, "unary out");
     for (let i = 0; i < X.length; i++) O[i] = f(X[i], alpha);
@@ -502,8 +435,6 @@ export class TsBackend implements Backend {
       case "softplus":
         for (let i = 0; i < n; i++) DX[i] = DY[i] * sigmoid(X[i]);
         break;
-      default:
-        check(false, `no derivative for '${op}'`);
     }
   }
 
@@ -517,7 +448,6 @@ export class TsBackend implements Backend {
 
   reduce(op: ReduceOp, x: Buf, shape: readonly number[], axes: readonly number[], out: Buf): void {
     const rank = shape.length;
-    for (const a of axes) check(a >= 0 && a < rank, `reduce: axis ${a} out of range`);
     const total = size(shape);
     const X = need(x, total, "reduce input");
     const outShape = shape.map((s, i) => (axes.includes(i) ? 1 : s));
@@ -561,7 +491,7 @@ export class TsBackend implements Backend {
     }
   }
 
-  softmaxCrossEntropy(
+  override softmaxCrossEntropy(
     logits: Buf,
     labels: Buf,
     n: number,
@@ -575,10 +505,6 @@ export class TsBackend implements Backend {
     const O = need(losses, n, "softmax losses");
     for (let i = 0; i < n; i++) {
       const label = Y[i];
-      check(
-        Number.isInteger(label) && label >= 0 && label < k,
-        `label ${label} of sample ${i} outside [0, ${k})`,
-      );
       let m = -Infinity;
       for (let j = 0; j < k; j++) m = Math.max(m, L[i * k + j]);
       let s = 0;
@@ -589,7 +515,7 @@ export class TsBackend implements Backend {
     }
   }
 
-  softmaxCrossEntropyBackward(
+  override softmaxCrossEntropyBackward(
     probs: Buf,
     labels: Buf,
     n: number,
@@ -607,7 +533,7 @@ export class TsBackend implements Backend {
     }
   }
 
-  batchNormForward(
+  override batchNormForward(
     x: Buf,
     outer: number,
     c: number,
@@ -671,7 +597,7 @@ export class TsBackend implements Backend {
     }
   }
 
-  batchNormBackward(
+  override batchNormBackward(
     x: Buf,
     dy: Buf,
     outer: number,
@@ -730,7 +656,6 @@ export class TsBackend implements Backend {
     stream: number,
     counter: number,
   ): void {
-    check(p >= 0 && p < 1, `dropout p must be in [0, 1), got ${p}`);
     const total = outer * c * inner;
     const O = need(out, total, "dropout mask");
     const thr = dropThreshold(p);
@@ -746,7 +671,6 @@ export class TsBackend implements Backend {
   }
 
   topkMask(x: Buf, rows: number, cols: number, k: number, out: Buf): void {
-    check(k >= 0 && k <= cols, `top-k: k=${k} outside [0, ${cols}]`);
     const X = need(x, rows * cols, "topk input");
     const O = need(out, rows * cols, "topk output");
     const order = new Array<number>(cols);
@@ -769,38 +693,32 @@ export class TsBackend implements Backend {
         for (let i = 0; i < n; i++) P[i] -= rule.lr * (G[i] + wd * P[i]);
         break;
       case "momentum": {
-        check(state.length >= 1, "momentum needs a velocity slot");
         const V = need(state[0], n, "momentum velocity");
         const mu = rule.momentum;
         for (let i = 0; i < n; i++) {
           const g = G[i] + wd * P[i];
-          const v = mu * V[i] - rule.lr * g;
-          V[i] = v;
+          V[i] = mu * V[i] - rule.lr * g;
+          const v = V[i]; // the stored state (rounded to float32 in a Float32Array)
           P[i] += rule.nesterov ? mu * v - rule.lr * g : v;
         }
         break;
       }
       case "adam": {
-        check(state.length >= 2, "adam needs m and v slots");
         const Mm = need(state[0], n, "adam m");
         const Vv = need(state[1], n, "adam v");
         const { beta1, beta2, eps, lr, step } = rule;
-        check(step >= 1, "adam step must be >= 1");
         const c1 = 1 - Math.pow(beta1, step);
         const c2 = 1 - Math.pow(beta2, step);
         for (let i = 0; i < n; i++) {
           const g = rule.decoupled ? G[i] : G[i] + wd * P[i];
-          const m = beta1 * Mm[i] + (1 - beta1) * g;
-          const v = beta2 * Vv[i] + (1 - beta2) * g * g;
-          Mm[i] = m;
-          Vv[i] = v;
+          Mm[i] = beta1 * Mm[i] + (1 - beta1) * g;
+          Vv[i] = beta2 * Vv[i] + (1 - beta2) * g * g;
+          const m = Mm[i], v = Vv[i]; // the stored state
           const upd = (m / c1) / (Math.sqrt(v / c2) + eps);
           P[i] -= lr * (upd + (rule.decoupled ? wd * P[i] : 0));
         }
         break;
       }
-      default:
-        check(false, `unknown update rule`);
     }
   }
 

@@ -50,7 +50,7 @@ export function copyAs(x: Tensor, shape: readonly number[]): Tensor {
     out.dispose();
     throw new Error(`copyAs: cannot view ${fmtShape(x.shape)} as ${fmtShape(shape)}`);
   }
-  x.backend.copy(x.buf, 0, out.buf, 0, x.size);
+  out.assign(x);
   return out;
 }
 

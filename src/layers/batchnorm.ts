@@ -4,7 +4,7 @@
  *
  * Training: batch mean and biased variance, `x̂ = (x - μ) / sqrt(σ² + ε)`, `y = γ x̂ + β`,
  * running statistics updated as `running = (1 - momentum) running + momentum batch` (unbiased
- * variance); the backward pass goes through μ and σ² (backend `batchNormBackward`).
+ * variance); the backward pass goes through μ and σ² (`ops.batchNormBackward`).
  * Eval: normalises with the running statistics; backward then treats them as constants.
  *
  * @module
@@ -77,33 +77,22 @@ export class BatchNorm extends LayerBase {
 
   /** Forward pass on a validated batch. */
   protected forwardImpl(x: Tensor, ctx: ForwardContext): Tensor {
-    const b = x.backend;
-    const c = this.#channels;
-    const n = x.shape[0];
-    const y = Tensor.zeros(b, x.shape, x.dtype);
-    const mean = Tensor.zeros(b, [c], x.dtype);
-    const invStd = Tensor.zeros(b, [c], x.dtype);
     this.#training = ctx.training;
-    b.batchNormForward(
-      x.buf,
-      n,
-      c,
-      this.#inner,
-      this.gamma!.value.buf,
-      this.beta!.value.buf,
-      this.runningMean!.buf,
-      this.runningVar!.buf,
-      ctx.training,
-      this.momentum,
-      this.eps,
-      y.buf,
-      mean.buf,
-      invStd.buf,
+    const { y, mean, invStd } = ops.batchNorm(
+      x,
+      this.gamma!.value,
+      this.beta!.value,
+      this.runningMean!,
+      this.runningVar!,
+      { training: ctx.training, momentum: this.momentum, eps: this.eps },
     );
-    if (this.recording) {
-      if (ctx.training) this.save(x.share(), mean, invStd);
-      else this.save(x.share());
+    if (this.recording && ctx.training) {
+      this.save(x.share(), mean, invStd);
+      return y;
     }
+    if (this.recording) this.save(x.share());
+    mean.dispose();
+    invStd.dispose();
     return y;
   }
 
@@ -117,25 +106,12 @@ export class BatchNorm extends LayerBase {
     const inner = this.#inner;
     if (this.#training) {
       const [, mean, invStd] = saved;
-      const dx = Tensor.zeros(b, dy.shape, dy.dtype);
-      const dgamma = Tensor.zeros(b, [c], dy.dtype);
-      const dbeta = Tensor.zeros(b, [c], dy.dtype);
-      b.batchNormBackward(
-        x.buf,
-        dy.buf,
-        n,
-        c,
-        inner,
-        this.gamma!.value.buf,
-        mean.buf,
-        invStd.buf,
-        dx.buf,
-        dgamma.buf,
-        dbeta.buf,
-      );
-      ops.accumulate(this.gamma!.grad, dgamma);
-      ops.accumulate(this.beta!.grad, dbeta);
-      return dx;
+      const g = ops.batchNormBackward(x, dy, this.gamma!.value, mean, invStd);
+      ops.accumulate(this.gamma!.grad, g.dgamma);
+      ops.accumulate(this.beta!.grad, g.dbeta);
+      g.dgamma.dispose();
+      g.dbeta.dispose();
+      return g.dx;
     }
     // Eval mode: y = gamma * (x - rm) * s + beta with s = (rv + eps)^-1/2 constant.
     const s = ops.unary("pow", ops.unary("add_scalar", this.runningVar!, this.eps), -0.5);

@@ -1,6 +1,6 @@
 /**
  * `Conv2d`: 2-D cross-correlation over NCHW input, computed as im2col + GEMM by the backend's
- * `conv2dForward` / `conv2dBackward`.
+ * `conv2dForward` / `conv2dBackward` (through `ops.conv2d`).
  *
  * Forward: with `col = im2col(x)` (`[C*k*k, N*OH*OW]`), `y = W [F, C*k*k] × col` reordered to
  * `[N, F, OH, OW]`, plus `b` per filter. Backward, with `dY'` the `[F, N*OH*OW]` reorder of dy:
@@ -8,14 +8,14 @@
  * layer keeps its input (shared, not copied) rather than the column matrix: the native CPU
  * build rebuilds the columns of a few images at a time in cache, where the whole batch's
  * matrix would run to hundreds of MB for All-CNN-C, and takes 3x3 stride-1 windows through
- * Winograd F(2x2, 3x3) (`cuda/host_winograd.h`).
+ * Winograd F(2x2, 3x3) (`cuda/cpu/winograd.c`).
  *
  * @module
  */
 import { outSize, type Window2d } from "../backend.ts";
 import { heNormal, xavierNormal, zeros } from "../init.ts";
 import * as ops from "../ops.ts";
-import { Tensor } from "../tensor.ts";
+import type { Tensor } from "../tensor.ts";
 import { checkLrMult, checkNonNegInt, checkPositiveInt, LayerBase } from "./base.ts";
 import { checkInit, WEIGHT_INITS, type WeightInit } from "./dense.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
@@ -108,14 +108,10 @@ export class Conv2d extends LayerBase {
 
   /** Forward pass on a validated batch. */
   protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
-    const [n] = x.shape;
     const k = this.kernel;
     const g = ops.window2d(x.shape, [k, k], [this.stride, this.stride], [this.pad, this.pad]);
     this.#geom = g;
-    const [oh, ow] = ops.windowOut(g);
-    const y = Tensor.empty(x.backend, [n, this.filters, oh, ow], x.dtype);
-    const b = this.bias ? this.bias.value.buf : null;
-    x.backend.conv2dForward(x.buf, this.weight!.value.buf, b, g, this.filters, y.buf);
+    const y = ops.conv2d(x, this.weight!.value, this.bias ? this.bias.value : null, g);
     if (this.recording) this.save(x.share());
     return y;
   }
@@ -123,19 +119,9 @@ export class Conv2d extends LayerBase {
   /** Backward pass: accumulates parameter gradients, returns dL/dx (null when not wanted). */
   protected backwardImpl(dy: Tensor, inputGrad: boolean): Tensor | null {
     const [x] = this.saved();
-    const g = this.#geom!;
-    const dx = inputGrad ? Tensor.empty(dy.backend, x.shape, dy.dtype) : null;
-    dy.backend.conv2dBackward(
-      x.buf,
-      this.weight!.value.buf,
-      dy.buf,
-      g,
-      this.filters,
-      this.weight!.grad.buf,
-      this.bias ? this.bias.grad.buf : null,
-      dx ? dx.buf : null,
-    );
-    return dx;
+    const w = this.weight!;
+    const db = this.bias ? this.bias.grad : null;
+    return ops.conv2dBackward(x, w.value, dy, this.#geom!, w.grad, db, inputGrad);
   }
 
   /** Hyperparameters for `summary()`. */

@@ -3,7 +3,7 @@
  * `SpatialDropout` (drops whole channels of `[C, ...]` inputs; on `[F]` inputs it acts like
  * `Dropout`).
  *
- * Masks come from `backend.dropoutMask` on stream `Streams.dropout`, keyed by the run seed
+ * Masks come from `ops.dropoutMask` on stream `Streams.dropout`, keyed by the run seed
  * mixed with a hash of the layer's name (so two layers never share a mask) and the counter
  * `step * 2^32` (so every step draws a fresh mask): the same seed, step and layer name always
  * give the same mask, on every backend.
@@ -12,7 +12,7 @@
  */
 import * as ops from "../ops.ts";
 import { mix32, Streams } from "../rng.ts";
-import { fmtShape, shapeSize, Tensor } from "../tensor.ts";
+import { fmtShape, type Tensor } from "../tensor.ts";
 import { LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
 import { type LayerDef, numberIn } from "./spec.ts";
@@ -75,25 +75,12 @@ export abstract class DropoutBase extends LayerBase {
 
   /** The mask the layer would use for a batch of shape `shape` under `ctx` (training). */
   mask(shape: readonly number[], ctx: ForwardContext): Tensor {
-    const backend = this.backend;
-    const m = Tensor.zeros(backend, shape, this.dtype);
-    const n = shape[0];
-    const perChannel = this.perChannel();
-    const c = perChannel ? shape[1] : 1;
-    const inner = shapeSize(shape.slice(perChannel ? 2 : 1));
     const key = dropoutKey(ctx.seed, ctx.step, this.name);
-    backend.dropoutMask(
-      m.buf,
-      n,
-      c,
-      inner,
-      this.p,
-      perChannel,
-      key.seed,
-      Streams.dropout,
-      key.counter,
-    );
-    return m;
+    return ops.dropoutMask(this.backend, shape, this.dtype, this.p, this.perChannel(), {
+      seed: key.seed,
+      stream: Streams.dropout,
+      counter: key.counter,
+    });
   }
 
   /** Forward pass on a validated batch. */

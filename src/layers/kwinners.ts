@@ -6,7 +6,7 @@
  * @module
  */
 import * as ops from "../ops.ts";
-import { shapeSize, Tensor } from "../tensor.ts";
+import { shapeSize, type Tensor } from "../tensor.ts";
 import { checkPositiveInt, LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
 import { type LayerDef, positiveInt } from "./spec.ts";
@@ -32,9 +32,7 @@ export class KWinners extends LayerBase {
 
   /** Forward pass on a validated batch. */
   protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
-    const n = x.shape[0];
-    const mask = Tensor.zeros(x.backend, x.shape, x.dtype);
-    x.backend.topkMask(x.buf, n, x.size / n, this.k, mask.buf);
+    const mask = ops.topkMask(x, this.k);
     const y = ops.mul(x, mask);
     this.save(mask);
     return y;

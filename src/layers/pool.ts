@@ -76,10 +76,7 @@ export class MaxPool2d extends Pool2dBase {
   protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
     const g = this.window(x);
     this.geom = g;
-    const [oh, ow] = ops.windowOut(g);
-    const y = Tensor.zeros(x.backend, [g.n, g.c, oh, ow], x.dtype);
-    const argmax = Tensor.zeros(x.backend, y.shape, x.dtype);
-    x.backend.maxPoolForward(x.buf, g, y.buf, argmax.buf);
+    const { y, argmax } = ops.maxPool2d(x, g);
     this.save(argmax);
     return y;
   }
@@ -87,10 +84,7 @@ export class MaxPool2d extends Pool2dBase {
   /** Backward pass: returns dL/dx, accumulates parameter gradients. */
   protected backwardImpl(dy: Tensor): Tensor {
     const [argmax] = this.saved();
-    const g = this.geom!;
-    const dx = Tensor.zeros(dy.backend, [g.n, g.c, g.h, g.w], dy.dtype);
-    dy.backend.maxPoolBackward(dy.buf, argmax.buf, g, dx.buf);
-    return dx;
+    return ops.maxPool2dBackward(dy, argmax, this.geom!);
   }
 }
 
@@ -108,19 +102,13 @@ export class AvgPool2d extends Pool2dBase {
   protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
     const g = this.window(x);
     this.geom = g;
-    const [oh, ow] = ops.windowOut(g);
-    const y = Tensor.zeros(x.backend, [g.n, g.c, oh, ow], x.dtype);
-    x.backend.avgPoolForward(x.buf, g, y.buf);
-    return y;
+    return ops.avgPool2d(x, g);
   }
 
   /** Backward pass: returns dL/dx, accumulates parameter gradients. */
   protected backwardImpl(dy: Tensor): Tensor {
     this.saved();
-    const g = this.geom!;
-    const dx = Tensor.zeros(dy.backend, [g.n, g.c, g.h, g.w], dy.dtype);
-    dy.backend.avgPoolBackward(dy.buf, g, dx.buf);
-    return dx;
+    return ops.avgPool2dBackward(dy, this.geom!);
   }
 }
 
@@ -141,18 +129,13 @@ export class GlobalAvgPool2d extends LayerBase {
     const [n, c, h, w] = x.shape;
     const g = ops.window2d(x.shape, [h, w], [1, 1], [0, 0]);
     this.#geom = g;
-    const y = Tensor.zeros(x.backend, [n, c], x.dtype);
-    x.backend.avgPoolForward(x.buf, g, y.buf);
-    return y;
+    return ops.avgPool2d(x, g, Tensor.empty(x.backend, [n, c], x.dtype));
   }
 
   /** Backward pass: returns dL/dx, accumulates parameter gradients. */
   protected backwardImpl(dy: Tensor): Tensor {
     this.saved();
-    const g = this.#geom!;
-    const dx = Tensor.zeros(dy.backend, [g.n, g.c, g.h, g.w], dy.dtype);
-    dy.backend.avgPoolBackward(dy.buf, g, dx.buf);
-    return dx;
+    return ops.avgPool2dBackward(dy, this.#geom!);
   }
 }
 

@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# Builds build/libshiftlab_cuda_emu.so: the CUDA sources in cuda/ compiled as C++ for the CPU
-# against the emulated runtime in cuda_runtime.h (beside this script), so that the CUDA parity
-# tests can check the kernels' logic where no GPU exists:
+# Builds build/libshiftlab_cuda_emu.so: the CUDA sources in cuda/gpu/ compiled as C++ for the CPU
+# against the emulated runtime in cuda_runtime.h (beside this script), so that the conformance
+# suite's cuda target can check the kernels' logic where no GPU exists:
 #
 #   bash bench/cuda_ref/emu/build.sh
-#   SHIFTLAB_LIB_CUDA=build/libshiftlab_cuda_emu.so deno test -A tests/cuda_backend.test.ts \
-#     --filter "/^cuda: ([^m]|max)/"
+#   SHIFTLAB_LIB_CUDA=build/libshiftlab_cuda_emu.so SHIFTLAB_CONFORMANCE_QUICK=1 \
+#     deno test -A tests/conformance.test.ts --filter "cuda:"
 #
-# Slow (every CUDA thread is an OS thread; the reductions test takes minutes on 2 cores) and
-# silent about performance; it exists to catch indexing, barrier and shuffle mistakes.
+# Slow (every CUDA thread is an OS thread; QUICK leaves out the threaded-size cases, and the
+# rest still takes tens of minutes on 2 cores) and silent about performance; it exists to catch
+# indexing, barrier and shuffle mistakes.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 ROOT=$PWD
 EMU=$ROOT/bench/cuda_ref/emu
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-cp cuda/*.cu cuda/*.cuh cuda/shiftlab.h "$TMP/"
+cp cuda/gpu/*.cu cuda/gpu/*.cuh cuda/include/shiftlab.h "$TMP/"
 # kernel<<<cfg>>>(args) -> emu::launch(kernel, emu::cfg(cfg), args)
 python3 - "$TMP" <<'PY'
 import glob, re, sys

@@ -18,7 +18,7 @@
  *   weight gradient of a convolution: M, N small, K = batch * pixels huge) are split along K
  *   into a workspace and summed by a second, deterministic kernel.
  */
-#include "common.cuh"
+#include "internal.cuh"
 
 namespace {
 
@@ -86,7 +86,7 @@ __device__ __forceinline__ void store_tile(float (*S)[DIM + PAD], const float4 (
 
 template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB, bool VEC>
 __global__ void __launch_bounds__(256)
-    k_sgemm(int M, int N, int K, float alpha, const float* __restrict__ A, int64_t lda,
+    k_gemm(int M, int N, int K, float alpha, const float* __restrict__ A, int64_t lda,
             const float* __restrict__ B, int64_t ldb, float beta, float* __restrict__ C,
             int64_t ldc, int kchunk, int64_t split_stride, int vec_c) {
   __shared__ __align__(16) float As[2][BK][BM + PAD];
@@ -209,7 +209,7 @@ __global__ void __launch_bounds__(256)
 }
 
 /* C = alpha * sum_z W[z] + beta * C (W is [splits, M, N], C has leading dimension ldc). */
-__global__ void k_splitk_reduce(const float* __restrict__ W, int splits, int64_t M, int64_t N,
+__global__ void k_gemm_splitk_reduce(const float* __restrict__ W, int splits, int64_t M, int64_t N,
                                 float alpha, float beta, float* __restrict__ C, int64_t ldc) {
   const int64_t total = M * N;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
@@ -224,7 +224,7 @@ __global__ void k_splitk_reduce(const float* __restrict__ W, int splits, int64_t
 }
 
 /* C = beta * C (K == 0). */
-__global__ void k_scale_c(float* C, int64_t total, float beta) {
+__global__ void k_gemm_scale_c(float* C, int64_t total, float beta) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
        i += (int64_t)gridDim.x * blockDim.x) {
     C[i] = beta != 0.f ? beta * C[i] : 0.f;
@@ -251,10 +251,10 @@ void launch_t(bool vec, dim3 grid, int M, int N, int K, float alpha, const float
               const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int kchunk,
               int64_t split_stride, int vec_c) {
   if (vec) {
-    k_sgemm<BM, BN, BK, TM, TN, TA, TB, true><<<grid, 256, 0, SL_STREAM>>>(
+    k_gemm<BM, BN, BK, TM, TN, TA, TB, true><<<grid, 256, 0, SL_STREAM>>>(
         M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, kchunk, split_stride, vec_c);
   } else {
-    k_sgemm<BM, BN, BK, TM, TN, TA, TB, false><<<grid, 256, 0, SL_STREAM>>>(
+    k_gemm<BM, BN, BK, TM, TN, TA, TB, false><<<grid, 256, 0, SL_STREAM>>>(
         M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, kchunk, split_stride, vec_c);
   }
 }
@@ -295,7 +295,7 @@ extern "C" SL_API int sl_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64
   SL_TRY(sl_check_buf(c, c_off + m * n, "sl_gemm C"));
   float* C = c + c_off;
   if (k == 0) {
-    k_scale_c<<<sl_blocks(m * n, 256), 256, 0, SL_STREAM>>>(C, m * n, beta);
+    k_gemm_scale_c<<<sl_blocks(m * n, 256), 256, 0, SL_STREAM>>>(C, m * n, beta);
     return sl_check_launch("sl_gemm (k = 0)");
   }
   SL_TRY(sl_check_buf(a, a_off + m * k, "sl_gemm A"));
@@ -351,7 +351,7 @@ extern "C" SL_API int sl_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64
                                  kchunk, m * n, (int)(n % 4 == 0));
   int st = sl_check_launch("sl_gemm (split-K)");
   if (st == SL_OK) {
-    k_splitk_reduce<<<sl_blocks(m * n, 256), 256, 0, SL_STREAM>>>(work, splits, m, n, alpha, beta,
+    k_gemm_splitk_reduce<<<sl_blocks(m * n, 256), 256, 0, SL_STREAM>>>(work, splits, m, n, alpha, beta,
                                                                   C, ldc);
     st = sl_check_launch("sl_gemm (split-K reduce)");
   }

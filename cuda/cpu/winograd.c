@@ -1,5 +1,5 @@
 /*
- * ShiftLab host build: Winograd F(2x2, 3x3) convolution for 3x3 windows with stride 1
+ * Host C build: Winograd F(2x2, 3x3) convolution for 3x3 windows with stride 1
  * (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
  *
  * Every 2x2 output tile is A^T [ sum_c (G g_fc G^T) . (B^T d_c B) ] A, with d_c the 4x4 input
@@ -12,13 +12,12 @@
  * 180 degrees, channels swapped and padding 2 - p; dL/dw follows from the adjoints of the
  * forward's linear maps: dU_e = sum over tiles (A dY A^T)_e V_e^T, then dw += G^T dU G.
  *
- * Included once, by host.c, after host_gemm.h, conv_plan_t and the convolution helpers it
- * shares (conv_thread_range, conv_group, conv_bias_sums, conv_reduce_partials). Each thread takes whole groups
- * of images; the weight gradient is summed per thread and added in thread order
+ * Called by conv.c; shares conv_plan_t and the convolution helpers of internal.h
+ * (conv_thread_range, conv_group, conv_bias_sums, conv_reduce_partials). Each thread takes
+ * whole groups of images; the weight gradient is summed per thread and added in thread order
  * (deterministic for a given thread count).
  */
-#ifndef SHIFTLAB_HOST_WINOGRAD_H
-#define SHIFTLAB_HOST_WINOGRAD_H
+#include "internal.h"
 
 /* Tiles a group aims for (the GEMMs' N). */
 #define WINO_GROUP_TILES 256
@@ -31,7 +30,7 @@
  * `outer` mode), at least 16 channels in and out (the GEMMs' K), and outputs of at least 64
  * pixels (All-CNN-C's 6x6 layer was slower: few tiles per image, more waste at the edges).
  */
-static int wino_applies(const conv_plan_t* p) {
+int wino_applies(const conv_plan_t* p) {
   if (p->kh != 3 || p->kw != 3 || p->sh != 1 || p->sw != 1 || p->ph > 2 || p->pw > 2) return 0;
   const char* algo = getenv("SHIFTLAB_CONV_ALGO");
   if (algo && strcmp(algo, "im2col") == 0) return 0;
@@ -332,7 +331,7 @@ static void wino_pass(const float* in, int64_t gn, int32_t ci, int32_t h, int32_
 }
 
 /* Returns 0, or -1 when out of memory. */
-static int wino_conv_forward(const float* x, const float* wt, const float* bias, int32_t n,
+int wino_conv_forward(const float* x, const float* wt, const float* bias, int32_t n,
                              int32_t c, int32_t h, int32_t w, int32_t ph, int32_t pw, int32_t f,
                              int32_t oh, int32_t ow, float* y, int nt) {
   const wino_plan_t p = wino_plan(n, c, h, w, f, oh, ow, nt);
@@ -361,7 +360,7 @@ static int wino_conv_forward(const float* x, const float* wt, const float* bias,
 
 /* dw += dL/dw, db += dL/db (db may be NULL), dx = dL/dx (dx may be NULL). Returns 0, or -1
  * when out of memory. */
-static int wino_conv_backward(const float* x, const float* wt, const float* dy, int32_t n,
+int wino_conv_backward(const float* x, const float* wt, const float* dy, int32_t n,
                               int32_t c, int32_t h, int32_t w, int32_t ph, int32_t pw, int32_t f,
                               int32_t oh, int32_t ow, float* dw, float* db, float* dx, int nt) {
   const wino_plan_t p = wino_plan(n, c, h, w, f, oh, ow, nt);
@@ -416,5 +415,3 @@ static int wino_conv_backward(const float* x, const float* wt, const float* dy, 
   free(db_t);
   return oom ? -1 : 0;
 }
-
-#endif

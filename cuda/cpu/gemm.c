@@ -1,50 +1,13 @@
 /*
- * ShiftLab host SGEMM: packed panels, cache blocking (BLIS-style loop order jc -> pc -> ic ->
- * jr -> ir), a register-tiled micro-kernel written with GCC vector extensions so the compiler
- * emits AVX-512 / AVX2+FMA / SSE / NEON from the same source (a plain C kernel is used when the
- * compiler lacks vector extensions), and OpenMP threads over the jr (column micro-panel) loop
- * while the packing of A and B is shared between the threads.
+ * Host C build: our SGEMM (sl_gemm): packed panels, cache blocking (BLIS-style loop
+ * order jc -> pc -> ic -> jr -> ir), a register-tiled micro-kernel written with GCC vector
+ * extensions so the compiler emits AVX-512 / AVX2+FMA / SSE / NEON from the same source (a
+ * plain C kernel is used when the compiler lacks vector extensions), and OpenMP threads over
+ * chunks of the larger output dimension.
  *
  * Row-major: C[m x n] = alpha * op(A)[m x k] * op(B)[k x n] + beta * C.
- * This header is included once, by host.c.
  */
-#ifndef SHIFTLAB_HOST_GEMM_H
-#define SHIFTLAB_HOST_GEMM_H
-
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#if defined(__GNUC__) && (defined(__AVX512F__))
-#define SLG_VW 16
-#define SLG_MR 12
-#elif defined(__GNUC__) && (defined(__AVX__) || defined(__AVX2__))
-#define SLG_VW 8
-#define SLG_MR 6
-#elif defined(__GNUC__)
-#define SLG_VW 4
-#define SLG_MR 6
-#else
-#define SLG_VW 0
-#define SLG_MR 4
-#endif
-
-#if SLG_VW > 0
-#define SLG_NR (2 * SLG_VW)
-typedef float slg_vf __attribute__((vector_size(SLG_VW * 4), aligned(SLG_VW * 4)));
-typedef float slg_vfu __attribute__((vector_size(SLG_VW * 4), aligned(4)));
-#else
-#define SLG_NR 8
-#endif
-
-/* Cache blocking: A block MC x KC stays in L2, a B micro-panel KC x NR in L1, the packed B
- * panel KC x NC in L3. */
-#define SLG_KC 256
-#define SLG_MC (SLG_MR * 24)
-#define SLG_NC 4096
+#include "internal.h"
 
 /* Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row micro-panels (zero-padded). */
 static void slg_pack_a_panel(int trans_a, const float* a, int64_t lda, int64_t i0, int64_t p0,
@@ -237,14 +200,9 @@ static void slg_scale_c(int64_t m, int64_t n, float beta, float* c) {
   }
 }
 
-/* Below this many multiply-adds (~0.1 ms on one core) one thread runs the GEMM: waking the
- * team costs microseconds on an idle machine but a scheduler tick (ms) when the other cores
- * are busy with other processes. */
-#define SLG_PARALLEL_MIN_FLOPS (200LL * 200 * 200)
-
 /* Allocates packing buffers big enough for any slg_gemm_serial call (KC x MC for A,
  * KC x NC for B); 0 when out of memory (then both are NULL). Release with free(). */
-static int slg_serial_buffers(float** pa, float** pb) {
+int slg_serial_buffers(float** pa, float** pb) {
   *pa = (float*)aligned_alloc(64, sizeof(float) * SLG_KC * SLG_MC);
   *pb = (float*)aligned_alloc(64, sizeof(float) * SLG_KC * SLG_NC);
   if (*pa && *pb) return 1;
@@ -256,7 +214,7 @@ static int slg_serial_buffers(float** pa, float** pb) {
 
 /* One thread's GEMM on a sub-block with explicit leading dimensions; pa / pb are this
  * thread's packing buffers (MC x KC and KC x NC). */
-static void slg_gemm_serial(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+void slg_gemm_serial(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
                             float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
                             float beta, float* c, int64_t ldc, float* pa, float* pb) {
   for (int64_t jc = 0; jc < n; jc += SLG_NC) {
@@ -298,7 +256,7 @@ static void slg_gemm_serial(int trans_a, int trans_b, int64_t m, int64_t n, int6
  * chunk's arithmetic.
  * Returns 0, or -1 when the packing buffers could not be allocated.
  */
-static int slg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+int slg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                      const float* a, const float* b, float beta, float* c) {
   if (m == 0 || n == 0) return 0;
   if (k == 0 || alpha == 0.0f) {
@@ -358,4 +316,17 @@ static int slg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, 
   return oom ? -1 : 0;
 }
 
-#endif
+SL_API int sl_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float* a, int64_t a_off, const float* b, int64_t b_off, float beta,
+                   float* c, int64_t c_off) {
+  SL_ARG(m >= 0 && n >= 0 && k >= 0, "sl_gemm: negative size m=%lld n=%lld k=%lld",
+         (long long)m, (long long)n, (long long)k);
+  SL_ARG(a_off >= 0 && b_off >= 0 && c_off >= 0, "sl_gemm: negative offset");
+  SL_ARG(c != NULL && ((a != NULL && b != NULL) || k == 0 || m == 0 || n == 0),
+         "sl_gemm: null pointer");
+  if (slg_sgemm(trans_a != 0, trans_b != 0, m, n, k, alpha, a ? a + a_off : NULL,
+                b ? b + b_off : NULL, beta, c + c_off) != 0) {
+    return sl_set_error(SL_ERR_MEMORY, "sl_gemm: out of memory for the packing buffers");
+  }
+  return SL_OK;
+}

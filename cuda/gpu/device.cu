@@ -19,7 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common.cuh"
+#include "internal.cuh"
 
 /* ffi/build.ts passes -DSL_SOURCE_HASH="<hex>" (a string literal) */
 #ifndef SL_SOURCE_HASH

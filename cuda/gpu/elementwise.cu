@@ -5,13 +5,10 @@
  * the same way in both operands, so the usual cases become 1-3 dimensional; fast paths handle
  * equal shapes and a scalar operand, the general kernel decomposes the output index.
  */
-#include "common.cuh"
+#include "internal.cuh"
 
 namespace {
 
-#define GRID_LOOP(i, total)                                                     \
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (total); \
-       i += (int64_t)gridDim.x * blockDim.x)
 
 __device__ __forceinline__ float bin(int op, float a, float b) {
   switch (op) {
@@ -26,19 +23,19 @@ __device__ __forceinline__ float bin(int op, float a, float b) {
 
 template <int OP>
 __global__ void k_binary_same(const float* a, const float* b, float* out, int64_t n) {
-  GRID_LOOP(i, n) out[i] = bin(OP, a[i], b[i]);
+  SL_GRID_LOOP(i, n) out[i] = bin(OP, a[i], b[i]);
 }
 
 template <int OP>
 __global__ void k_binary_scalar_b(const float* a, const float* b, float* out, int64_t n) {
   const float bv = b[0];
-  GRID_LOOP(i, n) out[i] = bin(OP, a[i], bv);
+  SL_GRID_LOOP(i, n) out[i] = bin(OP, a[i], bv);
 }
 
 template <int OP>
 __global__ void k_binary_scalar_a(const float* a, const float* b, float* out, int64_t n) {
   const float av = a[0];
-  GRID_LOOP(i, n) out[i] = bin(OP, av, b[i]);
+  SL_GRID_LOOP(i, n) out[i] = bin(OP, av, b[i]);
 }
 
 struct Bcast {
@@ -116,13 +113,13 @@ __device__ __forceinline__ float un(int op, float x, float a) {
 
 template <int OP>
 __global__ void k_unary(const float* x, float* out, int64_t n, float a) {
-  GRID_LOOP(i, n) out[i] = un(OP, x[i], a);
+  SL_GRID_LOOP(i, n) out[i] = un(OP, x[i], a);
 }
 
 template <int OP>
-__global__ void k_unary_bwd(const float* x, const float* y, const float* dy, float* dx, int64_t n,
+__global__ void k_unary_backward(const float* x, const float* y, const float* dy, float* dx, int64_t n,
                             float a) {
-  GRID_LOOP(i, n) {
+  SL_GRID_LOOP(i, n) {
     const float g = dy[i];
     float r;
     switch (OP) {
@@ -138,7 +135,7 @@ __global__ void k_unary_bwd(const float* x, const float* y, const float* dy, flo
 
 __global__ void k_axpby(float alpha, const float* a, float beta, const float* b, float* out,
                         int64_t n) {
-  GRID_LOOP(i, n) out[i] = alpha * a[i] + beta * b[i];
+  SL_GRID_LOOP(i, n) out[i] = alpha * a[i] + beta * b[i];
 }
 
 }  // namespace
@@ -258,13 +255,13 @@ extern "C" SL_API int sl_unary_backward(int32_t op, const float* x, const float*
   SL_TRY(sl_check_buf(dx, n, "sl_unary_backward dx"));
   const unsigned g = sl_blocks(n, 256);
   switch (op) {
-    case SL_RELU: k_unary_bwd<SL_RELU><<<g, 256, 0, SL_STREAM>>>(x, y, dy, dx, n, alpha); break;
+    case SL_RELU: k_unary_backward<SL_RELU><<<g, 256, 0, SL_STREAM>>>(x, y, dy, dx, n, alpha); break;
     case SL_LEAKY_RELU:
-      k_unary_bwd<SL_LEAKY_RELU><<<g, 256, 0, SL_STREAM>>>(x, y, dy, dx, n, alpha);
+      k_unary_backward<SL_LEAKY_RELU><<<g, 256, 0, SL_STREAM>>>(x, y, dy, dx, n, alpha);
       break;
-    case SL_SIGMOID: k_unary_bwd<SL_SIGMOID><<<g, 256, 0, SL_STREAM>>>(x, y, dy, dx, n, alpha); break;
-    case SL_TANH: k_unary_bwd<SL_TANH><<<g, 256, 0, SL_STREAM>>>(x, y, dy, dx, n, alpha); break;
-    default: k_unary_bwd<SL_SOFTPLUS><<<g, 256, 0, SL_STREAM>>>(x, y, dy, dx, n, alpha); break;
+    case SL_SIGMOID: k_unary_backward<SL_SIGMOID><<<g, 256, 0, SL_STREAM>>>(x, y, dy, dx, n, alpha); break;
+    case SL_TANH: k_unary_backward<SL_TANH><<<g, 256, 0, SL_STREAM>>>(x, y, dy, dx, n, alpha); break;
+    default: k_unary_backward<SL_SOFTPLUS><<<g, 256, 0, SL_STREAM>>>(x, y, dy, dx, n, alpha); break;
   }
   return sl_check_launch("sl_unary_backward");
 }

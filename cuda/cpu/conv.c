@@ -1,0 +1,403 @@
+/*
+ * Host C build: convolution. im2col / col2im and the axis swap that the default
+ * composition of the TypeScript side uses, and the fused convolution (sl_conv2d_forward /
+ * sl_conv2d_backward) that never builds the whole batch's column matrix; 3x3 stride-1
+ * windows go through Winograd (winograd.c).
+ */
+#include "internal.h"
+
+
+/* d[i] = s[2 i] for i < n (im2col with stride 2); reads nothing past s[2 n - 2]. */
+static inline void gather_stride2(float* restrict d, const float* restrict s, int32_t n) {
+  int32_t i = 0;
+  for (; i + 9 <= n; i += 8) {
+    const sl_v8 a = *(const sl_v8*)(s + 2 * i), b = *(const sl_v8*)(s + 2 * i + 8);
+    *(sl_v8*)(d + i) = __builtin_shuffle(a, b, SL_EVEN8);
+  }
+  for (; i < n; i++) d[i] = s[2 * i];
+}
+
+/* d[2 i] += s[i] for i < n (col2im with stride 2); touches nothing past d[2 n - 2] (the odd
+ * positions in between are rewritten unchanged). */
+static inline void scatter_add_stride2(float* restrict d, const float* restrict s, int32_t n) {
+  int32_t i = 0;
+  const sl_v8 zero = {0};
+  for (; i + 9 <= n; i += 8) {
+    const sl_v8 v = *(const sl_v8*)(s + i);
+    sl_v8* lo = (sl_v8*)(d + 2 * i);
+    sl_v8* hi = (sl_v8*)(d + 2 * i + 8);
+    *lo += __builtin_shuffle(v, zero, ((sl_i8){0, 8, 1, 9, 2, 10, 3, 11}));
+    *hi += __builtin_shuffle(v, zero, ((sl_i8){4, 12, 5, 13, 6, 14, 7, 15}));
+  }
+  for (; i < n; i++) d[2 * i] += s[i];
+}
+
+
+SL_API int sl_swap_axes01(const float* x, int64_t d0, int64_t d1, int64_t inner, float* out) {
+  SL_ARG(x != NULL && out != NULL, "sl_swap_axes01: null pointer");
+  SL_ARG(d0 >= 0 && d1 >= 0 && inner >= 0, "sl_swap_axes01: negative size");
+#pragma omp parallel for collapse(2) if (d0 * d1 * inner > PAR_MIN)
+  for (int64_t i = 0; i < d0; i++) {
+    for (int64_t j = 0; j < d1; j++) {
+      memcpy(out + (j * d0 + i) * inner, x + (i * d1 + j) * inner, (size_t)inner * 4);
+    }
+  }
+  return SL_OK;
+}
+
+/* ---------------------------------------------------------------- im2col, col2im */
+
+/* One row (ch, ky, kx) of the column matrix of images [0, n): col_row[(b, oy, ox)]. */
+static void im2col_row(const float* x, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh,
+                       int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
+                       int32_t ow, int64_t row, float* dst) {
+  const int32_t ch = (int32_t)(row / (kh * kw));
+  const int32_t ky = (int32_t)((row / kw) % kh);
+  const int32_t kx = (int32_t)(row % kw);
+  /* valid ox range: 0 <= ox*sw - pw + kx < w */
+  int32_t ox_lo = 0;
+  while (ox_lo < ow && ox_lo * sw - pw + kx < 0) ox_lo++;
+  int32_t ox_hi = ow;
+  while (ox_hi > ox_lo && (ox_hi - 1) * sw - pw + kx >= w) ox_hi--;
+  for (int32_t b = 0; b < n; b++) {
+    const float* plane = x + ((int64_t)b * c + ch) * h * w;
+    for (int32_t oy = 0; oy < oh; oy++) {
+      float* d = dst + ((int64_t)b * oh + oy) * ow;
+      const int32_t iy = oy * sh - ph + ky;
+      if (iy < 0 || iy >= h) {
+        memset(d, 0, (size_t)ow * 4);
+        continue;
+      }
+      const float* src = plane + (int64_t)iy * w - pw + kx;
+      for (int32_t ox = 0; ox < ox_lo; ox++) d[ox] = 0.0f;
+      if (sw == 1) {
+        if (ox_hi > ox_lo) memcpy(d + ox_lo, src + ox_lo, (size_t)(ox_hi - ox_lo) * 4);
+      } else if (sw == 2) {
+        gather_stride2(d + ox_lo, src + 2 * (int64_t)ox_lo, ox_hi - ox_lo);
+      } else {
+        for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[ox] = src[(int64_t)ox * sw];
+      }
+      for (int32_t ox = ox_hi; ox < ow; ox++) d[ox] = 0.0f;
+    }
+  }
+}
+
+/* im2col of images [0, n) into col [c*kh*kw, n*oh*ow]; over the team when `par`. */
+static void im2col_run(const float* x, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh,
+                       int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
+                       int32_t ow, float* col, int par) {
+  const int64_t cols = (int64_t)n * oh * ow;
+  const int64_t rows = (int64_t)c * kh * kw;
+  if (par && rows * cols > PAR_MIN) {
+#pragma omp parallel for schedule(static)
+    for (int64_t row = 0; row < rows; row++) {
+      im2col_row(x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, row, col + row * cols);
+    }
+  } else {
+    for (int64_t row = 0; row < rows; row++) {
+      im2col_row(x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, row, col + row * cols);
+    }
+  }
+}
+
+SL_API int sl_im2col(const float* x, const sl_window* g, float* col) {
+  SL_ARG(x != NULL && col != NULL, "sl_im2col: null pointer");
+  WINDOW("sl_im2col", g);
+  im2col_run(x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, col, 1);
+  return SL_OK;
+}
+
+/* Plane pl = (b, ch) of x from the column matrix of images [0, n) (overwritten, not added). */
+static void col2im_plane(const float* col, int32_t n, int32_t c, int32_t h, int32_t w,
+                         int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw,
+                         int32_t oh, int32_t ow, int64_t pl, float* x) {
+  const int64_t cols = (int64_t)n * oh * ow;
+  const int32_t b = (int32_t)(pl / c);
+  const int32_t ch = (int32_t)(pl % c);
+  float* plane = x + pl * h * w;
+  memset(plane, 0, (size_t)h * w * 4);
+  for (int32_t ky = 0; ky < kh; ky++) {
+    for (int32_t kx = 0; kx < kw; kx++) {
+      const float* src = col + (((int64_t)ch * kh + ky) * kw + kx) * cols + (int64_t)b * oh * ow;
+      int32_t ox_lo = 0;
+      while (ox_lo < ow && ox_lo * sw - pw + kx < 0) ox_lo++;
+      int32_t ox_hi = ow;
+      while (ox_hi > ox_lo && (ox_hi - 1) * sw - pw + kx >= w) ox_hi--;
+      for (int32_t oy = 0; oy < oh; oy++) {
+        const int32_t iy = oy * sh - ph + ky;
+        if (iy < 0 || iy >= h) continue;
+        float* d = plane + (int64_t)iy * w - pw + kx;
+        const float* s = src + (int64_t)oy * ow;
+        if (sw == 1) {
+          for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[ox] += s[ox];
+        } else if (sw == 2) {
+          scatter_add_stride2(d + 2 * (int64_t)ox_lo, s + ox_lo, ox_hi - ox_lo);
+        } else {
+          for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[(int64_t)ox * sw] += s[ox];
+        }
+      }
+    }
+  }
+}
+
+/* col2im of images [0, n); one (n, c) plane per iteration: planes are disjoint, so no two
+ * threads write one value. */
+static void col2im_run(const float* col, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh,
+                       int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
+                       int32_t ow, float* x, int par) {
+  const int64_t planes = (int64_t)n * c;
+  if (par && planes * h * w * kh * kw > PAR_MIN) {
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < planes; pl++) {
+      col2im_plane(col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, x);
+    }
+  } else {
+    for (int64_t pl = 0; pl < planes; pl++) {
+      col2im_plane(col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, x);
+    }
+  }
+}
+
+SL_API int sl_col2im(const float* col, const sl_window* g, float* x) {
+  SL_ARG(x != NULL && col != NULL, "sl_col2im: null pointer");
+  WINDOW("sl_col2im", g);
+  col2im_run(col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, x, 1);
+  return SL_OK;
+}
+
+/* ---------------------------------------------------------------- fused convolution */
+
+/*
+ * Convolution without the whole batch's column matrix. The batch is cut into groups of
+ * images; a group's columns [c*kh*kw, g*oh*ow] are built in a buffer that stays in cache,
+ * multiplied, and dropped. With enough images, threads take whole groups and run serial GEMMs
+ * (no column matrix of hundreds of MB goes through memory, no transpose of the output); with
+ * few images the groups run in turn and each GEMM uses the whole team. The plan is
+ * conv_plan_t (internal.h).
+ */
+
+/* Columns a group aims for: enough for the GEMM's N to fill several micro-panels. */
+#define CONV_GROUP_COLS 512
+/* Cap on a serial-mode group's column buffer (floats). */
+#define CONV_MAX_COL 16777216LL
+
+static conv_plan_t conv_plan(int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh, int32_t kw,
+                             int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
+                             int32_t ow, int32_t f) {
+  conv_plan_t p = {n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, f, 0, 0, 1, 0, 1, 1};
+  p.s = (int64_t)oh * ow;
+  p.ckk = (int64_t)c * kh * kw;
+#ifdef _OPENMP
+  if ((double)f * (double)p.ckk * (double)n * (double)p.s >= (double)SLG_PARALLEL_MIN_FLOPS) {
+    p.nt = omp_get_max_threads();
+  }
+#endif
+  if (p.nt > 1 && n >= 2 * p.nt) {
+    p.outer = 1;
+    int64_t g = (CONV_GROUP_COLS + p.s - 1) / p.s;
+    const int64_t cap = n / (2 * p.nt); /* at least two groups per thread */
+    if (g > cap) g = cap;
+    p.gsz = g < 1 ? 1 : g;
+  } else {
+    int64_t g = CONV_MAX_COL / (p.ckk * p.s);
+    if (g > n) g = n;
+    p.gsz = g < 1 ? 1 : g;
+  }
+  p.groups = (n + p.gsz - 1) / p.gsz;
+  return p;
+}
+
+/* Per-thread scratch: the group's columns, its output or dL/dy in [f, g*s] order, and the
+ * GEMM packing buffers (serial mode only). */
+typedef struct {
+  float* col;
+  float* mat;
+  float* pa;
+  float* pb;
+} conv_scratch_t;
+
+static int conv_scratch_init(const conv_plan_t* p, int serial_gemm, conv_scratch_t* sc) {
+  const int64_t cols = p->gsz * p->s;
+  sc->col = (float*)malloc(sizeof(float) * (size_t)(p->ckk * cols));
+  sc->mat = p->gsz > 1 ? (float*)malloc(sizeof(float) * (size_t)(p->f * cols)) : NULL;
+  sc->pa = sc->pb = NULL;
+  const int packed = !serial_gemm || slg_serial_buffers(&sc->pa, &sc->pb);
+  return sc->col && (p->gsz == 1 || sc->mat) && packed;
+}
+
+static void conv_scratch_free(conv_scratch_t* sc) {
+  free(sc->col);
+  free(sc->mat);
+  free(sc->pa);
+  free(sc->pb);
+}
+
+/* Contiguous row-major GEMM, over the team (sc->pa == NULL) or on this thread alone. */
+static int conv_gemm(const conv_scratch_t* sc, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                     const float* a, const float* b, float beta, float* c) {
+  if (!sc->pa) return slg_sgemm(ta, tb, m, n, k, 1.0f, a, b, beta, c);
+  slg_gemm_serial(ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, beta, c, n, sc->pa,
+                  sc->pb);
+  return 0;
+}
+
+/* Images [b0, b0 + gn) forward: y[b, f, :] = W col + bias. */
+static int conv_forward_group(const conv_plan_t* p, const float* x, const float* wt,
+                              const float* bias, float* y, int64_t b0, int64_t gn,
+                              const conv_scratch_t* sc) {
+  const int par = sc->pa == NULL;
+  const int64_t cols = gn * p->s;
+  im2col_run(x + b0 * p->c * p->h * p->w, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh,
+             p->sw, p->ph, p->pw, p->oh, p->ow, sc->col, par);
+  float* out = gn == 1 ? y + b0 * p->f * p->s : sc->mat;
+  if (conv_gemm(sc, 0, 0, p->f, cols, p->ckk, wt, sc->col, 0.0f, out)) return -1;
+  if (gn == 1 && !bias) return 0;
+  const int64_t rows = gn * p->f;
+#pragma omp parallel for schedule(static) if (par && rows * p->s > PAR_MIN)
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t i = r / p->f, ff = r % p->f;
+    float* dst = y + ((b0 + i) * p->f + ff) * p->s;
+    const float* src = gn == 1 ? dst : out + ff * cols + i * p->s;
+    const float bv = bias ? bias[ff] : 0.0f;
+    for (int64_t j = 0; j < p->s; j++) dst[j] = src[j] + bv;
+  }
+  return 0;
+}
+
+/* Images [b0, b0 + gn) backward: dw (+)= dy col^T (beta 1), db += row sums of dy (in double),
+ * dx = col2im(W^T dy) when dx is given. */
+static int conv_backward_group(const conv_plan_t* p, const float* x, const float* wt,
+                               const float* dy, float* dw, double* db, float* dx, int64_t b0,
+                               int64_t gn, const conv_scratch_t* sc) {
+  const int par = sc->pa == NULL;
+  const int64_t cols = gn * p->s;
+  const int64_t img = (int64_t)p->c * p->h * p->w;
+  im2col_run(x + b0 * img, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh, p->sw, p->ph,
+             p->pw, p->oh, p->ow, sc->col, par);
+  const float* d = dy + b0 * p->f * p->s;
+  if (gn > 1) {
+    const int64_t rows = gn * p->f;
+#pragma omp parallel for schedule(static) if (par && rows * p->s > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+      const int64_t i = r / p->f, ff = r % p->f;
+      memcpy(sc->mat + ff * cols + i * p->s, d + r * p->s, sizeof(float) * (size_t)p->s);
+    }
+    d = sc->mat;
+  }
+  if (db) conv_bias_sums(dy + b0 * p->f * p->s, gn, p->f, p->s, db);
+  if (conv_gemm(sc, 0, 1, p->f, p->ckk, cols, d, sc->col, 1.0f, dw)) return -1;
+  if (!dx) return 0;
+  /* the columns are no longer needed: dcol = W^T dy overwrites them */
+  if (conv_gemm(sc, 1, 0, p->ckk, cols, p->f, wt, d, 0.0f, sc->col)) return -1;
+  col2im_run(sc->col, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh, p->sw, p->ph, p->pw,
+             p->oh, p->ow, dx + b0 * img, par);
+  return 0;
+}
+
+#define CONV_WINDOW(op)                                                               \
+  SL_ARG(f > 0, "%s: filters must be positive, got %d", op, (int)f);                 \
+  WINDOW(op, g);                                                                      \
+  const conv_plan_t plan = conv_plan(n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, f);  \
+  if (n == 0) return SL_OK
+
+SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
+                             const sl_window* g, int32_t f, float* y) {
+  SL_ARG(x != NULL && wt != NULL && y != NULL, "sl_conv2d_forward: null pointer");
+  CONV_WINDOW("sl_conv2d_forward");
+  int oom = 0;
+  if (wino_applies(&plan)) {
+    oom = wino_conv_forward(x, wt, bias, n, c, h, w, ph, pw, f, oh, ow, y, plan.nt) != 0;
+  } else if (plan.outer) {
+#pragma omp parallel num_threads(plan.nt)
+    {
+      conv_scratch_t sc;
+      const int ok = conv_scratch_init(&plan, 1, &sc);
+      if (!ok) oom = 1;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t gi = 0; gi < plan.groups; gi++) {
+        if (!ok) continue;
+        int64_t gn;
+        const int64_t b0 = conv_group(n, plan.gsz, gi, &gn);
+        if (conv_forward_group(&plan, x, wt, bias, y, b0, gn, &sc)) oom = 1;
+      }
+      conv_scratch_free(&sc);
+    }
+  } else {
+    conv_scratch_t sc = {0};
+    if (!conv_scratch_init(&plan, 0, &sc)) oom = 1;
+    for (int64_t gi = 0; gi < plan.groups && !oom; gi++) {
+      int64_t gn;
+      const int64_t b0 = conv_group(n, plan.gsz, gi, &gn);
+      if (conv_forward_group(&plan, x, wt, bias, y, b0, gn, &sc)) oom = 1;
+    }
+    conv_scratch_free(&sc);
+  }
+  return oom ? sl_set_error(SL_ERR_MEMORY, "sl_conv2d_forward: out of memory for the work buffers")
+             : SL_OK;
+}
+
+/*
+ * In the threaded mode each thread owns a contiguous run of groups and sums its dL/dw and
+ * dL/db into its own buffers, which are then added to dw and db in thread order: for a given
+ * thread count the result is the same on every run.
+ */
+SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy,
+                              const sl_window* g, int32_t f, float* dw, float* db, float* dx) {
+  SL_ARG(x != NULL && wt != NULL && dy != NULL && dw != NULL,
+         "sl_conv2d_backward: null pointer");
+  CONV_WINDOW("sl_conv2d_backward");
+  const int64_t wsize = (int64_t)f * plan.ckk;
+  int oom = 0;
+  if (wino_applies(&plan)) {
+    oom = wino_conv_backward(x, wt, dy, n, c, h, w, ph, pw, f, oh, ow, dw, db, dx, plan.nt) != 0;
+  } else if (plan.outer) {
+    const int nt = plan.nt;
+    float* dw_t = (float*)calloc((size_t)(nt * wsize), sizeof(float));
+    double* db_t = (double*)calloc((size_t)(nt * f), sizeof(double));
+    if (!dw_t || !db_t) {
+      free(dw_t);
+      free(db_t);
+      return sl_set_error(SL_ERR_MEMORY, "sl_conv2d_backward: out of memory for the work buffers");
+    }
+#pragma omp parallel num_threads(nt)
+    {
+      int team;
+      int64_t lo, hi;
+      const int t = conv_thread_range(plan.groups, &team, &lo, &hi);
+      conv_scratch_t sc;
+      const int ok = conv_scratch_init(&plan, 1, &sc);
+      if (!ok) oom = 1;
+      for (int64_t gi = lo; gi < hi && ok; gi++) {
+        int64_t gn;
+        const int64_t b0 = conv_group(n, plan.gsz, gi, &gn);
+        if (conv_backward_group(&plan, x, wt, dy, dw_t + t * wsize, db ? db_t + t * f : NULL, dx,
+                                b0, gn, &sc)) {
+          oom = 1;
+        }
+      }
+      conv_scratch_free(&sc);
+#pragma omp barrier
+      if (!oom) conv_reduce_partials(dw, 1, dw_t, wsize, team, db, db_t, f);
+    }
+    free(dw_t);
+    free(db_t);
+  } else {
+    conv_scratch_t sc = {0};
+    double* db_acc = (double*)calloc((size_t)f, sizeof(double));
+    if (!db_acc || !conv_scratch_init(&plan, 0, &sc)) oom = 1;
+    for (int64_t gi = 0; gi < plan.groups && !oom; gi++) {
+      int64_t gn;
+      const int64_t b0 = conv_group(n, plan.gsz, gi, &gn);
+      if (conv_backward_group(&plan, x, wt, dy, dw, db ? db_acc : NULL, dx, b0, gn, &sc)) {
+        oom = 1;
+      }
+    }
+    if (!oom && db) {
+      for (int32_t ff = 0; ff < f; ff++) db[ff] += (float)db_acc[ff];
+    }
+    conv_scratch_free(&sc);
+    free(db_acc);
+  }
+  return oom ? sl_set_error(SL_ERR_MEMORY, "sl_conv2d_backward: out of memory for the work buffers")
+             : SL_OK;
+}
