@@ -106,6 +106,9 @@ Deno.test("spec fields reach the layer: options, bias multiplier", () => {
     init: "he",
     bias: false,
     biasLrMult: 1,
+    lrMult: 1,
+    ws: false,
+    initGain: 1,
   });
 });
 
@@ -119,7 +122,7 @@ Deno.test("bad layer specs are refused, naming the layer's index and the field",
     [{ filters: 4 }, /net, layer 1: field 'type' is nothing, which is not a registered/],
     [
       { type: "conv", filter: 4, kernel: 3 },
-      /net, layer 1 \(conv\): unknown field 'filter' \(expected: filters, kernel, stride, pad, init, bias, biasLrMult\)/,
+      /net, layer 1 \(conv\): unknown field 'filter' \(expected: filters, kernel, stride, pad, init, bias, biasLrMult, lrMult, ws, initGain\)/,
     ],
     [
       { type: "conv", kernel: 3 },
