@@ -45,6 +45,7 @@ finished runs. Default: --preset ${DEFAULT_PRESET}.
   --dataset NAME         ${DATASETS.join(" | ")}
   --data-dir DIR         folder with the dataset's files
   --train-subset N       train on the first N training samples
+  --agc LAMBDA           adaptive gradient clipping (conv/dense weights but the classifier's)
   --test-subset N        evaluate on the first N test samples
   --backend NAME         auto | ts | cpu | cuda (default auto: cuda, else cpu, else ts)
   --out DIR              experiment folder (default results/<preset name>)
@@ -102,6 +103,7 @@ const OPTIONS = {
   "data-dir": { type: "string" },
   "train-subset": { type: "string" },
   "test-subset": { type: "string" },
+  agc: { type: "string" },
   backend: { type: "string" },
   out: { type: "string" },
   workers: { type: "string" },
@@ -240,6 +242,13 @@ export async function parseCli(args: string[]): Promise<CliArgs | null> {
   if (v["data-dir"]) raw.dataDir = v["data-dir"];
   if (v["train-subset"]) raw.trainSubset = posInt("--train-subset", v["train-subset"]);
   if (v["test-subset"]) raw.testSubset = posInt("--test-subset", v["test-subset"]);
+  if (v.agc !== undefined) {
+    const lambda = Number(v.agc);
+    if (v.agc.trim() === "" || !Number.isFinite(lambda) || lambda <= 0) {
+      throw new UsageError(`--agc must be a positive number (the clipping λ), got '${v.agc}'`);
+    }
+    raw.agc = lambda;
+  }
   if (v.lr) {
     raw.lr = rates(v.lr);
     delete raw.lrSearch;

@@ -89,6 +89,11 @@ export interface ExperimentConfig {
   optimizer: OptimizerKind;
   momentum: number;
   weightDecay: number;
+  /**
+   * Adaptive gradient clipping λ for every run (absent or 0: none; see `OptimizerConfig.agc`):
+   * conv/dense weights but the classifier's, per output unit.
+   */
+  agc?: number;
   /** Use only the first N training samples (null/absent: all). */
   trainSubset?: number | null;
   /** Use only the first N test samples (null/absent: all). */
@@ -152,6 +157,7 @@ const KEYS: Record<keyof ExperimentConfig, string> = {
   optimizer: "string",
   momentum: "number",
   weightDecay: "number",
+  agc: "number",
   trainSubset: "number",
   testSubset: "number",
   validation: "string",
@@ -336,6 +342,9 @@ export function validateConfig(
   if (!(mom >= 0 && mom < 1)) fail(where, `'momentum' must be in [0, 1), got ${mom}`);
   if (!((c.weightDecay as number) >= 0)) {
     fail(where, `'weightDecay' must be >= 0, got ${c.weightDecay}`);
+  }
+  if (c.agc !== undefined && !((c.agc as number) >= 0 && Number.isFinite(c.agc))) {
+    fail(where, `'agc' (adaptive gradient clipping λ) must be a number >= 0, got ${c.agc}`);
   }
   const lr = c.lr;
   if (typeof lr === "number") rate(where, "lr", lr);

@@ -76,6 +76,7 @@ export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord 
     lr: spec.lr,
     momentum: config.momentum,
     weightDecay: config.weightDecay,
+    agc: config.agc,
   });
   try {
     const stepsPerEpoch = Math.ceil(train.size / config.batchSize);
@@ -127,6 +128,7 @@ export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord 
       weightDecay: config.weightDecay,
       optimizer: config.optimizer,
       normalize: config.normalize,
+      ...(config.agc ? { agc: config.agc } : {}),
     };
     const record: RunRecord = {
       version: RECORD_VERSION,
