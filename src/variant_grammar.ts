@@ -102,7 +102,8 @@ export type VariantSpec = {
 };
 
 /** One paragraph: the grammar, for error messages and `--help`. */
-export const VARIANT_GRAMMAR = "a variant is 'plain' or components joined by '+', at most one " +
+export const VARIANT_GRAMMAR: string =
+  "a variant is 'plain' or components joined by '+', at most one " +
   "of each kind: normalisation bn | ln | gn | ws; shift sh | csh | lsh, optionally with a " +
   "learning-rate multiplier (sh4); scale sc | csc | lsc | psc | cpsc | lpsc; biasedK (bias " +
   "learning rate times K); modifiers ddi, frozen; residual gate skipinit | rezero | layerscale " +

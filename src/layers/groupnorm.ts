@@ -36,8 +36,11 @@ export interface GroupNormOptions {
   eps?: number;
 }
 
-/** The shared per-sample normaliser: `groups` of channels, per-channel affine. */
-abstract class PerSampleNorm extends LayerBase {
+/**
+ * What GroupNorm and LayerNorm share: per-sample standardisation over groups of channels
+ * (the number given by {@link PerSampleNorm.groupsFor}) and a per-channel affine.
+ */
+export abstract class PerSampleNorm extends LayerBase {
   /** Added to the variance. */
   readonly eps: number;
   /** `[C]` scale, after build. */
@@ -48,6 +51,7 @@ abstract class PerSampleNorm extends LayerBase {
   #groups = 1;
   #inner = 1;
 
+  /** A normaliser with `opts.eps` (default 1e-5). */
   constructor(opts: GroupNormOptions) {
     super();
     this.eps = opts.eps ?? 1e-5;

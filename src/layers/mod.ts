@@ -29,7 +29,7 @@ export {
   SpatialDropout,
 } from "./dropout.ts";
 export { BatchNorm, type BatchNormOptions } from "./batchnorm.ts";
-export { gcd, GroupNorm, type GroupNormOptions, LayerNorm } from "./groupnorm.ts";
+export { gcd, GroupNorm, type GroupNormOptions, LayerNorm, PerSampleNorm } from "./groupnorm.ts";
 export { Residual, type ResidualSpec } from "./residual.ts";
 export { RELU_GAIN } from "./activation.ts";
 export { type WeightOptions, WS_EPS } from "./weight.ts";
