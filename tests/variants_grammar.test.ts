@@ -23,22 +23,7 @@ import {
   variantSpecs,
 } from "../src/variants.ts";
 import { randomNormal } from "./gradcheck.ts";
-
-/** input [2,6,6] → conv 3x3 p1 (3) → relu → maxpool 2 → flatten → dense 5 → relu → dense 4 */
-const TINY: ArchSpec = {
-  name: "tiny",
-  inputShape: [2, 6, 6],
-  classes: 4,
-  layers: [
-    { type: "conv", filters: 3, kernel: 3, pad: 1 },
-    { type: "act", op: "relu" },
-    { type: "maxpool", kernel: 2 },
-    { type: "flatten" },
-    { type: "dense", units: 5 },
-    { type: "act", op: "relu" },
-    { type: "dense", units: 4, init: "xavier" },
-  ],
-};
+import { TINY } from "./variant_fixtures.ts";
 
 /**
  * The variant builder as it was before the grammar (`src/variants.ts` at a6b166d), verbatim in

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { tsBackend } from "../src/backends/ts.ts";
-import type { ArchSpec, LayerSpec } from "../src/architectures.ts";
+import type { ArchSpec } from "../src/architectures.ts";
 import { dataDependentInit, dataInitLayers } from "../src/ddi.ts";
 import type { Dataset } from "../src/data/dataset.ts";
 import type { Layer } from "../src/layers/layer.ts";
@@ -18,35 +18,7 @@ import { Tensor } from "../src/tensor.ts";
 import { fit } from "../src/train.ts";
 import { buildNetwork, variantSpecs } from "../src/variants.ts";
 import { checkNetworkGradients, randomNormal } from "./gradcheck.ts";
-
-/** input [2,6,6] → conv 3x3 p1 (3) → relu → maxpool 2 → flatten → dense 5 → relu → dense 4 */
-const TINY: ArchSpec = {
-  name: "tiny",
-  inputShape: [2, 6, 6],
-  classes: 4,
-  layers: [
-    { type: "conv", filters: 3, kernel: 3, pad: 1 },
-    { type: "act", op: "relu" },
-    { type: "maxpool", kernel: 2 },
-    { type: "flatten" },
-    { type: "dense", units: 5 },
-    { type: "act", op: "relu" },
-    { type: "dense", units: 4, init: "xavier" },
-  ],
-};
-
-/** TINY with smooth activations and average pooling: no kink for a finite difference to cross. */
-const SMOOTH: ArchSpec = {
-  ...TINY,
-  name: "smooth",
-  layers: TINY.layers.map((s): LayerSpec =>
-    s.type === "act"
-      ? { type: "act", op: "tanh" }
-      : s.type === "maxpool"
-      ? { ...s, type: "avgpool" }
-      : s
-  ),
-};
+import { SMOOTH, TINY } from "./variant_fixtures.ts";
 
 /** The variants this issue adds, as the modern preset runs them and a few more. */
 const NEW_VARIANTS = [

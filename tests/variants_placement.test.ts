@@ -13,22 +13,8 @@ import {
   VARIANTS,
 } from "../src/variants.ts";
 import { randomNormal } from "./gradcheck.ts";
+import { TINY } from "./variant_fixtures.ts";
 
-/** input [2,6,6] → conv 3x3 p1 (3 ch) → relu → maxpool 2 → flatten → dense 5 → relu → dense 4 */
-const TINY: ArchSpec = {
-  name: "tiny",
-  inputShape: [2, 6, 6],
-  classes: 4,
-  layers: [
-    { type: "conv", filters: 3, kernel: 3, pad: 1 },
-    { type: "act", op: "relu" },
-    { type: "maxpool", kernel: 2 },
-    { type: "flatten" },
-    { type: "dense", units: 5 },
-    { type: "act", op: "relu" },
-    { type: "dense", units: 4, init: "xavier" },
-  ],
-};
 const PLAIN_COUNT = (2 * 9 * 3 + 3) + (27 * 5 + 5) + (5 * 4 + 4);
 
 function kinds(variant: string): string[] {

@@ -23,6 +23,8 @@ import {
   WEIGHT_FIELDS,
   WEIGHT_INITS,
   weightDescription,
+  weightedFields,
+  weightedOptions,
   type WeightInit,
 } from "./dense.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
@@ -223,27 +225,13 @@ export const convLayer: LayerDef<Conv2dSpec, Conv2d> = {
   },
   layer: Conv2d,
   build: (s) =>
-    new Conv2d(s.filters, s.kernel, {
-      stride: s.stride,
-      pad: s.pad,
-      init: s.init,
-      bias: s.bias,
-      biasLrMult: s.biasLrMult,
-      lrMult: s.lrMult,
-      ws: s.ws,
-      initGain: s.initGain,
-    }),
+    new Conv2d(s.filters, s.kernel, { stride: s.stride, pad: s.pad, ...weightedOptions(s) }),
   toSpec: (l) => ({
     type: "conv",
     filters: l.filters,
     kernel: l.kernel,
     stride: l.stride,
     pad: l.pad,
-    init: l.weightInit,
-    bias: l.hasBias,
-    biasLrMult: l.biasLrMult,
-    lrMult: l.lrMult,
-    ws: l.ws,
-    initGain: l.initGain,
+    ...weightedFields(l),
   }),
 };

@@ -144,6 +144,26 @@ export const WEIGHT_FIELDS = {
   initGain: optional(numberIn(0)),
 } as const;
 
+/** The options a conv or dense spec gives its layer unchanged. */
+export function weightedOptions(s: DenseOptions): DenseOptions {
+  const { init, bias, biasLrMult, lrMult, ws, initGain } = s;
+  return { init, bias, biasLrMult, lrMult, ws, initGain };
+}
+
+/** {@link weightedOptions} read back from a conv or dense layer, every field given. */
+export function weightedFields(
+  l: Dense | Pick<Dense, "weightInit" | "hasBias" | "biasLrMult" | "lrMult" | "ws" | "initGain">,
+): Required<DenseOptions> {
+  return {
+    init: l.weightInit,
+    bias: l.hasBias,
+    biasLrMult: l.biasLrMult,
+    lrMult: l.lrMult,
+    ws: l.ws,
+    initGain: l.initGain,
+  };
+}
+
 /** Spec of a {@link Dense} layer in an architecture: its options plus the width. */
 export interface DenseSpec extends DenseOptions {
   /** Layer type. */
@@ -165,23 +185,6 @@ export const denseLayer: LayerDef<DenseSpec, Dense> = {
   },
   example: { spec: { type: "dense", units: 4 }, inputShape: [5] },
   layer: Dense,
-  build: (s) =>
-    new Dense(s.units, {
-      init: s.init,
-      bias: s.bias,
-      biasLrMult: s.biasLrMult,
-      lrMult: s.lrMult,
-      ws: s.ws,
-      initGain: s.initGain,
-    }),
-  toSpec: (l) => ({
-    type: "dense",
-    units: l.units,
-    init: l.weightInit,
-    bias: l.hasBias,
-    biasLrMult: l.biasLrMult,
-    lrMult: l.lrMult,
-    ws: l.ws,
-    initGain: l.initGain,
-  }),
+  build: (s) => new Dense(s.units, weightedOptions(s)),
+  toSpec: (l) => ({ type: "dense", units: l.units, ...weightedFields(l) }),
 };
