@@ -141,7 +141,8 @@ function layerOutputs(m: Sequential, x: Tensor): Map<Layer, Tensor> {
 
 Deno.test("ddi: the first batch's shift/scale outputs have mean 0 and sd 1 per channel", () => {
   const x = Tensor.from(tsBackend, [16, 2, 6, 6], randomNormal(16 * 72, 5, 3), "float64");
-  for (const [variant, sharing] of [["csh+csc+ddi", "channel"], ["lsh+lsc+ddi", "layer"]]) {
+  const cases = [["csh+csc+ddi", "channel"], ["lsh+lsc+ddi", "layer"], ["sh+sc+ddi", "element"]];
+  for (const [variant, sharing] of cases) {
     const m = build(SMOOTH, variant); // tanh: no unit is 0 on the whole batch
     const before = layerOutputs(m, x);
     assert.equal(dataDependentInit(m, x, train), 6);
@@ -151,8 +152,12 @@ Deno.test("ddi: the first batch's shift/scale outputs have mean 0 and sd 1 per c
       if (!(l instanceof Scale)) continue;
       const y = after.get(l)!;
       // channelwise after the dense layer is elementwise: each feature is its own channel.
+      // per layer: everything; per element: each element over the batch; per channel: each
+      // channel over the batch and positions (after the dense layer each feature is one)
       const stats = sharing === "layer"
         ? channelMoments(y.reshape([1, 1, y.size]))
+        : sharing === "element"
+        ? channelMoments(y.reshape([y.shape[0], y.size / y.shape[0], 1]))
         : channelMoments(y.rank === 2 ? y.reshape([...y.shape, 1]) : y);
       for (const s of stats) {
         assert.ok(Math.abs(s.mean) < 1e-5, `${variant} ${l.name}: mean ${s.mean}`);
