@@ -11,7 +11,8 @@
  *   for layers of one's own;
  * - networks: {@link Sequential}, the architecture presets and references
  *   ({@link resolveArchitecture}: a preset, a preset with a width factor, or an inline layer
- *   list), the variant builder ({@link buildNetwork}), losses, initialisers, optimizers;
+ *   list), the variant grammar ({@link parseVariant}: `bn+lsh+lsc`, `csh+csc+ddi`, `fixup`)
+ *   and builder ({@link buildNetwork}), losses, initialisers, optimizers;
  * - training: datasets, {@link fit}, safetensors checkpoints ({@link saveModel},
  *   {@link loadModel});
  * - studies: gradient ascent, candidate search and adversarial samples ({@link runStudy}).
@@ -56,7 +57,12 @@ export { NativeError } from "./src/backends/native.ts";
 export type { BuildContext, ForwardContext, Layer } from "./src/layers/layer.ts";
 export { LayerBase } from "./src/layers/base.ts";
 export { Param, type ParamKind, type ParamOptions } from "./src/param.ts";
-export { Activation, ACTIVATIONS, type ActivationSpec } from "./src/layers/activation.ts";
+export {
+  Activation,
+  ACTIVATIONS,
+  type ActivationSpec,
+  RELU_GAIN,
+} from "./src/layers/activation.ts";
 export { BatchNorm, type BatchNormOptions, type BatchNormSpec } from "./src/layers/batchnorm.ts";
 export { Conv2d, type Conv2dOptions, type Conv2dSpec } from "./src/layers/conv2d.ts";
 export {
@@ -68,6 +74,16 @@ export {
 } from "./src/layers/dense.ts";
 export { Dropout, DropoutBase, type DropoutSpec, SpatialDropout } from "./src/layers/dropout.ts";
 export { Flatten, type FlattenSpec } from "./src/layers/flatten.ts";
+export {
+  GroupNorm,
+  type GroupNormOptions,
+  type GroupNormSpec,
+  LayerNorm,
+  type LayerNormSpec,
+  PerSampleNorm,
+} from "./src/layers/groupnorm.ts";
+export { Residual, type ResidualSpec } from "./src/layers/residual.ts";
+export { type WeightOptions, WS_EPS } from "./src/layers/weight.ts";
 export { Identity, type IdentitySpec } from "./src/layers/identity.ts";
 export { KWinners, type KWinnersSpec } from "./src/layers/kwinners.ts";
 export {
@@ -81,7 +97,14 @@ export {
 export { Scale, type ScaleOptions, type ScaleSpec } from "./src/layers/scale.ts";
 export { type Sharing, SHARINGS } from "./src/layers/sharing.ts";
 export { Shift, type ShiftOptions, type ShiftSpec } from "./src/layers/shift.ts";
-export type { AnyLayerDef, FieldRule, FieldRules, LayerDef, SpecOf } from "./src/layers/spec.ts";
+export type {
+  AnyLayerDef,
+  FieldRule,
+  FieldRules,
+  LayerDef,
+  SpecOf,
+  SubLayers,
+} from "./src/layers/spec.ts";
 export {
   buildLayer,
   LAYER_TYPES,
@@ -112,17 +135,28 @@ export {
   ALL_VARIANTS,
   buildNetwork,
   type BuildNetworkOptions,
+  canonicalVariant,
+  checkVariant,
   countParameters,
   dryRunNetwork,
+  type Gate,
+  GATES,
   parseVariant,
+  VARIANT_GRAMMAR,
+  VARIANT_NORMS,
+  variantComponents,
   type VariantName,
+  type VariantNorm,
   VARIANTS,
   type VariantSpec,
   variantSpecs,
 } from "./src/variants.ts";
+export { dataDependentInit, dataInitLayers } from "./src/ddi.ts";
 export { MeanSquaredError, SoftmaxCrossEntropy } from "./src/loss.ts";
 export { heNormal, ones, xavierNormal, xavierUniform, zeros } from "./src/init.ts";
 export {
+  AGC_EPS,
+  clipGradientAdaptive,
   Optimizer,
   OPTIMIZER_KINDS,
   type OptimizerConfig,

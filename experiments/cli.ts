@@ -19,7 +19,7 @@ import { runSweep, type SweepResult } from "../src/experiment/sweep.ts";
 import { parseArchitectureRef } from "../src/architectures.ts";
 import { createOutputFolder, type OutputFolder, updateIndexOf } from "../src/report/root.ts";
 import { createProgress } from "../src/progress.ts";
-import { parseVariant } from "../src/variants.ts";
+import { canonicalVariant, checkVariant, VARIANT_GRAMMAR } from "../src/variants.ts";
 import { DEFAULT_PRESET, presetConfig, presetList } from "./presets.ts";
 
 /** The usage text. */
@@ -31,8 +31,10 @@ finished runs. Default: --preset ${DEFAULT_PRESET}.
 
   --preset NAME          a named experiment (see the list below)
   --config FILE          a JSON experiment file (same fields as experiments/presets/*.json)
-  --variants a,b,...     variants to train (plain bn sh sc sh_sc csh csc csh_csc lsh lsc
-                         lsh_lsc, and sh2.. csh2.. biased2.. psc cpsc lpsc)
+  --variants a,b,...     variants to train: the thesis's (plain bn sh sc sh_sc csh csc
+                         csh_csc lsh lsc lsh_lsc, sh2.. csh2.. biased2.. psc cpsc lpsc) or
+                         compositions such as bn+lsh+lsc, csh+csc+ddi, gn, ws, fixup
+                         (see "variants" below)
   --runs N               runs per variant (run k of every variant uses seed base+k)
   --epochs N             epochs per run
   --lr x,y,...           learning rates for every variant (turns the lr search off)
@@ -43,6 +45,7 @@ finished runs. Default: --preset ${DEFAULT_PRESET}.
   --dataset NAME         ${DATASETS.join(" | ")}
   --data-dir DIR         folder with the dataset's files
   --train-subset N       train on the first N training samples
+  --agc LAMBDA           adaptive gradient clipping (conv/dense weights but the classifier's)
   --test-subset N        evaluate on the first N test samples
   --backend NAME         auto | ts | cpu | cuda (default auto: cuda, else cpu, else ts)
   --out DIR              experiment folder (default results/<preset name>)
@@ -59,6 +62,8 @@ finished runs. Default: --preset ${DEFAULT_PRESET}.
   --progress MODE        auto | live | plain (default auto: live on a terminal)
   --list                 list the presets and exit
   -h, --help             this text
+
+variants: ${VARIANT_GRAMMAR.replace(/(.{1,88})(?: |$)/g, "$1\n  ").trimEnd()}
 
 presets:
 ${presetList()}`;
@@ -98,6 +103,7 @@ const OPTIONS = {
   "data-dir": { type: "string" },
   "train-subset": { type: "string" },
   "test-subset": { type: "string" },
+  agc: { type: "string" },
   backend: { type: "string" },
   out: { type: "string" },
   workers: { type: "string" },
@@ -133,7 +139,7 @@ export interface CliArgs {
 }
 
 const checks = {
-  variant: (v: string) => void parseVariant(v),
+  variant: checkVariant,
   architecture: (a: unknown) => void parseArchitectureRef(a),
 };
 
@@ -199,7 +205,14 @@ export async function parseCli(args: string[]): Promise<CliArgs | null> {
   }
   const before = structuredClone(raw);
   if (v.variants !== undefined) {
-    raw.variants = v.variants.split(",").map((s) => s.trim()).filter(Boolean);
+    // Canonical spellings (a misspelled one stays as given, for validation to name).
+    raw.variants = v.variants.split(",").map((s) => s.trim()).filter(Boolean).map((s) => {
+      try {
+        return canonicalVariant(s);
+      } catch {
+        return s;
+      }
+    });
     // keep per-variant rates only for variants still in the sweep
     if (raw.lr && typeof raw.lr === "object" && !Array.isArray(raw.lr)) {
       const lr = raw.lr as Record<string, unknown>;
@@ -229,6 +242,13 @@ export async function parseCli(args: string[]): Promise<CliArgs | null> {
   if (v["data-dir"]) raw.dataDir = v["data-dir"];
   if (v["train-subset"]) raw.trainSubset = posInt("--train-subset", v["train-subset"]);
   if (v["test-subset"]) raw.testSubset = posInt("--test-subset", v["test-subset"]);
+  if (v.agc !== undefined) {
+    const lambda = Number(v.agc);
+    if (v.agc.trim() === "" || !Number.isFinite(lambda) || lambda <= 0) {
+      throw new UsageError(`--agc must be a positive number (the clipping λ), got '${v.agc}'`);
+    }
+    raw.agc = lambda;
+  }
   if (v.lr) {
     raw.lr = rates(v.lr);
     delete raw.lrSearch;

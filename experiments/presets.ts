@@ -18,7 +18,9 @@ import hypothesis2 from "./presets/hypothesis2.json" with { type: "json" };
 import initial from "./presets/initial.json" with { type: "json" };
 import mlp from "./presets/mlp.json" with { type: "json" };
 import mlpDropout from "./presets/mlp-dropout.json" with { type: "json" };
+import modern from "./presets/modern.json" with { type: "json" };
 import quick from "./presets/quick.json" with { type: "json" };
+import residual from "./presets/residual.json" with { type: "json" };
 import vonhachtMnist from "./presets/vonhacht-mnist.json" with { type: "json" };
 
 /** Raw preset configs by name (validate with `validateConfig` before use). */
@@ -37,6 +39,8 @@ export const EXPERIMENT_PRESETS: Record<string, unknown> = {
   "fashion-hypotheses": fashionHypotheses,
   "fashion-dropout": fashionDropout,
   "fashion-mlp": fashionMlp,
+  modern,
+  residual,
   "botos-mlp": botosMlp,
   "vonhacht-mnist": vonhachtMnist,
 };

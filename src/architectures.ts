@@ -18,7 +18,7 @@
 import type { ActivationOp } from "./backend.ts";
 import type { WeightInit } from "./layers/dense.ts";
 import { hashName } from "./layers/dropout.ts";
-import { type LayerSpec, parseLayerSpecs, widthField } from "./layers/registry.ts";
+import { layerListFields, type LayerSpec, parseLayerSpecs, widthField } from "./layers/registry.ts";
 
 export type { LayerSpec };
 
@@ -69,8 +69,12 @@ export type ArchitectureRef = string | PresetRef | LayerSpec[];
 
 const relu: LayerSpec = { type: "act", op: "relu" };
 
+function convSpec(filters: number, kernel: number, stride = 1, pad = 0): LayerSpec {
+  return { type: "conv", filters, kernel, stride, pad, init: "he" };
+}
+
 function conv(filters: number, kernel: number, stride = 1, pad = 0): LayerSpec[] {
-  return [{ type: "conv", filters, kernel, stride, pad, init: "he" }, relu];
+  return [convSpec(filters, kernel, stride, pad), relu];
 }
 
 function dense(
@@ -174,6 +178,31 @@ function shiftlabSmall(o: ArchitectureOptions): LayerSpec[] {
   ];
 }
 
+/**
+ * ResNet-20 (He et al. 2016, the CIFAR ResNet with n = 3): conv3x3 16, three stages of three
+ * basic blocks (conv3x3-ReLU-conv3x3, then ReLU after the sum) with 16, 32 and 64 channels,
+ * stride 2 in the first block of stages 2 and 3, whose shortcut is a 1x1 projection (He et
+ * al.'s option B; the other shortcuts are identities), global average pool, dense classifier.
+ */
+function resnet20(o: ArchitectureOptions): LayerSpec[] {
+  image("resnet20", o.inputShape);
+  const out: LayerSpec[] = conv(16, 3, 1, 1);
+  let channels = 16;
+  for (const [stage, filters] of [16, 32, 64].entries()) {
+    for (let b = 0; b < 3; b++) {
+      const stride = stage > 0 && b === 0 ? 2 : 1;
+      const project = stride !== 1 || channels !== filters;
+      out.push({
+        type: "residual",
+        branch: [convSpec(filters, 3, stride, 1), relu, convSpec(filters, 3, 1, 1)],
+        shortcut: project ? [convSpec(filters, 1, stride, 0)] : [],
+      }, relu);
+      channels = filters;
+    }
+  }
+  return [...out, { type: "gap" }, ...dense(o.classes, null, "xavier")];
+}
+
 type Builder = (o: ArchitectureOptions) => LayerSpec[];
 
 const PRESET_BUILDERS: Record<string, { description: string; build: Builder }> = {
@@ -205,6 +234,10 @@ const PRESET_BUILDERS: Record<string, { description: string; build: Builder }> =
   "botos-mlp": {
     description: "Botos MLP (seed 000): 784 ReLU, 784 ReLU, 100 tanh, classes",
     build: botosMlp,
+  },
+  "resnet20": {
+    description: "ResNet-20 (He et al. 2016): conv 16, 3x3 basic blocks of 16/32/64, GAP, dense",
+    build: resnet20,
   },
   "shiftlab-small": {
     description:
@@ -256,16 +289,25 @@ function checkTarget(name: string, opts: ArchitectureOptions): number[] {
 
 /**
  * `layers` with every output width (the fields the registry marks as widths) times `factor`,
- * rounded, at least 1, except the last layer that has one: it gives the logits.
+ * rounded, at least 1, except the last layer that has one: it gives the logits. The layers
+ * inside containers (residual blocks) are scaled too.
  */
 export function scaleWidths(layers: readonly LayerSpec[], factor: number): LayerSpec[] {
   checkWidth("scaleWidths", factor);
-  const last = layers.findLastIndex((s) => widthField(s.type) !== undefined);
+  return scaleList(layers, factor, layers.findLastIndex((s) => widthField(s.type) !== undefined));
+}
+
+function scaleList(layers: readonly LayerSpec[], factor: number, keep: number): LayerSpec[] {
   return layers.map((s, i) => {
+    const o = s as unknown as Record<string, unknown>;
+    const nested = layerListFields(s.type).filter((k) => Array.isArray(o[k]));
+    if (nested.length > 0) {
+      const inner = nested.map((k) => [k, scaleList(o[k] as LayerSpec[], factor, -1)]);
+      return { ...s, ...Object.fromEntries(inner) };
+    }
     const f = widthField(s.type);
-    if (f === undefined || i === last) return s;
-    const w = (s as unknown as Record<string, number>)[f];
-    return { ...s, [f]: Math.max(1, Math.round(w * factor)) };
+    if (f === undefined || i === keep) return s;
+    return { ...s, [f]: Math.max(1, Math.round((o[f] as number) * factor)) };
   });
 }
 
@@ -328,6 +370,21 @@ export function parseArchitectureRef(raw: unknown): ArchitectureRef {
     );
   }
   return raw as ArchitectureRef;
+}
+
+/**
+ * Whether the architecture a reference names has residual blocks (where the residual gates
+ * apply). A preset's layer types do not depend on the input shape, so none is needed.
+ */
+export function hasResidualBlocks(ref: ArchitectureRef): boolean {
+  parseArchitectureRef(ref);
+  const layers = Array.isArray(ref)
+    ? ref
+    : presetBuilder(typeof ref === "string" ? ref : ref.preset).build({
+      inputShape: [3, 32, 32],
+      classes: 10,
+    });
+  return layers.some((s) => s.type === "residual");
 }
 
 /**

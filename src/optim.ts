@@ -1,14 +1,17 @@
 /**
  * Optimizers: SGD, momentum (classic and Nesterov), Adam and AdamW, written once over
  * {@link applyUpdate}. Every parameter's learning-rate multiplier and weight-decay flag are
- * honoured (ConvNetJS style), which is how `sh4` or `biased8` are expressed.
+ * honoured (ConvNetJS style), which is how `sh4` or `biased8` are expressed. Optional adaptive
+ * gradient clipping (`agc: λ`, Brock et al. 2021) rescales the gradient of each output unit of
+ * the parameters whose `agc` flag is set before the update.
  *
  * @module
  */
 import type { HostArray, UpdateRule } from "./backend.ts";
 import type { Param } from "./param.ts";
+import * as ops from "./ops.ts";
 import { applyUpdate } from "./ops.ts";
-import { fmtShape, Tensor } from "./tensor.ts";
+import { fmtShape, Tensor, tidy } from "./tensor.ts";
 
 /** The optimizer kinds. */
 export const OPTIMIZER_KINDS = ["sgd", "momentum", "nesterov", "adam", "adamw"] as const;
@@ -35,7 +38,33 @@ export type OptimizerConfig = {
    * gradient) for every kind except `adamw`, where it is decoupled.
    */
   weightDecay?: number;
+  /**
+   * Adaptive gradient clipping λ (default 0: off). For every parameter with `agc` set (conv and
+   * dense weights but the classifier's), per output unit `i`: if
+   * `‖G_i‖ > λ · max(‖W_i‖, 1e-3)`, `G_i ← G_i · λ · max(‖W_i‖, 1e-3) / ‖G_i‖`.
+   */
+  agc?: number;
 };
+
+/** The floor of a unit's weight norm in adaptive gradient clipping. */
+export const AGC_EPS = 1e-3;
+
+/**
+ * Adaptive gradient clipping of `grad` in place, per output unit (the first axis of `weight`):
+ * a unit whose gradient norm exceeds `lambda · max(‖W_i‖, 1e-3)` is scaled to that norm, the
+ * others are left exactly as they were (factor 1).
+ */
+export function clipGradientAdaptive(weight: Tensor, grad: Tensor, lambda: number): void {
+  tidy(() => {
+    const units = weight.shape[0];
+    const rows = (t: Tensor) => t.reshape([units, t.size / units]);
+    const norm = (t: Tensor) => ops.unary("sqrt", ops.sum(ops.unary("square", rows(t)), [1], true));
+    const constant = (v: number) => Tensor.full(weight.backend, [1], v, weight.dtype);
+    const limit = ops.scale(ops.binary("max", norm(weight), constant(AGC_EPS)), lambda);
+    const factor = ops.binary("min", ops.div(limit, norm(grad)), constant(1));
+    ops.mul(rows(grad), factor, rows(grad));
+  });
+}
 
 /** What a state dictionary holds: state slots as host arrays, plus scalar counters. */
 export type OptimizerState = Record<string, Float32Array | Float64Array | number>;
@@ -66,12 +95,14 @@ export function resolveOptimizerConfig(config: OptimizerConfig): Required<Optimi
     beta2: config.beta2 ?? 0.999,
     eps: config.eps ?? 1e-8,
     weightDecay: config.weightDecay ?? 0,
+    agc: config.agc ?? 0,
   };
   checkRange("learning rate (lr)", r.lr, 0, Infinity, true);
   checkRange("momentum", r.momentum, 0, 1, true);
   checkRange("beta1", r.beta1, 0, 1, true);
   checkRange("beta2", r.beta2, 0, 1, true);
   checkRange("weightDecay", r.weightDecay, 0, Infinity, true);
+  checkRange("agc", r.agc, 0, Infinity, true);
   if (!(Number.isFinite(r.eps) && r.eps > 0)) {
     throw new Error(`optimizer: eps must be a positive number, got ${r.eps}`);
   }
@@ -177,11 +208,16 @@ export class Optimizer {
     return s;
   }
 
-  /** Applies one update to every parameter (parameters with multiplier 0 are left alone). */
+  /**
+   * Applies one update to every parameter (parameters with multiplier 0 are left alone), after
+   * adaptive gradient clipping of the `agc` parameters when `agc` is set.
+   */
   step(): void {
     this.stepCount++;
+    const agc = this.config.agc;
     for (const p of this.#params) {
       if (p.lrMult === 0) continue;
+      if (agc > 0 && p.agc) clipGradientAdaptive(p.value, p.grad, agc);
       applyUpdate(this.ruleFor(p), p.value, p.grad, this.#slots(p));
     }
   }

@@ -7,8 +7,12 @@
  */
 import { Tensor } from "./tensor.ts";
 
-/** What a parameter is, for optimizers and weight-decay defaults. */
-export type ParamKind = "weight" | "bias" | "shift" | "scale" | "bn";
+/**
+ * What a parameter is, for optimizers and weight-decay defaults: a conv/dense `weight` or
+ * `bias`, a `shift` or `scale` layer's parameter, a normalisation layer's γ or β (`bn`, also
+ * for LayerNorm and GroupNorm), or the gain of a weight-standardised layer (`gain`).
+ */
+export type ParamKind = "weight" | "bias" | "shift" | "scale" | "bn" | "gain";
 
 /** Options of a {@link Param}. */
 export interface ParamOptions {
@@ -16,6 +20,12 @@ export interface ParamOptions {
   lrMult?: number;
   /** Whether weight decay applies; default true for `weight`, false for the other kinds. */
   decay?: boolean;
+  /**
+   * Whether adaptive gradient clipping (the optimizer's `agc` option) applies, per output unit
+   * (the first axis); default true for `weight`, false for the other kinds. The variant builder
+   * turns it off for the classifier's weight, as Brock et al. (2021) do.
+   */
+  agc?: boolean;
 }
 
 /** A learnable tensor with its gradient and metadata. */
@@ -26,6 +36,8 @@ export class Param {
   lrMult: number;
   /** Whether weight decay applies. */
   decay: boolean;
+  /** Whether adaptive gradient clipping applies (when the optimizer has `agc`). */
+  agc: boolean;
 
   /** Wraps `value`; allocates a zero gradient beside it. */
   constructor(
@@ -40,6 +52,7 @@ export class Param {
     }
     this.lrMult = lrMult;
     this.decay = opts.decay ?? kind === "weight";
+    this.agc = opts.agc ?? kind === "weight";
     this.grad = Tensor.zeros(value.backend, value.shape, value.dtype).keep();
     value.keep();
   }

@@ -174,6 +174,11 @@ export interface FitOptions {
   /** Polled between steps; true stops training (the history is marked `stopped`). */
   shouldStop?: () => boolean;
   /**
+   * Called once with the first training batch and the first step's context, before that step
+   * (data-dependent initialisation: `dataDependentInit` in `ddi.ts`).
+   */
+  beforeFirstStep?: (x: Tensor, ctx: ForwardContext) => void;
+  /**
    * Yield to the event loop when this many milliseconds passed since the last yield, so
    * signals (Ctrl-C) and timers get a turn; default 100.
    */
@@ -233,11 +238,9 @@ export async function fit(
         const t = batchTensors(model, b.x, b.y, b.n, dtype);
         let m: Metrics;
         try {
-          m = trainStep(model, loss, opt, t.x, t.y, {
-            training: true,
-            seed: opts.seed,
-            step: globalStep,
-          });
+          const ctx = { training: true, seed: opts.seed, step: globalStep };
+          if (globalStep === 0) opts.beforeFirstStep?.(t.x, ctx);
+          m = trainStep(model, loss, opt, t.x, t.y, ctx);
         } finally {
           t.x.dispose();
           t.y.dispose();

@@ -103,6 +103,7 @@ Deno.test("every listed preset builds for its usual input", () => {
     "vonhacht-b",
     "vonhacht-c",
     "botos-mlp",
+    "resnet20",
     "shiftlab-small",
   ]);
   for (const a of ARCHITECTURES) {

@@ -124,7 +124,7 @@ Deno.test("bad architecture references name what is wrong and what was expected"
     ],
     [
       [{ type: "flatten" }, { type: "dense", unit: 10 }],
-      /architecture, layer 1 \(dense\): unknown field 'unit' \(expected: units, init, bias, biasLrMult\)/,
+      /architecture, layer 1 \(dense\): unknown field 'unit' \(expected: units, init, bias, biasLrMult, lrMult, ws, initGain\)/,
     ],
     [
       [{ type: "conv", filters: 8, kernel: 3, stride: 0 }],

@@ -3,7 +3,7 @@ import { main, parseCli, workerArgs } from "../experiments/cli.ts";
 import { EXPERIMENT_PRESETS } from "../experiments/presets.ts";
 import { validateConfig } from "../src/experiment/config.ts";
 import { type ArchitectureRef, resolveArchitecture } from "../src/architectures.ts";
-import { parseVariant } from "../src/variants.ts";
+import { canonicalVariant, countParameters, parseVariant } from "../src/variants.ts";
 import { runDeno, silenced } from "./cli_helpers.ts";
 
 const CLI = new URL("../experiments/cli.ts", import.meta.url).pathname;
@@ -134,6 +134,74 @@ Deno.test("experiment CLI: overrides reach the config; every preset is valid", a
       "plain",
     ],
   );
+});
+
+Deno.test("experiment CLI: --variants takes compositions in any spelling; --agc λ", async () => {
+  const a = (await parseCli(["--variants", "plain,sc+sh,frozen+bn", "--agc", "0.01"]))!;
+  assert.deepEqual(a.config.variants, ["plain", "sh_sc", "bn+frozen"]);
+  assert.equal(a.config.agc, 0.01);
+  assert.ok(a.overrides.includes("agc: none → 0.01"), a.overrides.join("; "));
+  await assert.rejects(parseCli(["--agc", "0"]), /--agc must be a positive number .*got '0'/);
+  await assert.rejects(
+    parseCli(["--variants", "bn+gn"]),
+    /variant 'bn\+gn': two components of kind normalisation/,
+  );
+  await assert.rejects(
+    parseCli(["--variants", "sh_sc,sh+sc"]),
+    /variant 'sh_sc' is listed twice/,
+  );
+  await assert.rejects(
+    parseCli(["--variants", "skipinit"]),
+    /variant .skipinit.: the residual gate .skipinit. needs a residual architecture .*.shiftlab-small. has none/,
+  );
+});
+
+Deno.test("every preset lists canonical variant names that build on its network (dry run)", () => {
+  const shapes: Record<string, { inputShape: number[]; classes: number }> = {
+    mnist: { inputShape: [1, 28, 28], classes: 10 },
+    "fashion-mnist": { inputShape: [1, 28, 28], classes: 10 },
+    cifar10: { inputShape: [3, 32, 32], classes: 10 },
+    cifar100: { inputShape: [3, 32, 32], classes: 100 },
+  };
+  for (const [name, raw] of Object.entries(EXPERIMENT_PRESETS)) {
+    const written = (raw as { variants: string[] }).variants;
+    const c = validateConfig(raw, name, { variant: canonicalVariant });
+    assert.deepEqual(c.variants, written, `${name} writes its variants canonically`);
+    for (const v of c.variants) {
+      const dropout = c.dropoutOverrides?.[v] ?? c.dropout;
+      const arch = resolveArchitecture(c.architecture, { ...shapes[c.dataset], dropout });
+      assert.ok(countParameters(arch, v) > 0, `${name}: ${v}`);
+    }
+  }
+  const modern = validateConfig(EXPERIMENT_PRESETS.modern, "modern", { variant: canonicalVariant });
+  assert.deepEqual(modern.variants, [
+    "plain",
+    "bn",
+    "lsh_lsc",
+    "bn+lsh+lsc",
+    "gn",
+    "ws",
+    "csh+csc+ddi",
+    "csh+csc+frozen",
+    "bn+frozen",
+  ]);
+  assert.deepEqual(modern.architecture, { preset: "allcnnc", width: 0.125 });
+  const residual = validateConfig(EXPERIMENT_PRESETS.residual, "residual", {
+    variant: canonicalVariant,
+  });
+  assert.deepEqual(residual.variants, [
+    "plain",
+    "bn",
+    "skipinit",
+    "rezero",
+    "layerscale",
+    "fixup",
+    "lsh_lsc",
+  ]);
+  for (const c of [modern, residual]) {
+    assert.equal(c.dataset, "fashion-mnist");
+    assert.ok(c.runs >= 5, `${c.name}: enough seeds for verdicts`);
+  }
 });
 
 Deno.test("experiment CLI: killed after the first record, --resume finishes without redoing it", async () => {

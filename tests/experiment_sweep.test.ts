@@ -566,3 +566,33 @@ Deno.test("experiment: a sweep stopped during its learning-rate search can be re
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("experiment: ddi variants are initialised from the first batch; agc reaches the record", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = cfg({
+      variants: ["plain", "csh_csc", "csh+csc+ddi", "bn+frozen"],
+      runs: 1,
+      agc: 0.05,
+    });
+    const res = await runSweep({
+      config,
+      source: "test",
+      outDir: dir,
+      backend: tsBackend,
+      data: await data(),
+    });
+    assert.equal(res.ran, 4);
+    const runs = await readRuns(dir);
+    const first = (v: string) => runs.get(`${v}__lr0.01__run0.json`)!.trainLoss[0];
+    // Shift/scale start as the identity, so csh_csc's first loss is plain's; ddi sets them
+    // from the first batch before that step, so its first loss differs.
+    assert.equal(first("csh_csc"), first("plain"));
+    assert.notEqual(first("csh+csc+ddi"), first("plain"));
+    for (const r of runs.values()) assert.equal(r.config.agc, 0.05);
+    const m: ExperimentManifest = JSON.parse(await Deno.readTextFile(`${dir}/experiment.json`));
+    assert.deepEqual(m.variants, ["plain", "csh_csc", "csh+csc+ddi", "bn+frozen"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

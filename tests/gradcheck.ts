@@ -17,6 +17,11 @@ import type { Backend } from "../src/backend.ts";
 import type { BuildContext, ForwardContext, Layer, Param } from "../src/layers/layer.ts";
 import { Rng, Streams } from "../src/rng.ts";
 import { fmtShape, shapeSize, Tensor } from "../src/tensor.ts";
+import { allLayers } from "../src/layers/layer.ts";
+import { Scale } from "../src/layers/scale.ts";
+import { Shift } from "../src/layers/shift.ts";
+import type { Conv2d } from "../src/layers/conv2d.ts";
+import type { Sequential } from "../src/model.ts";
 
 /** Anything with a forward/backward pair and parameters: a `Layer` or a `Sequential`. */
 export interface Differentiable {
@@ -325,4 +330,72 @@ export function checkLossGradients(
   const res = compare("prediction", analytic, numericAt, idx, opts.floor ?? 1e-3);
   assertGradCheck({ tensors: [res], maxError: res.maxError }, opts, label);
   return res;
+}
+
+/** Options of {@link checkNetworkGradients}. */
+export interface NetworkCheckOptions {
+  /** Check at most this many entries per tensor (default: all). */
+  maxPerTensor?: number;
+  /** Standard deviation of the random parameters, or of each parameter (default 1). */
+  std?: number | ((p: Param) => number);
+  /**
+   * Share of the tensors (the exempt ones aside) that must show a numeric gradient above
+   * 1e-3 (default 1: all); deep networks sampled at few entries may see tiny ones.
+   */
+  signalShare?: number;
+}
+
+/**
+ * Float64 central differences for a whole network with every parameter set to N(0, std²)
+ * (zero-initialised gates and scales would otherwise hide gradients). Two kinds of parameter
+ * may have an exactly zero gradient under a normalisation, which is scale- and shift-invariant
+ * per channel (ws: shift-invariant per unit): a conv/dense bias that feeds one, and a layerwise
+ * scale or shift before a conv/dense layer that feeds one. Every other tensor must show signal
+ * (or the share `signalShare` of them).
+ */
+export function checkNetworkGradients(
+  m: Sequential,
+  label: string,
+  opts: NetworkCheckOptions = {},
+): void {
+  const std = opts.std ?? 1;
+  m.params().forEach((p, k) => {
+    const sd = typeof std === "number" ? std : std(p);
+    tsBackend.upload(p.value.buf, randomNormal(p.value.size, 300 + k, sd));
+  });
+  const n = shapeSize(m.inputShape);
+  const x = Tensor.from(tsBackend, [3, ...m.inputShape], randomNormal(3 * n, 77), "float64");
+  try {
+    const ctx = { training: true, seed: 3, step: 0 };
+    const res = gradCheck(m, x, { ctx, maxPerTensor: opts.maxPerTensor });
+    assertGradCheck(res, { requireSignal: false }, label);
+    const invariant = new Set<string>();
+    const layers = allLayers(m.layers);
+    // ws too: each standardised unit's weights sum to 0, so a constant shift of its input
+    // does nothing.
+    const normalised = layers.some((l) =>
+      /Norm$/.test(l.kind) || (l as Partial<Conv2d>).ws === true
+    );
+    layers.forEach((l, i) => {
+      const next = layers[i + 1];
+      if (next && /Norm$/.test(next.kind)) invariant.add(`${l.name}.bias`);
+      if (normalised && l instanceof Scale && l.effectiveSharing === "layerwise") {
+        invariant.add(`${l.name}.scale`);
+      }
+      if (normalised && l instanceof Shift && l.effectiveSharing === "layerwise") {
+        invariant.add(`${l.name}.shift`); // before a dense layer (convs pad: not invariant)
+      }
+    });
+    const checked = res.tensors.filter((t) =>
+      ![...invariant].some((b) => t.name === b || t.name.endsWith(`.${b}`))
+    );
+    const silent = checked.filter((t) => !(t.maxAbsNumeric > 1e-3)).map((t) => t.name);
+    const allowed = Math.floor(checked.length * (1 - (opts.signalShare ?? 1)));
+    assert.ok(
+      silent.length <= allowed,
+      `${label}: no gradient signal in ${silent.join(", ")} (${allowed} allowed)`,
+    );
+  } finally {
+    x.dispose();
+  }
 }

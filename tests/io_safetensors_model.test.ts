@@ -73,13 +73,17 @@ function evalOutput(model: Sequential, dtype: DType): Float32Array | Float64Arra
 }
 
 for (
-  const [variant, dtype] of [["bn", "float32"], ["lsh_lsc", "float32"], [
-    "csh_csc",
-    "float64",
-  ]] as const
+  const [variant, dtype, arch] of [
+    ["bn", "float32", "shiftlab-small"],
+    ["lsh_lsc", "float32", "shiftlab-small"],
+    ["csh_csc", "float64", "shiftlab-small"],
+    // residual blocks: sub-layers, their parameters and batch-norm buffers, gates
+    ["bn+skipinit", "float32", "resnet20"],
+    ["ws+lsh+lsc+layerscale", "float64", "resnet20"],
+  ] as const
 ) {
-  Deno.test(`save → load restores an identical network (${variant}, ${dtype})`, () => {
-    const m = meta(variant);
+  Deno.test(`save → load restores an identical network (${arch} ${variant}, ${dtype})`, () => {
+    const m = meta(variant, arch);
     const model = scrambled(m, dtype);
     const before = evalOutput(model, dtype);
     const bytes = encodeModel(model, m);

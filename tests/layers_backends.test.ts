@@ -89,6 +89,37 @@ const cases: Case[] = [
     shape: [3, 12],
     input: (n) => distinctValues(n, 8),
   },
+  // The later methods (SPEC §1b), composed of the ops above.
+  { name: "GroupNorm 16 channels", spec: { type: "groupnorm" }, shape: [3, 16, 3, 3] },
+  { name: "GroupNorm gcd(12, 8)", spec: { type: "groupnorm" }, shape: [2, 12, 2, 2] },
+  { name: "LayerNorm [C,H,W]", spec: { type: "layernorm" }, shape: [3, 4, 3, 3] },
+  {
+    name: "Conv2d ws",
+    spec: { type: "conv", filters: 5, kernel: 3, pad: 1, ws: true },
+    shape: [2, 3, 6, 6],
+  },
+  { name: "Dense ws", spec: { type: "dense", units: 6, ws: true }, shape: [4, 9] },
+  {
+    name: "ReLU gain",
+    spec: { type: "act", op: "relu", gain: 1.7139588594436646 },
+    shape: [3, 4, 5],
+    input: (n: number) => distinctValues(n, 5, 0.1),
+  },
+  {
+    name: "Residual, BN in both paths",
+    spec: {
+      type: "residual",
+      branch: [
+        { type: "conv", filters: 4, kernel: 3, pad: 1, stride: 2 },
+        { type: "batchnorm" },
+        { type: "act", op: "tanh" },
+        { type: "conv", filters: 4, kernel: 3, pad: 1 },
+        { type: "scale", sharing: "layerwise", init: 0 },
+      ],
+      shortcut: [{ type: "conv", filters: 4, kernel: 1, stride: 2 }, { type: "batchnorm" }],
+    },
+    shape: [3, 2, 6, 6],
+  },
 ];
 
 function runOn(backend: Backend, dtype: DType, c: Case) {

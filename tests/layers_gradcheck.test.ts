@@ -19,8 +19,10 @@ import {
   Dropout,
   Flatten,
   GlobalAvgPool2d,
+  GroupNorm,
   KWinners,
   LayerBase,
+  LayerNorm,
   MaxPool2d,
   Scale,
   SHARINGS,
@@ -51,7 +53,12 @@ Deno.test("gradcheck: every registered layer, on its registry example", () => {
 });
 
 Deno.test("every concrete layer class the library exports is registered", () => {
-  const bases: unknown[] = [LayerBase, layersModule.Pool2dBase, layersModule.DropoutBase];
+  const bases: unknown[] = [
+    LayerBase,
+    layersModule.Pool2dBase,
+    layersModule.DropoutBase,
+    layersModule.PerSampleNorm,
+  ];
   const classes = [...Object.entries(layersModule), ...Object.entries(publicApi)].filter(([, v]) =>
     typeof v === "function" && v.prototype instanceof LayerBase && !bases.includes(v)
   );
@@ -189,4 +196,84 @@ Deno.test("gradcheck: proportional Scale's gradient is dL/dw times sqrt(1e-12 + 
 Deno.test("gradcheck: KWinners (inputs without ties)", () => {
   checkLayerGradients(new KWinners(3), [3, 8], { input: distinctValues(24, 4) });
   checkLayerGradients(new KWinners(5), [2, 2, 2, 3], { input: distinctValues(24, 6) });
+});
+
+Deno.test("gradcheck: LayerNorm on [F] and [C,H,W]; GroupNorm with 1, 2, C groups, gcd rule", () => {
+  for (const shape of [[3, 5], [2, 3, 2, 2]]) {
+    const res = checkLayerGradients(new LayerNorm(), shape);
+    assert.equal(res.tensors.length, 3);
+  }
+  checkLayerGradients(new LayerNorm({ eps: 1e-3 }), [2, 7]);
+  const cases: [GroupNorm, number[], number][] = [
+    [new GroupNorm(1), [2, 4, 2, 3], 1],
+    [new GroupNorm(2), [3, 4, 3, 3], 2],
+    [new GroupNorm(8), [2, 6, 2, 2], 2], // gcd(6, 8) = 2
+    [new GroupNorm(4), [2, 4, 3], 4], // one channel per group, [C, L] input
+    [new GroupNorm(8), [3, 16], 8], // [F] input: features as channels
+  ];
+  for (const [layer, shape, groups] of cases) {
+    checkLayerGradients(layer, shape);
+    assert.equal(layer.effectiveGroups, groups, `${shape}`);
+  }
+});
+
+Deno.test("gradcheck: weight-standardised Conv2d and Dense (weight, bias, gain)", () => {
+  const conv = new Conv2d(3, 3, { pad: 1, ws: true });
+  const res = checkLayerGradients(conv, [2, 2, 4, 4]);
+  assert.deepEqual(res.tensors.map((t) => t.name), ["input", "weight", "bias", "gain"]);
+  checkLayerGradients(new Conv2d(2, 1, { stride: 2, ws: true, bias: false }), [2, 3, 5, 5]);
+  const dense = new Dense(4, { ws: true });
+  assert.equal(checkLayerGradients(dense, [3, 6]).tensors.length, 4);
+  checkLayerGradients(new Dense(2, { ws: true, init: "xavier", lrMult: 0 }), [2, 5]);
+});
+
+Deno.test("gradcheck: Activation with a gain, Scale with an initial value", () => {
+  const shape = [2, 3, 4];
+  for (const op of ["relu", "tanh", "sigmoid"] as const) {
+    checkLayerGradients(new Activation(op, 1.7), shape, {
+      input: distinctValues(shapeSize(shape), 3, 0.1),
+    });
+  }
+  checkLayerGradients(new Scale("channelwise", { init: 0.1 }), [2, 3, 2, 2], {
+    randomizeParams: false,
+  });
+});
+
+Deno.test("gradcheck: Residual blocks, identity and projection shortcuts, BN in the branch", () => {
+  const conv = (filters: number, kernel: number, stride = 1, pad = 0, bias = true): LayerSpec => ({
+    type: "conv",
+    filters,
+    kernel,
+    stride,
+    pad,
+    bias,
+  });
+  const blocks: [LayerSpec, number[]][] = [
+    [{
+      type: "residual",
+      branch: [conv(3, 3, 1, 1), { type: "act", op: "tanh" }, conv(3, 3, 1, 1)],
+    }, [2, 3, 4, 4]],
+    [{
+      type: "residual",
+      // no conv bias before batch norm: its gradient is exactly 0
+      branch: [
+        conv(4, 3, 2, 1, false),
+        { type: "batchnorm" },
+        { type: "act", op: "softplus" },
+      ],
+      shortcut: [conv(4, 1, 2, 0, false), { type: "batchnorm" }],
+    }, [3, 2, 5, 5]],
+    [{
+      type: "residual",
+      branch: [{ type: "shift", sharing: "layerwise" }, { type: "scale", sharing: "channelwise" }],
+    }, [2, 3, 2, 2]],
+  ];
+  for (const [spec, shape] of blocks) {
+    const layer = buildLayer(spec);
+    layer.name = "4_residual";
+    const res = checkLayerGradients(layer, shape, { ctx: train });
+    assert.equal(res.tensors.length, 1 + layer.params().length);
+    assert.ok(layer.params().length > 0);
+    layer.dispose();
+  }
 });

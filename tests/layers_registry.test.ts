@@ -106,6 +106,9 @@ Deno.test("spec fields reach the layer: options, bias multiplier", () => {
     init: "he",
     bias: false,
     biasLrMult: 1,
+    lrMult: 1,
+    ws: false,
+    initGain: 1,
   });
 });
 
@@ -119,7 +122,7 @@ Deno.test("bad layer specs are refused, naming the layer's index and the field",
     [{ filters: 4 }, /net, layer 1: field 'type' is nothing, which is not a registered/],
     [
       { type: "conv", filter: 4, kernel: 3 },
-      /net, layer 1 \(conv\): unknown field 'filter' \(expected: filters, kernel, stride, pad, init, bias, biasLrMult\)/,
+      /net, layer 1 \(conv\): unknown field 'filter' \(expected: filters, kernel, stride, pad, init, bias, biasLrMult, lrMult, ws, initGain\)/,
     ],
     [
       { type: "conv", kernel: 3 },
@@ -160,6 +163,52 @@ Deno.test("bad layer specs are refused, naming the layer's index and the field",
     /net: the layers must be a non-empty list of layer specs, got \[\]/,
   );
   assert.throws(() => parseLayerSpecs({ type: "dense" }, "net"), /non-empty list/);
+});
+
+Deno.test("container layers: sub-layer lists validated recursively, errors naming the path", () => {
+  const conv = { type: "conv", filters: 2, kernel: 3, pad: 1 };
+  const bad: [unknown, RegExp][] = [
+    [
+      { type: "residual", branch: [conv, { type: "conv", kernel: 3 }] },
+      /net, layer 1 \(residual\), branch layer 1 \(conv\): missing field 'filters' \(a positive integer\)/,
+    ],
+    [
+      { type: "residual", branch: [conv], shortcut: [{ type: "relu" }] },
+      /net, layer 1 \(residual\), shortcut layer 0: field 'type' is "relu", which is not a registered layer type/,
+    ],
+    [
+      { type: "residual", branch: [] },
+      /net, layer 1 \(residual\): field 'branch' must be a non-empty list of layer specs, got \[\]/,
+    ],
+    [
+      {
+        type: "residual",
+        branch: [{ type: "residual", branch: [{ ...conv, stride: 0 }] }],
+      },
+      /layer 1 \(residual\), branch layer 0 \(residual\), branch layer 0 \(conv\): field 'stride' must be a positive integer, got 0/,
+    ],
+  ];
+  for (const [spec, re] of bad) assert.throws(() => parseLayerSpecs([conv, spec], "net"), re);
+  // Shapes are checked when the block is built: both paths must agree.
+  const block = buildLayer({
+    type: "residual",
+    branch: [{ type: "conv", filters: 3, kernel: 3, pad: 1, stride: 2 }],
+  });
+  block.name = "1_residual";
+  assert.throws(
+    () =>
+      block.build([2, 4, 4], {
+        backend: tsBackend,
+        dtype: "float32",
+        rng: new Rng(1, Streams.init),
+      }),
+    /Residual '1_residual': the branch gives \[3, 2, 2\] but the shortcut gives \[2, 4, 4\] for input \[2, 4, 4\]; they must match \(use a projection shortcut/,
+  );
+  // A parsed spec holds parsed (copied) sub-specs.
+  const raw = { type: "residual", branch: [conv] };
+  const parsed = parseLayerSpec(raw, "x");
+  assert.ok(parsed.type === "residual" && parsed.branch[0] !== raw.branch[0]);
+  assert.deepEqual(parsed, raw);
 });
 
 Deno.test("the variant builder validates through the registry", () => {

@@ -213,3 +213,58 @@ Deno.test("bad configs and bad state throw, naming what was wrong", () => {
   );
   assert.throws(() => opt.loadStateDict({ step: -1 }), /'step' must be a non-negative integer/);
 });
+
+Deno.test("agc: a unit whose gradient norm exceeds λ·max(‖W_i‖, 1e-3) is clipped to it, others kept", () => {
+  // Weight [4 units, 3 fan-in] and its gradient, unit by unit:
+  const w = [
+    [3, 4, 0], //        ‖W‖ = 5,    λ‖W‖ = 0.5;  ‖G‖ = 2   → clipped to 0.5
+    [1, 0, 0], //        ‖W‖ = 1,    λ‖W‖ = 0.1;  ‖G‖ = 0.05 → kept
+    [0, 0, 0], //        ‖W‖ = 0,    λ·1e-3 = 1e-4; ‖G‖ = 1 → clipped to 1e-4
+    [0, 2, 0], //        ‖W‖ = 2,    λ‖W‖ = 0.2;  ‖G‖ = 0.2 → kept (not above)
+  ];
+  const g = [[0, 0, 2], [0.03, 0.04, 0], [0.6, 0, 0.8], [0.12, 0.16, 0]];
+  const p = new Param(
+    "w",
+    Tensor.from(tsBackend, [4, 3], w.flat(), "float64"),
+    "weight",
+  );
+  tsBackend.upload(p.grad.buf, g.flat());
+  new Optimizer([p], { kind: "sgd", lr: 1, agc: 0.1 }).step();
+  // The gradient is clipped in place before the update (which used it: W - G).
+  const clipped = Array.from(p.grad.toArray());
+  const unit = (i: number) => clipped.slice(3 * i, 3 * i + 3);
+  close(Array.from(p.value.toArray()), w.flat().map((v, i) => v - clipped[i]), 0, "update");
+  close(unit(0), [0, 0, 0.5], 1e-15, "unit 0");
+  assert.deepEqual(unit(1), g[1], "unit 1 untouched");
+  close(unit(2), [0.6e-4, 0, 0.8e-4], 1e-12, "unit 2 (norm floor 1e-3)");
+  assert.deepEqual(unit(3), g[3], "unit 3 at the limit: untouched");
+});
+
+Deno.test("agc: only parameters with the agc flag; conv/dense weights but the classifier's", async () => {
+  const weight = param("w", [1, 0], "weight");
+  const bias = param("b", [1, 0], "bias");
+  const off = param("c", [1, 0], "weight", {});
+  off.agc = false;
+  for (const p of [weight, bias, off]) setGrad(p, [0, 10]);
+  new Optimizer([weight, bias, off], { kind: "sgd", lr: 1, agc: 0.01 }).step();
+  // A [2] weight has 2 units of one value each: unit 1 has ‖W‖ = 0, so its limit is 1e-5.
+  close(values(weight), [1, -1e-5], 1e-12, "weight clipped");
+  assert.deepEqual(values(bias), [1, -10], "biases are not clipped");
+  assert.deepEqual(values(off), [1, -10], "agc: false is not clipped");
+  assert.equal(param("s", [1], "scale").agc, false);
+  assert.equal(param("g", [1], "gain").agc, false);
+  // The variant builder exempts the classifier, the last conv/dense weight.
+  const { buildNetwork } = await import("../src/variants.ts");
+  const { architecture } = await import("../src/architectures.ts");
+  const arch = architecture("shiftlab-small", { inputShape: [1, 8, 8], classes: 3 });
+  const m = buildNetwork(arch, "ws", { backend: tsBackend, seed: 1 });
+  assert.deepEqual(
+    m.params().filter((p) => p.agc).map((p) => p.name),
+    ["0_conv2d.weight", "2_conv2d.weight", "5_dense.weight"],
+  );
+  m.dispose();
+  assert.throws(
+    () => new Optimizer([weight], { kind: "sgd", lr: 1, agc: -1 }),
+    /optimizer: agc must be a number in \[0, Infinity\), got -1/,
+  );
+});

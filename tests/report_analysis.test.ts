@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { analyzeExperiment, defaultTarget, variantFamily } from "../src/report/analysis.ts";
+import { combinesBnWithShiftScale } from "../src/report/findings.ts";
 import { epochCsv } from "../src/report/csv.ts";
 import { loadExperiment, parseRunRecord } from "../src/report/load.ts";
 import { areaUnderCurve, ema, mean } from "../src/report/stats.ts";
@@ -213,6 +214,74 @@ Deno.test("variantFamily: SPEC §1 abbreviations map to their sharing family", (
   assert.deepEqual(fam(["lsh", "lsc", "lsh_lsc", "lpsc"]), Array(4).fill("layerwise"));
   assert.deepEqual(fam(["biased2", "biased16"]), ["bias learning rate", "bias learning rate"]);
   assert.equal(variantFamily("mystery"), "other");
+  assert.deepEqual(fam(["lsh+lsc", "sc+sh", "lsh4"]), ["layerwise", "elementwise", "layerwise"]);
+});
+
+Deno.test("variantFamily: the later methods (SPEC §1b) are families of their own", () => {
+  const fam = (names: string[]) => names.map(variantFamily);
+  assert.deepEqual(
+    fam(["gn", "ln", "ws", "bn+lsh+lsc", "gn+csh+csc"]),
+    Array(5).fill("normalisation"),
+  );
+  assert.deepEqual(
+    fam(["csh+csc+ddi", "bn+lsh+lsc+ddi", "sc+ddi"]),
+    Array(3).fill("data-dependent initialisation"),
+  );
+  assert.deepEqual(fam(["csh+csc+frozen", "bn+frozen"]), ["frozen", "frozen"]);
+  assert.deepEqual(
+    fam(["skipinit", "rezero", "layerscale", "fixup", "bn+skipinit", "lsh+lsc+fixup"]),
+    Array(6).fill("residual gates"),
+  );
+  assert.deepEqual(fam(["lsh+csc", "sh+biased4"]), ["other", "other"]);
+});
+
+Deno.test("analysis: grouped views gain the new families; bn+shift/scale is the bn-combined claim's", async () => {
+  await withTemp(async (root) => {
+    const exp = await loadExperiment(
+      await writeFixture(root, {
+        variants: [
+          "plain",
+          "bn",
+          "lsh_lsc",
+          "bn+lsh+lsc",
+          "gn",
+          "csh+csc+ddi",
+          "bn+frozen",
+          "skipinit",
+        ],
+        runs: 5,
+        epochs: 2,
+        stepsPerEpoch: 40,
+      }),
+    );
+    const a = analyzeExperiment(exp.manifest, exp.records, exp.files);
+    assert.deepEqual(a.views.map((v) => [v.id, v.variants.slice(2)]), [
+      ["layerwise", ["lsh_lsc"]],
+      ["normalisation", ["bn+lsh+lsc", "gn"]],
+      ["data-dependent-initialisation", ["csh+csc+ddi"]],
+      ["frozen", ["bn+frozen"]],
+      ["residual-gates", ["skipinit"]],
+    ]);
+    assert.ok(a.views.every((v) => v.title.startsWith("plain and bn against ")));
+    // Every new variant is compared with plain and bn, paired by seed.
+    for (const table of a.comparisons) {
+      const rows = table.rows.map((r) => r.variant);
+      for (const v of ["bn+lsh+lsc", "gn", "csh+csc+ddi", "bn+frozen", "skipinit"]) {
+        assert.ok(rows.includes(v), `${v} against ${table.reference}`);
+      }
+      const r = table.rows.find((x) => x.variant === "gn")!;
+      assert.deepEqual(r.finalValError!.seeds, [1000, 1001, 1002, 1003, 1004]);
+    }
+    const combined = a.findings.find((f) => f.id === "bn-combined-no-help")!;
+    assert.deepEqual(combined.checks.map((c) => c.label), [
+      "bn+lsh+lsc − bn, final validation error",
+    ]);
+  });
+  assert.equal(combinesBnWithShiftScale("bn+csh+csc+ddi"), true);
+  assert.equal(combinesBnWithShiftScale("lsh_lsc+bn"), true);
+  assert.equal(combinesBnWithShiftScale("bn+frozen"), false);
+  assert.equal(combinesBnWithShiftScale("gn+lsh+lsc"), false);
+  assert.equal(combinesBnWithShiftScale("mystery"), false);
 });
 
 Deno.test("load: unreadable records are listed naming the file and the field; null reads as NaN", async () => {

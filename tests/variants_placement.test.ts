@@ -13,22 +13,8 @@ import {
   VARIANTS,
 } from "../src/variants.ts";
 import { randomNormal } from "./gradcheck.ts";
+import { TINY } from "./variant_fixtures.ts";
 
-/** input [2,6,6] → conv 3x3 p1 (3 ch) → relu → maxpool 2 → flatten → dense 5 → relu → dense 4 */
-const TINY: ArchSpec = {
-  name: "tiny",
-  inputShape: [2, 6, 6],
-  classes: 4,
-  layers: [
-    { type: "conv", filters: 3, kernel: 3, pad: 1 },
-    { type: "act", op: "relu" },
-    { type: "maxpool", kernel: 2 },
-    { type: "flatten" },
-    { type: "dense", units: 5 },
-    { type: "act", op: "relu" },
-    { type: "dense", units: 4, init: "xavier" },
-  ],
-};
 const PLAIN_COUNT = (2 * 9 * 3 + 3) + (27 * 5 + 5) + (5 * 4 + 4);
 
 function kinds(variant: string): string[] {
@@ -61,12 +47,15 @@ Deno.test("the 11 variants and the extras are named as in SPEC §1", () => {
 Deno.test("parseVariant decodes sharing, multipliers and proportional scale", () => {
   assert.deepEqual(parseVariant("csh_csc"), {
     name: "csh_csc",
-    bn: false,
+    norm: null,
     shift: "channelwise",
     scale: "channelwise",
     shiftLrMult: 1,
     biasLrMult: 1,
     proportional: false,
+    ddi: false,
+    frozen: false,
+    gate: null,
   });
   const l = parseVariant("lsc");
   assert.equal(l.shift, null);
@@ -79,19 +68,22 @@ Deno.test("parseVariant decodes sharing, multipliers and proportional scale", ()
   assert.equal(parseVariant("csh4").shiftLrMult, 4);
   assert.equal(parseVariant("biased8").biasLrMult, 8);
   assert.equal(parseVariant("biased8").shift, null);
-  assert.equal(parseVariant("bn").bn, true);
+  assert.equal(parseVariant("bn").norm, "bn");
   assert.equal(parseVariant("cpsc").scale, "channelwise");
   assert.equal(parseVariant("cpsc").proportional, true);
   assert.equal(parseVariant("plain").shift, null);
 });
 
-Deno.test("an unknown variant name errors, listing the valid ones", () => {
+Deno.test("an unknown variant name errors, saying what a variant may be", () => {
   assert.throws(
     () => parseVariant("bn_sh"),
-    /unknown variant 'bn_sh', expected one of plain, bn, sh, sc, sh_sc, csh, .*biased16, psc, cpsc, lpsc/,
+    /unknown variant component 'bn_sh' in 'bn_sh': a variant is 'plain' or components joined by '\+', at most one of each kind: normalisation bn \| ln \| gn \| ws; shift sh \| csh \| lsh.*sh_sc, csh_csc, lsh_lsc stand for sh\+sc/,
   );
-  assert.throws(() => buildNetwork(TINY, "sh3", { backend: tsBackend, seed: 1 }), /'sh3'/);
-  assert.throws(() => countParameters(TINY, "SH"), /unknown variant 'SH'/);
+  assert.throws(
+    () => buildNetwork(TINY, "sh0", { backend: tsBackend, seed: 1 }),
+    /unknown variant component 'sh0'/,
+  );
+  assert.throws(() => countParameters(TINY, "SH"), /unknown variant component 'SH'/);
 });
 
 Deno.test("layer order of every variant follows SPEC §1", () => {

@@ -89,6 +89,11 @@ export interface ExperimentConfig {
   optimizer: OptimizerKind;
   momentum: number;
   weightDecay: number;
+  /**
+   * Adaptive gradient clipping λ for every run (absent or 0: none; see `OptimizerConfig.agc`):
+   * conv/dense weights but the classifier's, per output unit.
+   */
+  agc?: number;
   /** Use only the first N training samples (null/absent: all). */
   trainSubset?: number | null;
   /** Use only the first N test samples (null/absent: all). */
@@ -152,6 +157,7 @@ const KEYS: Record<keyof ExperimentConfig, string> = {
   optimizer: "string",
   momentum: "number",
   weightDecay: "number",
+  agc: "number",
   trainSubset: "number",
   testSubset: "number",
   validation: "string",
@@ -201,16 +207,28 @@ function rateList(where: string, field: string, v: unknown): void {
   v.forEach((x, i) => rate(where, `${field}[${i}]`, x));
 }
 
+/** What {@link validateConfig} checks with injected functions (to stay free of model code). */
+export interface ConfigChecks {
+  /**
+   * Validates a variant name for the config's (already checked) architecture (throws saying
+   * what is wrong); returning a string gives the name's canonical spelling, which then replaces
+   * it in `variants`, `lr` and `dropoutOverrides`.
+   */
+  variant?: (name: string, architecture: ArchitectureRef) => string | void;
+  /** Validates the architecture (throws saying what is wrong). */
+  architecture?: (arch: ArchitectureRef) => void;
+}
+
 /**
  * Validates a parsed JSON config, fills defaults and returns it. `where` names the source
  * (file or preset) in errors. `checks.variant` and `checks.architecture` validate a variant name
- * and the architecture (they throw naming what is wrong); they are injected so this module stays
- * free of model code.
+ * (and give its canonical spelling) and the architecture; they are injected so this module
+ * stays free of model code. Two spellings of one variant are refused as a variant listed twice.
  */
 export function validateConfig(
   raw: unknown,
   where: string,
-  checks: { variant?: (name: string) => void; architecture?: (arch: ArchitectureRef) => void } = {},
+  checks: ConfigChecks = {},
 ): ExperimentConfig {
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
     fail(where, `an experiment config must be a JSON object, got ${JSON.stringify(raw)}`);
@@ -249,25 +267,47 @@ export function validateConfig(
       `unknown optimizer '${c.optimizer}' (expected one of: ${OPTIMIZER_KINDS.join(", ")})`,
     );
   }
-  const variants = c.variants as unknown[];
-  if (variants.length === 0) fail(where, `'variants' must list at least one variant`);
-  const seen = new Set<string>();
-  for (const v of variants) {
-    if (typeof v !== "string") {
-      fail(where, `'variants' must hold strings, got ${JSON.stringify(v)}`);
-    }
-    if (seen.has(v)) fail(where, `variant '${v}' is listed twice`);
-    seen.add(v);
-    try {
-      checks.variant?.(v);
-    } catch (e) {
-      fail(where, (e as Error).message);
-    }
-  }
   try {
     checks.architecture?.(c.architecture as ArchitectureRef);
   } catch (e) {
     fail(where, (e as Error).message);
+  }
+  const variants = c.variants as unknown[];
+  if (variants.length === 0) fail(where, `'variants' must list at least one variant`);
+  const seen = new Set<string>();
+  const canonical = (v: string): string => {
+    try {
+      return checks.variant?.(v, c.architecture as ArchitectureRef) ?? v;
+    } catch (e) {
+      fail(where, (e as Error).message);
+    }
+  };
+  for (const v of variants) {
+    if (typeof v !== "string") {
+      fail(where, `'variants' must hold strings, got ${JSON.stringify(v)}`);
+    }
+    const name = canonical(v);
+    if (seen.has(name)) {
+      fail(where, `variant '${v}' is listed twice${name === v ? "" : ` (as '${name}')`}`);
+    }
+    seen.add(name);
+  }
+  c.variants = [...seen];
+  // Keys that are no variant stay as written: the checks below name them.
+  const spelled = (k: string) => {
+    try {
+      return k === "default" ? k : checks.variant?.(k, c.architecture as ArchitectureRef) ?? k;
+    } catch {
+      return k;
+    }
+  };
+  const renameKeys = (m: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(m).map(([k, x]) => [spelled(k), x]));
+  if (c.lr && typeof c.lr === "object" && !Array.isArray(c.lr)) {
+    c.lr = renameKeys(c.lr as Record<string, unknown>);
+  }
+  if (c.dropoutOverrides && typeof c.dropoutOverrides === "object") {
+    c.dropoutOverrides = renameKeys(c.dropoutOverrides as Record<string, unknown>);
   }
   if (Array.isArray(c.architecture) && (c.dropout || c.dropoutOverrides)) {
     fail(
@@ -302,6 +342,9 @@ export function validateConfig(
   if (!(mom >= 0 && mom < 1)) fail(where, `'momentum' must be in [0, 1), got ${mom}`);
   if (!((c.weightDecay as number) >= 0)) {
     fail(where, `'weightDecay' must be >= 0, got ${c.weightDecay}`);
+  }
+  if (c.agc !== undefined && !((c.agc as number) >= 0 && Number.isFinite(c.agc))) {
+    fail(where, `'agc' (adaptive gradient clipping λ) must be a number >= 0, got ${c.agc}`);
   }
   const lr = c.lr;
   if (typeof lr === "number") rate(where, "lr", lr);
@@ -378,9 +421,12 @@ export function ratesFor(config: ExperimentConfig, variant: string): number[] {
   return Array.isArray(v) ? [...v] : [v];
 }
 
-/** Whether `variant` uses batch norm (its rate comes from the bn search). */
+/**
+ * Whether `variant` uses batch norm, i.e. has the component `bn` (its rate comes from the bn
+ * search in the thesis's protocol).
+ */
 export function isBatchNormVariant(variant: string): boolean {
-  return variant === "bn" || variant.startsWith("bn_") || variant.endsWith("_bn");
+  return variant.split("+").includes("bn");
 }
 
 /** Reads and validates a JSON config file. */

@@ -64,6 +64,8 @@ export interface RunConfig {
   optimizer: string;
   /** Input normalisation (`per-element` or `none`); absent in older records: per-element. */
   normalize?: string;
+  /** Adaptive gradient clipping λ, when the run used it (absent: none). */
+  agc?: number;
 }
 
 /** One run's measurements. Arrays are indexed by step (train) or epoch (validation). */

@@ -10,7 +10,8 @@ import { Optimizer } from "../optim.ts";
 import { type ArchSpec, type LayerSpec, resolveArchitecture } from "../architectures.ts";
 import type { Progress } from "../progress.ts";
 import { evaluate, fit } from "../train.ts";
-import { buildNetwork } from "../variants.ts";
+import { buildNetwork, parseVariant } from "../variants.ts";
+import { dataDependentInit } from "../ddi.ts";
 import type { Sequential } from "../model.ts";
 import type { ExperimentConfig } from "./config.ts";
 import type { RunSpec } from "./plan.ts";
@@ -69,11 +70,13 @@ export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord 
   const prov = provenance(backend);
   const arch = archFor(config, train, spec.dropout);
   const model = buildNetwork(arch, spec.variant, { backend, seed: spec.seed });
+  const ddi = parseVariant(spec.variant).ddi;
   const opt = new Optimizer(model.params(), {
     kind: config.optimizer,
     lr: spec.lr,
     momentum: config.momentum,
     weightDecay: config.weightDecay,
+    agc: config.agc,
   });
   try {
     const stepsPerEpoch = Math.ceil(train.size / config.batchSize);
@@ -86,6 +89,7 @@ export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord 
       shouldStop: env.shouldStop,
       onStep: (s) => env.progress?.step(s.epoch, s.step, s.loss, s.error),
       onEpoch: (e) => env.progress?.epoch(e.epoch, e.valLoss, e.valError, e.seconds),
+      beforeFirstStep: ddi ? (x, ctx) => void dataDependentInit(model, x, ctx) : undefined,
     });
     if (h.stopped) {
       env.progress?.runEnd("interrupted, not recorded");
@@ -124,6 +128,7 @@ export async function executeRun(spec: RunSpec, env: RunEnv): Promise<RunRecord 
       weightDecay: config.weightDecay,
       optimizer: config.optimizer,
       normalize: config.normalize,
+      ...(config.agc ? { agc: config.agc } : {}),
     };
     const record: RunRecord = {
       version: RECORD_VERSION,

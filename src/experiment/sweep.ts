@@ -120,6 +120,7 @@ const FINGERPRINT: (keyof ExperimentConfig)[] = [
   "optimizer",
   "momentum",
   "weightDecay",
+  "agc",
   "trainSubset",
   "testSubset",
   "validation",

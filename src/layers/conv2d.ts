@@ -8,16 +8,25 @@
  * layer keeps its input (shared, not copied) rather than the column matrix: the native CPU
  * build rebuilds the columns of a few images at a time in cache, where the whole batch's
  * matrix would run to hundreds of MB for All-CNN-C, and takes 3x3 stride-1 windows through
- * Winograd F(2x2, 3x3) (`cuda/cpu/winograd.c`).
+ * Winograd F(2x2, 3x3) (`cuda/cpu/winograd.c`). With `ws` the layer computes with the
+ * standardised weight `Ŵ` (see `weight.ts`) and maps dL/dŴ back to the weight and its gain.
  *
  * @module
  */
 import { outSize, type Window2d } from "../backend.ts";
-import { heNormal, xavierNormal, zeros } from "../init.ts";
+import { zeros } from "../init.ts";
 import * as ops from "../ops.ts";
-import type { Tensor } from "../tensor.ts";
+import { Tensor } from "../tensor.ts";
 import { checkLrMult, checkNonNegInt, checkPositiveInt, LayerBase } from "./base.ts";
-import { checkInit, WEIGHT_INITS, type WeightInit } from "./dense.ts";
+import {
+  checkInit,
+  WEIGHT_FIELDS,
+  WEIGHT_INITS,
+  weightDescription,
+  weightedFields,
+  weightedOptions,
+  type WeightInit,
+} from "./dense.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
 import { Param } from "./layer.ts";
 import {
@@ -30,9 +39,18 @@ import {
   positiveInt,
   width,
 } from "./spec.ts";
+import {
+  checkInitGain,
+  effectiveWeight,
+  initialWeights,
+  standardizeWeight,
+  standardizeWeightBackward,
+  type WeightOptions,
+  wsGain,
+} from "./weight.ts";
 
 /** Options of {@link Conv2d}. */
-export interface Conv2dOptions {
+export interface Conv2dOptions extends WeightOptions {
   /** Stride (default 1). */
   stride?: number;
   /** Zero padding on every side (default 0). */
@@ -59,10 +77,18 @@ export class Conv2d extends LayerBase {
   readonly hasBias: boolean;
   /** Learning-rate multiplier of the bias. */
   readonly biasLrMult: number;
+  /** Learning-rate multiplier of the weight. */
+  readonly lrMult: number;
+  /** Whether the weight is standardised (scaled weight standardisation, with a gain). */
+  readonly ws: boolean;
+  /** Factor of the initial weights. */
+  readonly initGain: number;
   /** `[filters, C, k, k]`, after build. */
   weight: Param | null = null;
   /** `[filters]`, after build (null without bias). */
   bias: Param | null = null;
+  /** `[filters]` gain of the standardised weight, after build (null without `ws`). */
+  gain: Param | null = null;
   #geom: Window2d | null = null;
 
   /** `filters` output channels with `kernel x kernel` windows. */
@@ -78,6 +104,10 @@ export class Conv2d extends LayerBase {
     this.hasBias = opts.bias ?? true;
     this.biasLrMult = opts.biasLrMult ?? 1;
     checkLrMult("Conv2d", this.biasLrMult);
+    this.lrMult = opts.lrMult ?? 1;
+    checkLrMult("Conv2d", this.lrMult);
+    this.ws = opts.ws ?? false;
+    this.initGain = checkInitGain("Conv2d", opts.initGain ?? 1);
   }
 
   /** Validates the per-sample input shape, creates parameters, returns the output shape. */
@@ -93,17 +123,30 @@ export class Conv2d extends LayerBase {
         inputShape,
       );
     }
-    const fanIn = c * k * k;
     const shape = [this.filters, c, k, k];
-    const data = this.weightInit === "he"
-      ? heNormal(ctx.rng, shape, fanIn)
-      : xavierNormal(ctx.rng, shape, fanIn, this.filters * k * k);
-    this.weight = this.addParam(new Param("weight", this.upload(shape, data), "weight"));
+    const data = initialWeights(
+      ctx.rng,
+      shape,
+      this.weightInit,
+      c * k * k,
+      this.filters * k * k,
+      this.initGain,
+    );
+    const lrMult = this.lrMult;
+    this.weight = this.addParam(
+      new Param("weight", this.upload(shape, data), "weight", { lrMult }),
+    );
     if (this.hasBias) {
       const b = this.upload([this.filters], zeros([this.filters]));
       this.bias = this.addParam(new Param("bias", b, "bias", { lrMult: this.biasLrMult }));
     }
+    if (this.ws) this.gain = this.addParam(wsGain((s, d) => this.upload(s, d), this.filters));
     return [this.filters, oh, ow];
+  }
+
+  /** The weight the layer computes with: `Ŵ` with `ws`, else a copy of `W`. */
+  effectiveWeight(): Tensor {
+    return effectiveWeight(this.weight!.value, this.gain?.value ?? null);
   }
 
   /** Forward pass on a validated batch. */
@@ -111,24 +154,30 @@ export class Conv2d extends LayerBase {
     const k = this.kernel;
     const g = ops.window2d(x.shape, [k, k], [this.stride, this.stride], [this.pad, this.pad]);
     this.#geom = g;
-    const y = ops.conv2d(x, this.weight!.value, this.bias ? this.bias.value : null, g);
-    if (this.recording) this.save(x.share());
+    const s = this.gain ? standardizeWeight(this.weight!.value, this.gain.value) : null;
+    const w = s ? s.weight : this.weight!.value;
+    const y = ops.conv2d(x, w, this.bias ? this.bias.value : null, g);
+    if (this.recording) this.save(x.share(), ...(s ? [s.weight, s.xhat, s.r] : []));
     return y;
   }
 
   /** Backward pass: accumulates parameter gradients, returns dL/dx (null when not wanted). */
   protected backwardImpl(dy: Tensor, inputGrad: boolean): Tensor | null {
-    const [x] = this.saved();
+    const [x, wHat, xhat, r] = this.saved();
     const w = this.weight!;
+    const dw = this.gain ? Tensor.zeros(dy.backend, w.value.shape, dy.dtype) : w.grad;
     const db = this.bias ? this.bias.grad : null;
-    return ops.conv2dBackward(x, w.value, dy, this.#geom!, w.grad, db, inputGrad);
+    const dx = ops.conv2dBackward(x, wHat ?? w.value, dy, this.#geom!, dw, db, inputGrad);
+    if (this.gain) standardizeWeightBackward(dw, { xhat, r }, w, this.gain);
+    return dx;
   }
 
   /** Hyperparameters for `summary()`. */
   override describe(): string {
     const k = this.kernel;
     return `${k}x${k}/${this.stride} p${this.pad}, ${this.filters}` +
-      (this.hasBias ? "" : ", no bias") + (this.weightInit === "he" ? "" : ", xavier");
+      (this.hasBias ? "" : ", no bias") + (this.weightInit === "he" ? "" : ", xavier") +
+      weightDescription(this);
   }
 }
 
@@ -154,6 +203,7 @@ export const convLayer: LayerDef<Conv2dSpec, Conv2d> = {
     init: optional(oneOf(WEIGHT_INITS)),
     bias: optional(boolean),
     biasLrMult: optional(numberIn(0)),
+    ...WEIGHT_FIELDS,
   },
   example: {
     spec: { type: "conv", filters: 3, kernel: 3, stride: 2, pad: 1 },
@@ -161,21 +211,13 @@ export const convLayer: LayerDef<Conv2dSpec, Conv2d> = {
   },
   layer: Conv2d,
   build: (s) =>
-    new Conv2d(s.filters, s.kernel, {
-      stride: s.stride,
-      pad: s.pad,
-      init: s.init,
-      bias: s.bias,
-      biasLrMult: s.biasLrMult,
-    }),
+    new Conv2d(s.filters, s.kernel, { stride: s.stride, pad: s.pad, ...weightedOptions(s) }),
   toSpec: (l) => ({
     type: "conv",
     filters: l.filters,
     kernel: l.kernel,
     stride: l.stride,
     pad: l.pad,
-    init: l.weightInit,
-    bias: l.hasBias,
-    biasLrMult: l.biasLrMult,
+    ...weightedFields(l),
   }),
 };

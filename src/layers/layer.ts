@@ -62,8 +62,10 @@ export interface Layer {
    * conv its col2im). Optional: without it callers use `backward` and drop the result.
    */
   backwardParams?(dy: Tensor): void;
-  /** Learnable parameters (empty for parameter-free layers). */
+  /** Learnable parameters (empty for parameter-free layers; a container's: its sub-layers'). */
   params(): Param[];
+  /** A container's sub-layers (a residual block's paths); absent for other layers. */
+  children?(): Layer[];
   /** Non-learned persistent state (batch-norm running statistics), saved with the model. */
   buffers(): Record<string, Tensor>;
   /** A short description of hyperparameters for `summary()`, e.g. `3x3/1 p1, 96`. */
@@ -81,4 +83,9 @@ export function shapeError(
   throw new Error(
     `${layer.kind} '${layer.name}': expected input shape ${expected}, got [${got.join(", ")}]`,
   );
+}
+
+/** Every layer of `layers` and, depth first, of their sub-layers, in network order. */
+export function allLayers(layers: readonly Layer[]): Layer[] {
+  return layers.flatMap((l) => [l, ...allLayers(l.children?.() ?? [])]);
 }

@@ -29,8 +29,12 @@ export {
   SpatialDropout,
 } from "./dropout.ts";
 export { BatchNorm, type BatchNormOptions } from "./batchnorm.ts";
+export { gcd, GroupNorm, type GroupNormOptions, LayerNorm, PerSampleNorm } from "./groupnorm.ts";
+export { Residual, type ResidualSpec } from "./residual.ts";
+export { RELU_GAIN } from "./activation.ts";
+export { type WeightOptions, WS_EPS } from "./weight.ts";
 export { parseSharing, type SharedShape, sharedShape, type Sharing, SHARINGS } from "./sharing.ts";
 export { Shift, type ShiftOptions } from "./shift.ts";
-export { PROPORTIONAL_EPS2, Scale, type ScaleOptions } from "./scale.ts";
+export { DDI_EPS, PROPORTIONAL_EPS2, Scale, type ScaleOptions } from "./scale.ts";
 export { KWinners } from "./kwinners.ts";
 export { Identity } from "./identity.ts";

@@ -12,7 +12,7 @@
  */
 import type { Layer } from "./layer.ts";
 import * as registered from "./registered.ts";
-import type { AnyLayerDef, FieldRule, SpecOf } from "./spec.ts";
+import type { AnyLayerDef, FieldRule, SpecOf, SubLayers } from "./spec.ts";
 
 /** One layer of an architecture as plain data: the union of every registered spec type. */
 export type LayerSpec = SpecOf<typeof registered[keyof typeof registered]>;
@@ -50,6 +50,12 @@ export function widthField(type: string): string | undefined {
   return Object.keys(fields).find((k) => fields[k].width);
 }
 
+/** The fields of a layer type that hold sub-layer lists (a residual block's paths), if any. */
+export function layerListFields(type: string): string[] {
+  const fields = layerDef(type).fields as Record<string, FieldRule>;
+  return Object.keys(fields).filter((k) => fields[k].layers);
+}
+
 /**
  * Validates one layer spec: a registered `type`, no unknown fields, every required field there,
  * every value valid, and a layer that constructs from it. `where` names the layer in errors
@@ -83,20 +89,23 @@ export function parseLayerSpec(raw: unknown, where: string): LayerSpec {
       );
     }
   }
+  const copy: Record<string, unknown> = { ...o };
   for (const [k, r] of Object.entries(rules)) {
     const v = o[k];
     if (v === undefined) {
       if (!r.optional) throw new Error(`${at}: missing field '${k}' (${r.expected})`);
     } else if (!r.valid(v)) {
       throw new Error(`${at}: field '${k}' must be ${r.expected}, got ${json(v)}`);
+    } else if (r.layers) {
+      copy[k] = (v as unknown[]).map((s, i) => parseLayerSpec(s, `${at}, ${k} layer ${i}`));
     }
   }
   try {
-    def.build(o as { type: string }).dispose();
+    def.build(copy as { type: string }, SUB).dispose();
   } catch (e) {
     throw new Error(`${at}: ${(e as Error).message}`);
   }
-  return { ...o } as unknown as LayerSpec;
+  return copy as unknown as LayerSpec;
 }
 
 /** Validates a non-empty list of layer specs; errors name `where` and the layer's index. */
@@ -112,7 +121,7 @@ export function parseLayerSpecs(raw: unknown, where: string): LayerSpec[] {
 /** A new, unbuilt layer from a spec, validated first (errors name `where`). */
 export function buildLayer(spec: LayerSpec, where = "layer"): Layer {
   const s = parseLayerSpec(spec, where);
-  return layerDef(s.type).build(s);
+  return layerDef(s.type).build(s, SUB);
 }
 
 /**
@@ -127,5 +136,11 @@ export function layerSpec(layer: Layer): LayerSpec {
         `no spec (register it in src/layers/registered.ts)`,
     );
   }
-  return def.toSpec(layer) as LayerSpec;
+  return def.toSpec(layer, SUB) as LayerSpec;
 }
+
+/** How container layers build their (already validated) sub-layers and read them back. */
+const SUB: SubLayers = {
+  build: (spec) => layerDef(spec.type).build(spec, SUB),
+  spec: (layer) => layerSpec(layer),
+};

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import * as ops from "../ops.ts";
+import type { Tensor } from "../tensor.ts";
 
 /** How a shift or scale parameter is shared over the input. */
 export type Sharing = "elementwise" | "channelwise" | "layerwise";
@@ -44,4 +46,21 @@ export function sharedShape(sharing: Sharing, inputShape: readonly number[]): Sh
     };
   }
   return { effective: "elementwise", shape: [...inputShape], broadcast: [...inputShape] };
+}
+
+/**
+ * The mean and biased variance of a batch `x [N, ...perSample]` over every axis a parameter of
+ * broadcast shape `broadcast` is shared across (the batch always), shaped as the parameter
+ * (`shape`): what data-dependent initialisation (`ddi`, SPEC §1b) sets shift and scale from.
+ */
+export function sharedMoments(
+  x: Tensor,
+  broadcast: readonly number[],
+  shape: readonly number[],
+): { mean: Tensor; variance: Tensor } {
+  const aligned = [...new Array(x.rank - broadcast.length).fill(1), ...broadcast];
+  const axes = aligned.flatMap((d, i) => (d === 1 ? [i] : []));
+  const mean = ops.mean(x, axes, true);
+  const variance = ops.mean(ops.unary("square", ops.sub(x, mean)), axes, true);
+  return { mean: mean.reshape(shape), variance: variance.reshape(shape) };
 }

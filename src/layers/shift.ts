@@ -2,6 +2,10 @@
  * `Shift`: `y = x + b` with a learnable, shared `b` initialised to 0 (SPEC §1).
  * `dx = dy`; `db = dy` summed over every axis `b` is shared across.
  *
+ * With `ddi` (data-dependent initialisation, SPEC §1b) the layer is one that
+ * `dataDependentInit` sets from data: armed, its next forward sets `b = -μ`, the mean of its
+ * input over the axes `b` is shared across, before computing its output.
+ *
  * @module
  */
 import { zeros } from "../init.ts";
@@ -10,13 +14,22 @@ import type { Tensor } from "../tensor.ts";
 import { checkLrMult, LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
 import { Param } from "./layer.ts";
-import { parseSharing, type SharedShape, sharedShape, type Sharing, SHARINGS } from "./sharing.ts";
-import { type LayerDef, numberIn, oneOf, optional } from "./spec.ts";
+import {
+  parseSharing,
+  sharedMoments,
+  type SharedShape,
+  sharedShape,
+  type Sharing,
+  SHARINGS,
+} from "./sharing.ts";
+import { boolean, type LayerDef, numberIn, oneOf, optional } from "./spec.ts";
 
 /** Options of {@link Shift}. */
 export interface ShiftOptions {
   /** Learning-rate multiplier of the shift parameter (default 1; `sh4` uses 4). */
   lrMult?: number;
+  /** Whether data-dependent initialisation sets this layer (default false; variants `+ddi`). */
+  ddi?: boolean;
 }
 
 /** Shifting layer: adds a learnable parameter shared as `sharing` says. */
@@ -27,9 +40,12 @@ export class Shift extends LayerBase {
   readonly sharing: Sharing;
   /** Learning-rate multiplier given to the parameter. */
   readonly lrMult: number;
+  /** Whether data-dependent initialisation sets this layer. */
+  readonly ddi: boolean;
   /** The shift parameter, after build. */
   shift: Param | null = null;
   #shape: SharedShape | null = null;
+  #initPending = false;
 
   /** A shift shared `elementwise`, `channelwise` or `layerwise`. */
   constructor(sharing: Sharing, opts: ShiftOptions = {}) {
@@ -37,6 +53,17 @@ export class Shift extends LayerBase {
     this.sharing = parseSharing("Shift", sharing);
     this.lrMult = opts.lrMult ?? 1;
     checkLrMult("Shift", this.lrMult);
+    this.ddi = opts.ddi ?? false;
+  }
+
+  /** Arms data-dependent initialisation: the next forward sets `b = -μ` from its input. */
+  armDataInit(): void {
+    this.#initPending = true;
+  }
+
+  /** Whether an armed data-dependent initialisation has not happened yet. */
+  get dataInitPending(): boolean {
+    return this.#initPending;
   }
 
   /** The sharing in effect after build (channelwise on `[F]` is elementwise). */
@@ -55,6 +82,11 @@ export class Shift extends LayerBase {
 
   /** Forward pass on a validated batch. */
   protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
+    if (this.#initPending) {
+      const { mean } = sharedMoments(x, this.#shape!.broadcast, this.#shape!.shape);
+      ops.scale(mean, -1, this.shift!.value);
+      this.#initPending = false;
+    }
     this.save();
     return ops.add(x, this.shift!.value.reshape(this.#shape!.broadcast));
   }
@@ -68,7 +100,8 @@ export class Shift extends LayerBase {
 
   /** Hyperparameters for `summary()`. */
   override describe(): string {
-    return `${this.effectiveSharing}${this.lrMult === 1 ? "" : `, lr x${this.lrMult}`}`;
+    return `${this.effectiveSharing}${this.lrMult === 1 ? "" : `, lr x${this.lrMult}`}` +
+      (this.ddi ? ", ddi" : "");
   }
 }
 
@@ -84,9 +117,9 @@ export interface ShiftSpec extends ShiftOptions {
 export const shiftLayer: LayerDef<ShiftSpec, Shift> = {
   type: "shift",
   description: "shifting layer y = x + b, b (init 0) shared elementwise, channelwise or layerwise",
-  fields: { sharing: oneOf(SHARINGS), lrMult: optional(numberIn(0)) },
+  fields: { sharing: oneOf(SHARINGS), lrMult: optional(numberIn(0)), ddi: optional(boolean) },
   example: { spec: { type: "shift", sharing: "channelwise" }, inputShape: [2, 3, 3] },
   layer: Shift,
-  build: (s) => new Shift(s.sharing, { lrMult: s.lrMult }),
-  toSpec: (l) => ({ type: "shift", sharing: l.sharing, lrMult: l.lrMult }),
+  build: (s) => new Shift(s.sharing, { lrMult: s.lrMult, ddi: s.ddi }),
+  toSpec: (l) => ({ type: "shift", sharing: l.sharing, lrMult: l.lrMult, ddi: l.ddi }),
 };

@@ -19,12 +19,28 @@ export interface FieldRule {
    * architecture's `width` option scales.
    */
   readonly width: boolean;
+  /**
+   * Whether the field holds a list of layer specs (the sub-layers of a container such as a
+   * residual block), which the registry validates recursively, naming the field and index.
+   */
+  readonly layers: boolean;
   /** Whether `v` is a valid value. */
   valid(v: unknown): boolean;
 }
 
 /** One {@link FieldRule} for every field of spec type `S` besides `type`. */
 export type FieldRules<S> = { readonly [K in Exclude<keyof S, "type">]-?: FieldRule };
+
+/**
+ * What the registry lends a container layer (one whose spec holds sub-layer specs) to build its
+ * sub-layers and read their specs back, so layer files need not import the registry.
+ */
+export interface SubLayers {
+  /** A new, unbuilt layer from a validated spec. */
+  build(spec: { type: string }): Layer;
+  /** The spec of a layer of a registered class, every field given. */
+  spec(layer: Layer): { type: string };
+}
 
 /** Everything the registry knows about one layer type. */
 export interface LayerDef<S extends { type: string }, L extends Layer> {
@@ -41,10 +57,13 @@ export interface LayerDef<S extends { type: string }, L extends Layer> {
   readonly example: { readonly spec: S; readonly inputShape: readonly number[] };
   /** The layer class (a spec is read back from instances of exactly this class). */
   readonly layer: abstract new (...args: never[]) => L;
-  /** A new, unbuilt layer from a validated spec. */
-  build(spec: S): L;
-  /** The spec of an existing layer, every field given: `build(toSpec(l))` is the same layer. */
-  toSpec(layer: L): S;
+  /** A new, unbuilt layer from a validated spec (`sub` builds a container's sub-layers). */
+  build(spec: S, sub: SubLayers): L;
+  /**
+   * The spec of an existing layer, every field given: `build(toSpec(l))` is the same layer
+   * (`sub` reads a container's sub-layers back).
+   */
+  toSpec(layer: L, sub: SubLayers): S;
 }
 
 /** The spec type of a {@link LayerDef} type (distributes over a union of them). */
@@ -54,7 +73,7 @@ export type SpecOf<D> = D extends LayerDef<infer S, infer _L> ? S : never;
 export type AnyLayerDef = LayerDef<{ type: string }, Layer>;
 
 function rule(expected: string, valid: (v: unknown) => boolean): FieldRule {
-  return { expected, optional: false, width: false, valid };
+  return { expected, optional: false, width: false, layers: false, valid };
 }
 
 /** A required field holding a positive integer. */
@@ -90,6 +109,20 @@ export function numberIn(min: number, max = Infinity, open = false): FieldRule {
 /** A required field holding one of `values`. */
 export function oneOf(values: readonly string[]): FieldRule {
   return rule(`one of ${values.join(", ")}`, (v) => values.includes(v as string));
+}
+
+/**
+ * A required field holding a list of layer specs (a container's sub-layers), each validated by
+ * the registry; `empty` allows an empty list.
+ */
+export function layerList(empty: boolean): FieldRule {
+  return {
+    ...rule(
+      `a ${empty ? "" : "non-empty "}list of layer specs`,
+      (v) => Array.isArray(v) && (empty || v.length > 0),
+    ),
+    layers: true,
+  };
 }
 
 /** The same rule for a field that may be left out. */

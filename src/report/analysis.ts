@@ -11,6 +11,7 @@
 
 import type { ExperimentManifest, RunConfig, RunRecord } from "../experiment/record.ts";
 import { evaluateFindings, type Finding, planFindings } from "./findings.ts";
+import { parseVariant, type VariantSpec } from "../variant_grammar.ts";
 import {
   FAMILY_ALPHA,
   MIN_SEEDS_FOR_VERDICT,
@@ -264,17 +265,45 @@ const PALETTE = [
   "#3182bd",
 ];
 
-/** The sharing family of a variant name (SPEC §1 abbreviations). */
+/**
+ * The family of a variant name, for the grouped views: `baseline` (plain, bn); the sharing level
+ * of a pure shift/scale variant (`elementwise`, `channelwise`, `layerwise`, multipliers and
+ * proportional scale included); `bias learning rate` (biasedK); and for the later methods
+ * (SPEC §1b), by what sets them apart first: `residual gates`, `frozen` (only the affine
+ * parameters train), `data-dependent initialisation`, `normalisation` (ln, gn, ws, or bn with
+ * shift/scale); anything else (mixed sharing levels, names that do not parse) is `other`.
+ */
 export function variantFamily(name: string): string {
-  if (name === "plain" || name === "bn") return "baseline";
-  if (/^biased\d+$/.test(name)) return "bias learning rate";
-  if (/^(lsh|lsc|lsh_lsc|lpsc)$/.test(name)) return "layerwise";
-  if (/^(csh\d*|csc|csh_csc|cpsc)$/.test(name)) return "channelwise";
-  if (/^(sh\d*|sc|sh_sc|psc)$/.test(name)) return "elementwise";
-  return "other";
+  let v: VariantSpec;
+  try {
+    v = parseVariant(name);
+  } catch {
+    return "other";
+  }
+  if (v.gate) return "residual gates";
+  if (v.frozen) return "frozen";
+  if (v.ddi) return "data-dependent initialisation";
+  const layers = [v.shift, v.scale].filter((s) => s !== null);
+  if (v.norm) {
+    return v.norm === "bn" && layers.length === 0 && v.biasLrMult === 1
+      ? "baseline"
+      : "normalisation";
+  }
+  if (layers.length === 0) return v.biasLrMult === 1 ? "baseline" : "bias learning rate";
+  return v.biasLrMult === 1 && new Set(layers).size === 1 ? layers[0]! : "other";
 }
 
-const VIEW_ORDER = ["elementwise", "channelwise", "layerwise", "bias learning rate", "other"];
+const VIEW_ORDER = [
+  "elementwise",
+  "channelwise",
+  "layerwise",
+  "bias learning rate",
+  "normalisation",
+  "data-dependent initialisation",
+  "frozen",
+  "residual gates",
+  "other",
+];
 
 function sameRate(a: number, b: number): boolean {
   return Math.abs(a - b) <= 1e-12 * Math.max(Math.abs(a), Math.abs(b));
@@ -691,7 +720,7 @@ export function analyzeExperiment(
     const inFam = chosenGroups.filter((g) => g.family === fam).map((g) => g.name);
     if (inFam.length === 0) continue;
     views.push({
-      id: fam.replace(/\s+/g, "-"),
+      id: fam.replace(/[^A-Za-z0-9]+/g, "-"),
       title: baselines.length ? `${baselines.join(" and ")} against ${fam}` : fam,
       variants: [...baselines, ...inFam],
     });

@@ -30,6 +30,7 @@ import {
   type VerdictMetric,
 } from "./inference.ts";
 import { mean } from "./stats.ts";
+import { parseVariant } from "../variant_grammar.ts";
 
 /**
  * Equivalence and "does not help" margin: 10% of the reference variant's mean of the metric
@@ -251,10 +252,7 @@ export const CLAIMS: readonly ClaimDef[] = [
       }% of bn's mean (one-sided tests)`,
     mode: "all",
     plan: (p) => {
-      const combined = [...p].filter((n) =>
-        n !== "bn" && n.split("+").includes("bn") &&
-        n.split("+").some((c) => /^(c|l)?(p?sc|sh\d*)$/.test(c))
-      );
+      const combined = [...p].filter(combinesBnWithShiftScale);
       if (!p.has("bn") || combined.length === 0) {
         return { missing: p.has("bn") ? ["bn+<shift/scale>"] : ["bn", "bn+<shift/scale>"] };
       }
@@ -267,6 +265,19 @@ export const CLAIMS: readonly ClaimDef[] = [
     },
   },
 ];
+
+/**
+ * Whether a variant name has both the `bn` component and a shift or scale (`bn+lsh+lsc`,
+ * `bn+csh+csc+ddi`; not `bn+frozen`), in any spelling the grammar accepts.
+ */
+export function combinesBnWithShiftScale(name: string): boolean {
+  try {
+    const v = parseVariant(name);
+    return v.norm === "bn" && (v.shift !== null || v.scale !== null);
+  } catch {
+    return false;
+  }
+}
 
 /** Registered tests of one claim, evaluated after the family is finalised. */
 export interface PlannedFinding {

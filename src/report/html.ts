@@ -552,7 +552,8 @@ diverging yet, so there is no curve to draw.</p></section>`;
   const grouped = views.length === 0 ? "" : `
 <section id="groups"><h2>Grouped views</h2>
 <p class="note">As the thesis's figures 7.2-7.4: the baselines (plain, bn) against each family of
-shifting/scaling variants.</p>
+variants: the shift/scale sharing levels, and the later methods (normalisation, data-dependent
+initialisation, frozen: only the affine parameters train, residual gates).</p>
 ${
     views.map((v) => `<h3 id="group-${h(v.id)}">${h(v.title)}</h3>${chartGrid(v.id, v.variants)}`)
       .join("\n")
