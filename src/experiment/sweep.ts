@@ -92,9 +92,11 @@ export async function prepareData(config: ExperimentConfig): Promise<SweepData> 
     holdOut: config.validation === "holdout"
       ? { size: config.holdOut ?? defaultHoldOut, seed: config.baseSeed }
       : null,
+    trainSubset: config.trainSubset
+      ? { size: config.trainSubset, what: "trainSubset (--train-subset)" }
+      : undefined,
   });
-  let train = splits.train;
-  if (config.trainSubset) train = subset(train, config.trainSubset, "trainSubset (--train-subset)");
+  const train = splits.train;
   const testSubset = (ds: Dataset) =>
     config.testSubset ? subset(ds, config.testSubset, "testSubset (--test-subset)") : ds;
   if (splits.val) {
