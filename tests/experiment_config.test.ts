@@ -4,7 +4,6 @@ import { ratesFor, readConfigFile, validateConfig } from "../src/experiment/conf
 import { searchLearningRates } from "../src/experiment/lrsearch.ts";
 import type { ExperimentManifest } from "../src/experiment/record.ts";
 import { prepareData, runSweep } from "../src/experiment/sweep.ts";
-import { createProgress } from "../src/progress.ts";
 import { parseVariant } from "../src/variants.ts";
 
 const OK = {
@@ -170,31 +169,4 @@ Deno.test("experiment: a sweep with lrSearch records the trials and trains at th
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
-
-Deno.test("progress: plain mode writes one line per epoch and run; live mode redraws in place", () => {
-  let out = "";
-  const p = createProgress({ tty: false, write: (s) => void (out += s), now: () => 0 });
-  p.sweepStart(2, 0);
-  p.runStart({ name: "plain lr=0.01 run 0", epochs: 2, stepsPerEpoch: 3 });
-  for (let s = 0; s < 3; s++) p.step(0, s, 1, 0.5);
-  p.epoch(0, 0.9, 0.25, 1.5);
-  p.runEnd("done");
-  p.end();
-  const lines = out.trim().split("\n");
-  assert.deepEqual(lines, [
-    "sweep: 2 runs, 0 already finished, 2 to run",
-    "[1/2] plain lr=0.01 run 0: start",
-    "[1/2] plain lr=0.01 run 0: epoch 1/2 val_loss 0.9000 val_error 25.00% (1.5s)",
-    "[1/2] plain lr=0.01 run 0: done",
-  ]);
-  let live = "";
-  let t = 0;
-  const q = createProgress({ tty: true, write: (s) => void (live += s), now: () => (t += 200) });
-  q.sweepStart(1, 0);
-  q.runStart({ name: "bn lr=0.04 run 0", epochs: 1, stepsPerEpoch: 10 });
-  q.step(0, 4, 0.5, 0.1);
-  assert.ok(live.includes("\x1b[2K"), "live mode clears lines");
-  assert.match(live, /epoch 1\/1 step 5\/10 loss 0\.5000 ETA/);
-  assert.match(live, /0\/1 runs/);
 });

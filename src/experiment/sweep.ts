@@ -1,7 +1,8 @@
 /**
  * The sweep: load the data, settle the learning rates (fixed or searched), plan the runs, take
- * this process's share (`--shard`, worker), skip finished runs, train the rest and write each
- * record atomically the moment it finishes.
+ * this process's share (`--shard`), skip finished runs, train the rest (or, in a worker of a
+ * packed sweep, the runs its parent hands out) and write each record atomically the moment it
+ * finishes.
  *
  * @module
  */
@@ -28,8 +29,11 @@ export interface SweepOptions {
   backend: Backend;
   /** Part of the sweep this process runs (`--shard i/n`). */
   shard?: Shard;
-  /** Worker part within the shard (set by `--workers` on its child processes). */
-  worker?: Shard;
+  /**
+   * A worker of a packed sweep: the parent has settled the plan and written the manifest; this
+   * process trains the runs `take` hands out (by record file name) until it gives null.
+   */
+  take?: () => Promise<string | null>;
   /** Save each trained network as `models/<run>.safetensors`. */
   saveModels?: boolean;
   progress?: Progress;
@@ -63,6 +67,8 @@ export interface SweepResult {
   ran: number;
   /** Of those, how many diverged. */
   diverged: number;
+  /** The runs of the share still to train (before this call trained any). */
+  todo: RunSpec[];
   /** True when stopped early (Ctrl-C or the test hook). */
   stopped: boolean;
   learningRates: Record<string, number[]>;
@@ -243,7 +249,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   let rates: Record<string, number[]>;
   let search: LrSearchResult | null = null;
   if (config.lrSearch) {
-    if (!existing && !o.prepareOnly && !o.worker) {
+    if (!existing && !o.prepareOnly && !o.take) {
       // Written before the search so that an interrupted search can be resumed (--resume).
       await writeJsonAtomic(
         manifestPath,
@@ -290,7 +296,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
         ...(config.dropoutOverrides ?? {}),
       },
     };
-    if (settled.added.length && !o.worker) {
+    if (settled.added.length && !o.take) {
       extensions.push({ at: new Date().toISOString(), added: settled.added });
       log(`plan extended: ${settled.added.join("; ")}`);
     }
@@ -305,8 +311,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     baseSeed: config.baseSeed,
     dropout: dropoutOf,
   });
-  let mine: RunSpec[] = o.shard ? selectShard(plan, o.shard) : plan;
-  if (o.worker) mine = selectShard(mine, o.worker);
+  const mine: RunSpec[] = o.shard ? selectShard(plan, o.shard) : plan;
 
   const arch = archFor(config, data.train, config.dropout);
   const plain = buildNetwork(arch, "plain", { backend, seed: config.baseSeed });
@@ -337,7 +342,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     ...(extensions.length ? { extensions } : {}),
   };
   plain.dispose();
-  await writeJsonAtomic(manifestPath, manifest);
+  if (!o.take) await writeJsonAtomic(manifestPath, manifest);
 
   // ---- runs ----
   const done = await finishedRuns(`${outDir}/runs`, log);
@@ -350,9 +355,10 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     ran: 0,
     diverged: 0,
     stopped: false,
+    todo,
     learningRates: rates,
   };
-  if (!o.prepareOnly) o.progress?.sweepStart(mine.length, result.skipped);
+  if (!o.prepareOnly && !o.take) o.progress?.sweepStart(mine.length, result.skipped);
   const env: RunEnv = {
     config,
     backend,
@@ -364,11 +370,22 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     shouldStop: stop,
     onModel: o.saveModels ? (m, r) => saveRunModel(outDir, m, r, config, data.train) : undefined,
   };
-  for (const spec of o.prepareOnly ? [] : todo) {
+  let i = 0;
+  const next = async (): Promise<RunSpec | null> => {
+    if (!o.take) return todo[i++] ?? null;
+    const file = await o.take();
+    if (file === null) return null;
+    const spec = mine.find((s) => s.file === file);
+    if (!spec) throw new Error(`run ${file} is not in the plan of ${outDir}`);
+    return spec;
+  };
+  while (!o.prepareOnly) {
     if (stop() || (o.stopAfterRuns !== undefined && result.ran >= o.stopAfterRuns)) {
       result.stopped = true;
       break;
     }
+    const spec = await next();
+    if (!spec) break;
     const record = await executeRun(spec, env);
     if (!record) {
       result.stopped = true;
@@ -411,6 +428,7 @@ function emptyResult(outDir: string, stopped: boolean): SweepResult {
     ran: 0,
     diverged: 0,
     stopped,
+    todo: [],
     learningRates: {},
   };
 }
