@@ -38,3 +38,40 @@ Deno.test("cpu: a conv forward gives the same bits however the batch is grouped"
     for (const buf of [x, w, b, y, x1, y1]) cpu.free(buf);
   }
 });
+
+Deno.test("cpu: sums add every output's values in order, in double (the bits of a record)", () => {
+  // over the batch (elementwise shift/scale gradients), over batch and pixels (channelwise),
+  // over everything (layerwise) and over the last axis: each output must be the double sum of
+  // its inputs in index order, rounded once, however many outputs the library sums at a time
+  const [n, c, hw] = [33, 6, 10];
+  const xs = rand(n * c * hw, 620, -100, 100);
+  const x = cpu.alloc(xs.length, "float32");
+  cpu.upload(x, xs);
+  const cases: [number[], number[], (k: number) => number[]][] = [
+    [[n, c * hw], [0], (k) => Array.from({ length: n }, (_, t) => t * c * hw + k)],
+    [
+      [n, c, hw],
+      [0, 2],
+      (k) => Array.from({ length: n * hw }, (_, i) => (Math.floor(i / hw) * c + k) * hw + (i % hw)),
+    ],
+    [[n * c * hw], [0], () => Array.from({ length: n * c * hw }, (_, i) => i)],
+    [[n * c, hw], [1], (k) => Array.from({ length: hw }, (_, u) => k * hw + u)],
+  ];
+  for (const [shape, axes, inputs] of cases) {
+    const outN = shape.reduce((p, d, i) => (axes.includes(i) ? p : p * d), 1);
+    for (const op of ["sum", "mean"] as const) {
+      const o = cpu.alloc(outN, "float32");
+      cpu.reduce(op, x, shape, axes, o);
+      const got = cpu.download(o);
+      for (let k = 0; k < outN; k++) {
+        const idx = inputs(k);
+        let s = 0;
+        for (const i of idx) s += xs[i];
+        const want = Math.fround(op === "mean" ? s / idx.length : s);
+        assert.equal(got[k], want, `${op} [${shape}] axes [${axes}] output ${k}`);
+      }
+      cpu.free(o);
+    }
+  }
+  cpu.free(x);
+});
