@@ -16,15 +16,29 @@ import { type ArchitectureRef, type ArchSpec, resolveArchitecture } from "../arc
 import { dryRunNetwork } from "../variants.ts";
 
 /**
- * Multiply-accumulates per thread below which a training step does not gain from a second
- * thread: a step needs at least this many per thread before one run gets several threads;
- * below it, runs are packed one thread each. Measured on the 2-core development machine (AMD
- * EPYC, AVX2) with `deno task bench --only packing`, throughput of two single-thread runs side
- * by side over one run with two threads (best of alternating rounds, the machine shared):
+ * Multiply-accumulates of a training step each thread of a run must get: a run gets several
+ * threads only when its step has at least this many per thread; below it, runs are packed one
+ * thread each. Measured on the 2-core development machine (AMD EPYC, Zen 3, AVX2) with
+ * `deno task bench --only packing`: steps per second of 2 single-thread runs side by side
+ * (2x1) against 1 run with 2 threads (1x2), each run its own process, batch 32, 3 alternating
+ * rounds of 4 s, best of each side, the machine shared with two other busy processes (load
+ * average 3 to 4):
  *
- * MEASURED_TABLE
+ * | network                 | MACs a step | 1x2 steps/s | 2x1 steps/s | 2x1 / 1x2 |
+ * | ----------------------- | ----------- | ----------- | ----------- | --------- |
+ * | shiftlab-small          | 35 M        | 49.0        | 200.1       | 4.09      |
+ * | botos-mlp               | 126 M       | 32.5        | 102.3       | 3.14      |
+ * | All-CNN-C x0.125, 28x28 | 319 M       | 11.3        | 21.6        | 1.91      |
+ * | von Hacht MNIST         | 1.3 G       | 4.25        | 9.70        | 2.28      |
+ * | All-CNN-C x0.25         | 1.7 G       | 2.74        | 6.13        | 2.24      |
+ * | All-CNN-C x0.5          | 6.6 G       | 1.72        | 2.09        | 1.21      |
+ * | All-CNN-C               | 26 G        | 0.97        | 0.71        | 0.73      |
+ *
+ * The ratio crosses 1 at about 11 G a step (log-interpolated between the last two rows), so 2
+ * threads need at least 2 x 5 G. On a quiet machine two threads of one run lose less to each
+ * other and the crossover moves down; the rule keeps the measured one.
  */
-export const MIN_MACS_PER_THREAD = 1e9;
+export const MIN_MACS_PER_THREAD = 5e9;
 
 /** What {@link packRuns} decides. */
 export interface Packing {
