@@ -27,8 +27,12 @@ export interface RunLabel {
 
 /** The progress sink the experiment engine reports to (one run at a time per sink). */
 export interface Progress {
-  /** The sweep starts: `total` runs in this process's share, `done` of them already finished. */
-  sweepStart(total: number, done: number): void;
+  /**
+   * The sweep starts: `total` runs in this process's share, `done` of them already finished.
+   * `what` names the phase (`sweep`, or `learning-rate search` for its trials); a phase whose
+   * runs are not counted never calls it, and its runs show as `[n]`.
+   */
+  sweepStart(total: number, done: number, what?: string): void;
   runStart(label: RunLabel): void;
   step(epoch: number, step: number, loss: number, error: number): void;
   epoch(epoch: number, valLoss: number, valError: number, seconds: number): void;
@@ -128,6 +132,9 @@ export function createProgress(opts: ProgressOptions = {}): SweepProgress {
   const now = opts.now ?? (() => performance.now());
   const columns = opts.columns ?? consoleColumns;
   let total = 0;
+  /** The phase the counts are of (`sweep`, `learning-rate search`), and what its runs are. */
+  let phase = "sweep";
+  let unit = "runs";
   let finished = 0;
   let started = 0;
   let sweepT0 = now();
@@ -143,8 +150,10 @@ export function createProgress(opts: ProgressOptions = {}): SweepProgress {
 
   // One column short of the width: a line that fills the last column wraps on some terminals.
   const width = () => Math.max(10, columns() - 1);
+  /** `[n/total]`, or `[n]` while nothing counted the runs (e.g. an open-ended search). */
+  const place = (n: number | string) => total > 0 ? `[${n}/${total}]` : `[${n}]`;
   const eta = () => {
-    if (workT0 === null) return NaN;
+    if (workT0 === null || total === 0) return NaN;
     let done = stepsEnded;
     let left = Math.max(0, total - finished - slots.size) * stepsPerRun;
     for (const s of slots.values()) {
@@ -166,12 +175,12 @@ export function createProgress(opts: ProgressOptions = {}): SweepProgress {
     const w = width();
     const lines = [
       barLine(
-        "sweep",
+        phase === "sweep" ? "sweep" : "search",
         total ? finished / total : 0,
         24,
-        `${finished}/${total} runs  elapsed ${fmtTime((t - sweepT0) / 1000)}  ETA ${
-          fmtTime(eta())
-        }`,
+        `${total ? `${finished}/${total}` : finished} ${unit}  elapsed ${
+          fmtTime((t - sweepT0) / 1000)
+        }  ETA ${fmtTime(eta())}`,
         w,
       ),
     ];
@@ -202,14 +211,16 @@ export function createProgress(opts: ProgressOptions = {}): SweepProgress {
   };
 
   const sweep = {
-    sweepStart(t: number, done: number) {
+    sweepStart(t: number, done: number, what = "sweep") {
       total = t;
+      phase = what;
+      unit = what === "sweep" ? "runs" : "trials";
       finished = done;
       started = done;
       sweepT0 = now();
       workT0 = null;
       stepsEnded = 0;
-      line(`sweep: ${t} runs, ${done} already finished, ${t - done} to run`, true);
+      line(`${what}: ${t} ${unit}, ${done} already finished, ${t - done} to run`, true);
     },
     message(s: string) {
       line(s);
@@ -254,7 +265,7 @@ export function createProgress(opts: ProgressOptions = {}): SweepProgress {
         s.steps = Math.max(s.steps, (epoch + 1) * s.label.stepsPerEpoch);
         s.epoch = epoch;
       }
-      const head = `[${s?.n ?? "?"}/${total}] ${s?.label.name ?? ""}: epoch ${epoch + 1}/${
+      const head = `${place(s?.n ?? "?")} ${s?.label.name ?? ""}: epoch ${epoch + 1}/${
         s?.label.epochs ?? "?"
       }`;
       const loss = `val_loss ${valLoss.toFixed(4)}`;
@@ -269,8 +280,9 @@ export function createProgress(opts: ProgressOptions = {}): SweepProgress {
       finished++;
       stepsEnded += s?.steps ?? 0;
       const left = total - finished;
-      const msg = `[${s?.n ?? finished}/${total}] ${s?.label.name ?? ""}: ${status}`;
-      line(left > 0 && !tty ? `${msg}; sweep ETA ${fmtTime(eta())}` : msg, true);
+      const msg = `${place(s?.n ?? finished)} ${s?.label.name ?? ""}: ${status}`;
+      const etaLine = `${phase === "sweep" ? "sweep" : "search"} ETA ${fmtTime(eta())}`;
+      line(left > 0 && !tty ? `${msg}; ${etaLine}` : msg, true);
     },
   });
   return { ...sweep, ...slotSink(0), slot: slotSink };
@@ -290,7 +302,7 @@ export function jsonProgress(
   let last = -Infinity;
   const send = (p: keyof Progress, ...a: unknown[]) => write(JSON.stringify({ p, a }) + "\n");
   return {
-    sweepStart: (t, d) => send("sweepStart", t, d),
+    sweepStart: (t, d, w) => send("sweepStart", t, d, w),
     runStart: (l) => send("runStart", l),
     step(e, s, loss, err) {
       const t = now();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { tsBackend } from "../src/backends/ts.ts";
 import { ratesFor, readConfigFile, validateConfig } from "../src/experiment/config.ts";
-import { searchLearningRates } from "../src/experiment/lrsearch.ts";
+import { plannedTrials, searchLearningRates } from "../src/experiment/lrsearch.ts";
 import type { ExperimentManifest } from "../src/experiment/record.ts";
 import { prepareData, runSweep } from "../src/experiment/sweep.ts";
 import { parseVariant } from "../src/variants.ts";
@@ -92,6 +92,17 @@ Deno.test("experiment: lr search tries the 10^-i anchors, a grid around the best
   );
   assert.deepEqual(g.chosen, { plain: 0.005 });
   assert.equal(g.table.bn, undefined, "no bn variant, no bn search");
+  // the progress counts trials only when the grids fix their number
+  assert.equal(plannedTrials({}, ["plain", "bn", "lsh"]), null, "anchors first: open-ended");
+  assert.equal(plannedTrials({ plainGrid: [0.005, 0.01], bnGrid: [0.3] }, ["plain"]), 2);
+  const counted: string[] = [];
+  const m = { plainGrid: [0.005, 0.01, 0.02, 0.01], bnMultipliers: [2, 4] };
+  await searchLearningRates(m, ["plain", "bn", "sh"], (v, lr) => {
+    counted.push(`${v}@${lr}`);
+    return Promise.resolve(lr);
+  });
+  assert.equal(plannedTrials(m, ["plain", "bn", "sh"]), counted.length, counted.join(" "));
+  assert.equal(counted.length, 5, "the repeated 0.01 is tried once");
 });
 
 Deno.test("experiment: per-variant lr search gives every variant the same grid and budget", async () => {
@@ -113,6 +124,14 @@ Deno.test("experiment: per-variant lr search gives every variant the same grid a
     assert.deepEqual(Object.keys(r.table[v]).sort(), [...grid].sort(), `${v}: the union grid`);
   }
   assert.equal(tried.length, 15, "same budget: 5 rates for each of the 3 variants");
+  assert.equal(
+    plannedTrials(
+      { mode: "per-variant", plainGrid: [0.005, 0.01, 0.02], bnGrid: [0.02, 0.04, 0.08] },
+      ["plain", "bn", "lsh"],
+    ),
+    15,
+  );
+  assert.equal(plannedTrials({ mode: "per-variant" }, ["plain"]), null);
   assert.throws(
     () => validateConfig({ ...OK, lrSearch: { mode: "fair" } }, "c", checks),
     /unknown lrSearch\.mode "fair" \(expected one of: thesis, per-variant\)/,

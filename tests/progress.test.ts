@@ -180,3 +180,28 @@ Deno.test("progress: a worker's calls travel as JSON lines and replay into the p
   assert.equal(replayProgress('{"ready":true}', into), false, "not a progress event");
   assert.equal(replayProgress("plain text", into), false);
 });
+
+Deno.test("progress: a counted learning-rate search shows trials [n/N]; an open-ended one [n]", () => {
+  const out: string[] = [];
+  const p = createProgress({ tty: false, write: (t) => out.push(t), now: () => 0 });
+  // open-ended (anchors first): no total, so no [1/0]
+  p.runStart({ name: "plain lr=0.1 run 0", epochs: 1, stepsPerEpoch: 2 });
+  p.epoch(0, 1, 0.5, 1);
+  p.runEnd("done in 1.0s");
+  assert.match(out.join(""), /^\[1\] plain lr=0\.1 run 0: epoch 1\/1 /m);
+  assert.match(out.join(""), /^\[1\] plain lr=0\.1 run 0: done in 1\.0s\n/m);
+  assert.doesNotMatch(out.join(""), /\/0\]/);
+  out.length = 0;
+  // counted: a phase of its own, then the sweep counts from 1 again
+  p.sweepStart(3, 1, "learning-rate search");
+  p.runStart({ name: "plain lr=0.01 run 0", epochs: 1, stepsPerEpoch: 2 });
+  p.runEnd("done in 1.0s");
+  p.sweepStart(4, 0);
+  p.runStart({ name: "bn lr=0.04 run 0", epochs: 1, stepsPerEpoch: 2 });
+  p.runEnd("done in 1.0s");
+  const text = out.join("");
+  assert.match(text, /^learning-rate search: 3 trials, 1 already finished, 2 to run$/m);
+  assert.match(text, /^\[2\/3\] plain lr=0\.01 run 0: done in 1\.0s; search ETA /m);
+  assert.match(text, /^sweep: 4 runs, 0 already finished, 4 to run$/m);
+  assert.match(text, /^\[1\/4\] bn lr=0\.04 run 0: done in 1\.0s; sweep ETA /m);
+});

@@ -14,7 +14,7 @@ import { architectureName } from "../architectures.ts";
 import { buildNetwork } from "../variants.ts";
 import { CONFIG_DEFAULTS, defaultHoldOut, type ExperimentConfig, ratesFor } from "./config.ts";
 import { finishedRuns, readJsonIfExists, writeJsonAtomic } from "./files.ts";
-import { cleanRate, type LrSearchResult, searchLearningRates } from "./lrsearch.ts";
+import { cleanRate, type LrSearchResult, plannedTrials, searchLearningRates } from "./lrsearch.ts";
 import { planRuns, type RunSpec, selectShard, type Shard } from "./plan.ts";
 import { type ExperimentManifest, RECORD_VERSION, runFileName, type RunRecord } from "./record.ts";
 import { archFor, executeRun, resolvedLayers, type RunEnv } from "./runner.ts";
@@ -268,13 +268,16 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     if (!search) return emptyResult(outDir, true);
     const chosen = search.chosen;
     rates = Object.fromEntries(config.variants.map((v) => [v, [chosen[v]]]));
-    log(
-      `learning-rate search (${search.mode}): ${
-        [...new Set(Object.values(chosen))].length === 1
-          ? `every variant ${chosen[config.variants[0]]}`
-          : Object.entries(chosen).map(([v, r]) => `${v} ${r}`).join(", ")
-      }`,
-    );
+    // A worker settles the same rates from the trial records: the parent has said them.
+    if (!o.take) {
+      log(
+        `learning-rate search (${search.mode}): ${
+          [...new Set(Object.values(chosen))].length === 1
+            ? `every variant ${chosen[config.variants[0]]}`
+            : Object.entries(chosen).map(([v, r]) => `${v} ${r}`).join(", ")
+        }`,
+      );
+    }
   } else {
     rates = Object.fromEntries(config.variants.map((v) => [v, ratesFor(config, v).map(cleanRate)]));
   }
@@ -453,16 +456,25 @@ async function runLrSearch(
   const runs = s.runs ?? 1;
   const dir = `${o.outDir}/search`;
   let interrupted = false;
+  const progress = o.take ? undefined : o.progress;
   const env: RunEnv = {
     config: trialConfig,
     backend: o.backend,
     train,
     val: data.val,
     experiment: `${experiment}/search`,
-    progress: o.progress,
+    progress,
     shouldStop: () => o.shouldStop?.() ?? false,
   };
-  o.progress?.message(`learning-rate search (${runs} run${runs > 1 ? "s" : ""} per rate)`);
+  // The trials are counted like a sweep's runs when the grids fix their number; a worker only
+  // reads the finished trials, so it says nothing.
+  const planned = plannedTrials(s, o.config.variants);
+  if (planned !== null) {
+    const done = await countJsonFiles(dir);
+    progress?.sweepStart(planned * runs, Math.min(done, planned * runs), "learning-rate search");
+  } else {
+    progress?.message(`learning-rate search (${runs} run${runs > 1 ? "s" : ""} per rate)`);
+  }
   const result = await searchLearningRates(s, o.config.variants, async (variant, lr) => {
     if (interrupted) return 1;
     let sum = 0;
@@ -512,4 +524,15 @@ async function saveRunModel(
     training: record.config as unknown as Record<string, unknown>,
   });
   record.modelFile = `models/${name}`;
+}
+
+/** Trial records already in `dir` (none when it does not exist). */
+async function countJsonFiles(dir: string): Promise<number> {
+  let n = 0;
+  try {
+    for await (const e of Deno.readDir(dir)) if (e.isFile && e.name.endsWith(".json")) n++;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return n;
 }
