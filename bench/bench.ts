@@ -10,15 +10,22 @@
  *   784-1000-1000-10, the von Hacht MNIST model and All-CNN-C, per backend;
  * - conv and train are compared with PyTorch on the CPU (`bench/torch_bench.py`, same batch,
  *   same thread count) when `python3 -c "import torch"` works: two alternating rounds (PyTorch,
- *   ours, PyTorch, ours), best time of each side.
+ *   ours, PyTorch, ours), best time of each side;
+ * - `sweep`: a small sweep end to end (3 variants x 4 seeds of shiftlab-small, one epoch on
+ *   10,000 MNIST images), `deno task experiment` against one PyTorch process per run
+ *   (`bench/sweep_bench.ts`, `bench/torch_sweep.py`), in runs per minute;
+ * - `packing` (only when asked for): the crossover behind the packing rule, one run on all
+ *   cores against one single-thread run per core, for networks from small to large
+ *   (`bench/packing_bench.ts`).
  *
  * Output: a table, or with `--json` one JSON record per line: `name`, `backend`, `size`, then
  * `gflops` or `ms_per_step` and `images_per_s`, and `reference` (`{ backend, gflops }` or
- * `{ backend, ms_per_step }`) with `ratio` (our speed / the reference's; > 1 means faster)
+ * `{ backend, ms_per_step }`; `runs_per_min` for the sweep, `steps_per_s` for packing) with
+ * `ratio` (our speed / the reference's; > 1 means faster)
  * where a reference was measured. Times are the best of the repetitions after warm-up (the
  * machine may be shared; every backend and reference is timed the same way).
  *
- * Flags: `--json`, `--only sgemm,conv,train`, `--backends cpu,cuda,ts` (default: cpu, plus
+ * Flags: `--json`, `--only sgemm,conv,train,sweep[,packing]`, `--backends cpu,cuda,ts` (default: cpu, plus
  * cuda when a device answers), `--threads N` (default: all cores), `--quick`, `--no-torch`.
  *
  * @module
@@ -47,12 +54,22 @@ export interface BenchRecord {
   gflops?: number;
   ms_per_step?: number;
   images_per_s?: number;
-  reference?: { backend: string; gflops?: number; ms_per_step?: number };
+  runs_per_min?: number;
+  steps_per_s?: number;
+  reference?: {
+    backend: string;
+    gflops?: number;
+    ms_per_step?: number;
+    runs_per_min?: number;
+    steps_per_s?: number;
+  };
   ratio?: number;
 }
 
+const PARTS = ["sgemm", "conv", "train", "sweep", "packing"];
+
 const USAGE =
-  "usage: deno task bench [--json] [--only sgemm,conv,train] [--backends cpu,cuda,ts]\n" +
+  "usage: deno task bench [--json] [--only sgemm,conv,train,sweep,packing] [--backends cpu,cuda,ts]\n" +
   "                       [--threads N] [--quick] [--no-torch]";
 
 /** The flags, checked; misuse throws a UsageError (exit 2 with one line and a hint). */
@@ -61,7 +78,7 @@ function parseBenchArgs(argv: string[]) {
     args: argv,
     options: {
       json: { type: "boolean", default: false },
-      only: { type: "string", default: "sgemm,conv,train" },
+      only: { type: "string", default: "sgemm,conv,train,sweep" },
       backends: { type: "string" },
       threads: { type: "string" },
       quick: { type: "boolean", default: false },
@@ -75,8 +92,8 @@ function parseBenchArgs(argv: string[]) {
   }
   const only = new Set(values.only.split(","));
   for (const o of only) {
-    if (!["sgemm", "conv", "train"].includes(o)) {
-      throw new UsageError(`--only: unknown part '${o}' (expected sgemm, conv, train)`);
+    if (!PARTS.includes(o)) {
+      throw new UsageError(`--only: unknown part '${o}' (expected ${PARTS.join(", ")})`);
     }
   }
   const backends = values.backends ? values.backends.split(",") : ["cpu", "cuda?"];
@@ -118,6 +135,10 @@ function emit(r: BenchRecord): void {
   }
   const val = r.gflops !== undefined
     ? `${r.gflops.toFixed(1).padStart(8)} GFLOP/s`
+    : r.runs_per_min !== undefined
+    ? `${r.runs_per_min.toFixed(1).padStart(8)} runs/min`
+    : r.steps_per_s !== undefined
+    ? `${r.steps_per_s.toFixed(1).padStart(8)} steps/s`
     : `${r.ms_per_step!.toFixed(2).padStart(9)} ms  ${
       r.images_per_s!.toFixed(0).padStart(7)
     } img/s`;
@@ -125,6 +146,10 @@ function emit(r: BenchRecord): void {
   if (r.reference) {
     const rv = r.reference.gflops !== undefined
       ? `${r.reference.gflops.toFixed(1)} GFLOP/s`
+      : r.reference.runs_per_min !== undefined
+      ? `${r.reference.runs_per_min.toFixed(1)} runs/min`
+      : r.reference.steps_per_s !== undefined
+      ? `${r.reference.steps_per_s.toFixed(1)} steps/s`
       : `${r.reference.ms_per_step!.toFixed(2)} ms`;
     ref = `   ${r.reference.backend} ${rv}  ratio ${r.ratio!.toFixed(2)}`;
   }
@@ -469,6 +494,45 @@ async function benchHost(): Promise<void> {
   for (const r of ours.values()) emit(withRef(r, torch));
 }
 if (backends.some((b) => b.name === "cuda")) await benchCuda();
+if (only.has("sweep")) await benchSweepPart();
+if (only.has("packing")) await benchPackingPart();
+
+/** The sweep benchmark (bench/sweep_bench.ts) against PyTorch, as one record. */
+async function benchSweepPart(): Promise<void> {
+  const { benchSweep, SWEEP } = await import("./sweep_bench.ts");
+  const py = args["no-torch"] ? null : await findPython();
+  if (!py && !args["no-torch"]) log("(PyTorch not available: no PyTorch sweep)");
+  const r = await benchSweep({ python: py, rounds: args.quick ? 1 : 2, log });
+  const rec: BenchRecord = {
+    name: "sweep",
+    backend: "cpu",
+    size:
+      `${SWEEP.variants.length}x${SWEEP.seeds} shiftlab-small, ${r.packing.runs}x${r.packing.threads}t`,
+    runs_per_min: r.ours,
+  };
+  if (r.torch !== null) {
+    rec.reference = { backend: "torch", runs_per_min: r.torch };
+    rec.ratio = r.ours / r.torch;
+  }
+  emit(rec);
+}
+
+/** The packing crossover (bench/packing_bench.ts), one record per network. */
+async function benchPackingPart(): Promise<void> {
+  const { benchPacking } = await import("./packing_bench.ts");
+  const cores = navigator.hardwareConcurrency;
+  const rows = await benchPacking({ cores, rounds: args.quick ? 1 : 3, seconds: 3, log });
+  for (const r of rows) {
+    emit({
+      name: "packing",
+      backend: "cpu",
+      size: `${r.name} ${(r.stepMacs / 1e6).toFixed(0)}M MACs ${cores}x1 vs 1x${cores}`,
+      steps_per_s: r.packed,
+      reference: { backend: `1x${cores}`, steps_per_s: r.shared },
+      ratio: r.packed / r.shared,
+    });
+  }
+}
 
 // ------------------------------------------------------------------ cuda
 

@@ -14,11 +14,15 @@ import { DATASETS } from "../src/data/mod.ts";
 import { type ExperimentConfig, readConfigFile, validateConfig } from "../src/experiment/config.ts";
 import { readJsonIfExists } from "../src/experiment/files.ts";
 import { parseShard, type Shard } from "../src/experiment/plan.ts";
+import { DATASET_SHAPES, type Packing, packRuns, stepCost } from "../src/experiment/packing.ts";
+import { type Pool, startPool, workerChannel } from "../src/experiment/pool.ts";
 import type { ExperimentManifest } from "../src/experiment/record.ts";
-import { runSweep, type SweepResult } from "../src/experiment/sweep.ts";
+import { prepareData, runSweep, type SweepResult } from "../src/experiment/sweep.ts";
+import { readSweepData, writeSweepData } from "../src/experiment/datacache.ts";
+import { cudaDeviceCount } from "../src/backends/devices.ts";
 import { parseArchitectureRef } from "../src/architectures.ts";
 import { createOutputFolder, type OutputFolder, updateIndexOf } from "../src/report/root.ts";
-import { createProgress } from "../src/progress.ts";
+import { createProgress, type Progress } from "../src/progress.ts";
 import { canonicalVariant, checkVariant, VARIANT_GRAMMAR } from "../src/variants.ts";
 import { DEFAULT_PRESET, presetConfig, presetList } from "./presets.ts";
 
@@ -49,7 +53,9 @@ finished runs. Default: --preset ${DEFAULT_PRESET}.
   --test-subset N        evaluate on the first N test samples
   --backend NAME         auto | ts | cpu | cuda (default auto: cuda, else cpu, else ts)
   --out DIR              experiment folder (default results/<preset name>)
-  --workers N            run N worker processes in parallel (one GPU each when there are several)
+  --workers N            train N runs at once, each in its own process (default: the packing
+                         rule, from the network's size and the cores; one per GPU)
+  --threads N            threads of every run (default: the packing rule)
   --shard i/n            run only part i of n of the sweep (Slurm job arrays; no report)
   --resume               continue the experiment in --out (its stored config is used when
                          no --preset/--config is given)
@@ -60,6 +66,7 @@ finished runs. Default: --preset ${DEFAULT_PRESET}.
                          experiment.json; train nothing (before a --shard job array)
   --no-report            do not write the HTML report at the end
   --progress MODE        auto | live | plain (default auto: live on a terminal)
+  --verbose              also say why CUDA is not used (the CUDA library's message)
   --list                 list the presets and exit
   -h, --help             this text
 
@@ -107,14 +114,17 @@ const OPTIONS = {
   backend: { type: "string" },
   out: { type: "string" },
   workers: { type: "string" },
+  threads: { type: "string" },
   shard: { type: "string" },
   worker: { type: "string" },
+  "data-cache": { type: "string" },
   resume: { type: "boolean" },
   extend: { type: "boolean" },
   "save-models": { type: "boolean" },
   prepare: { type: "boolean" },
   "no-report": { type: "boolean" },
   progress: { type: "string" },
+  verbose: { type: "boolean" },
   list: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -127,15 +137,22 @@ export interface CliArgs {
   overrides: string[];
   outDir: string;
   backend: BackendName;
-  workers: number;
+  /** Runs at once (`--workers`); default: the packing rule. */
+  workers?: number;
+  /** Threads of every run (`--threads`); default: the packing rule. */
+  threads?: number;
   shard?: Shard;
+  /** This process is worker `index` of `count` of a packed sweep (internal). */
   worker?: Shard;
+  /** The parent's prepared data (a worker's, internal). */
+  dataCache?: string;
   resume: boolean;
   extend: boolean;
   saveModels: boolean;
   prepare: boolean;
   report: boolean;
   progress: "auto" | "live" | "plain";
+  verbose: boolean;
 }
 
 const checks = {
@@ -178,7 +195,8 @@ export async function parseCli(args: string[]): Promise<CliArgs | null> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const workers = posInt("--workers", v.workers) ?? 1;
+  const workers = posInt("--workers", v.workers);
+  const threads = posInt("--threads", v.threads);
 
   let raw: Record<string, unknown>;
   let source: string;
@@ -268,14 +286,17 @@ export async function parseCli(args: string[]): Promise<CliArgs | null> {
     outDir: (v.out ?? `results/${config.name}`).replace(/\/+$/, ""),
     backend: backend as CliArgs["backend"],
     workers,
+    threads,
     shard,
     worker,
+    dataCache: v["data-cache"],
     resume: !!v.resume,
     extend: !!v.extend,
     saveModels: !!v["save-models"],
     prepare: !!v.prepare,
     report: !v["no-report"] && !shard && !worker && !v.prepare,
     progress: progress as CliArgs["progress"],
+    verbose: !!v.verbose,
   };
 }
 
@@ -295,66 +316,81 @@ export function configOverrides(
     .map((k) => `${k}: ${show(base[k])} → ${show(now[k])}`);
 }
 
-function gpuCount(): number {
-  try {
-    const out = new Deno.Command("nvidia-smi", { args: ["-L"], stdout: "piped", stderr: "null" })
-      .outputSync();
-    if (!out.success) return 0;
-    return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.startsWith("GPU "))
-      .length;
-  } catch {
-    return 0;
-  }
-}
-
-/** Arguments for worker `j` of `n`: the parent's, minus --workers, plus --worker and --out. */
-export function workerArgs(args: string[], j: number, n: number, outDir: string): string[] {
+/**
+ * Arguments for worker `j` of `n`: the parent's, minus the flags only the parent acts on, plus
+ * `--worker`, the folder and the backend the parent chose.
+ */
+export function workerArgs(
+  args: string[],
+  j: number,
+  n: number,
+  outDir: string,
+  backend: string,
+): string[] {
+  const parentOnly = ["--workers", "--threads", "--out", "--progress", "--backend"];
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === "--workers" || a === "--out" || a === "--progress") {
+    if (parentOnly.includes(a)) {
       i++;
       continue;
     }
-    if (a.startsWith("--workers=") || a.startsWith("--out=") || a.startsWith("--progress=")) {
-      continue;
-    }
+    if (parentOnly.some((f) => a.startsWith(`${f}=`)) || a === "--verbose") continue;
     out.push(a);
   }
-  return [...out, "--worker", `${j}/${n}`, "--out", outDir, "--no-report", "--progress", "plain"];
+  return [...out, "--worker", `${j}/${n}`, "--out", outDir, "--no-report", "--backend", backend];
 }
 
-async function runWorkers(cli: CliArgs, args: string[], stop: () => boolean): Promise<boolean> {
-  const gpus = cli.backend === "ts" || cli.backend === "cpu" ? 0 : gpuCount();
-  const children = [];
-  for (let j = 0; j < cli.workers; j++) {
-    const env: Record<string, string> = { SHIFTLAB_WORKER: String(j) };
-    if (gpus > 1) env.CUDA_VISIBLE_DEVICES = String(j % gpus);
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL(import.meta.url).pathname,
-        ...workerArgs(args, j, cli.workers, cli.outDir),
-      ],
-      env,
-      stdout: "inherit",
-      stderr: "inherit",
-      stdin: "null",
-    }).spawn();
-    children.push(child);
+/** The packing of this sweep on `backend`: the rule's, with `--workers` / `--threads` over it. */
+function sweepPacking(cli: CliArgs, backend: string, cost: number, gpus: number): Packing {
+  const rule = packRuns({
+    cores: navigator.hardwareConcurrency,
+    stepMacs: cost,
+    backend: backend === "cuda" || backend === "ts" ? backend : "cpu",
+    gpus,
+  });
+  return {
+    runs: cli.workers ?? rule.runs,
+    threads: cli.threads ?? rule.threads,
+    reason: cli.workers !== undefined && cli.threads !== undefined
+      ? "--workers and --threads"
+      : cli.workers !== undefined
+      ? `--workers; threads: ${rule.reason}`
+      : cli.threads !== undefined
+      ? `--threads; runs: ${rule.reason}`
+      : rule.reason,
+  };
+}
+
+/** `packing: 2 runs at once, 1 thread each (why)`. */
+function packingLine(p: Packing, backend: string): string {
+  const runs = p.runs === 1 ? "1 run at a time" : `${p.runs} runs at once`;
+  const threads = backend === "cpu"
+    ? `, ${p.threads} thread${p.threads === 1 ? "" : "s"} each`
+    : "";
+  return `packing: ${runs}${threads} (${p.reason})`;
+}
+
+/** A worker process of a packed sweep: trains the runs its parent hands out; see pool.ts. */
+async function workerMain(cli: CliArgs): Promise<number> {
+  const channel = workerChannel();
+  let stop = false;
+  try {
+    Deno.addSignalListener("SIGINT", () => {}); // the parent owns Ctrl-C and tells us (SIGTERM)
+    Deno.addSignalListener("SIGTERM", () => void (stop = true));
+  } catch { /* signals unsupported here */ }
+  try {
+    const { backend } = selectBackend(cli.backend);
+    const r = await runSweep({
+      ...sweepOpts(cli, backend, channel.progress, () => stop || channel.parentGone()),
+      data: cli.dataCache ? await readSweepData(cli.dataCache) : undefined,
+      take: () => channel.take(),
+    });
+    channel.finish(r.ran, r.diverged);
+    return r.stopped ? 130 : 0;
+  } catch (e) {
+    return reportFailure(e);
   }
-  console.log(`started ${cli.workers} worker processes${gpus > 1 ? ` over ${gpus} GPUs` : ""}`);
-  const statuses = await Promise.all(children.map((c) => c.status));
-  const ok = statuses.every((s) => s.success);
-  if (!ok && !stop()) {
-    console.error(
-      `error: ${statuses.filter((s) => !s.success).length} worker(s) failed (exit codes ${
-        statuses.map((s) => s.code).join(", ")
-      })`,
-    );
-  }
-  return ok;
 }
 
 /** The CLI; returns the exit code. */
@@ -366,13 +402,22 @@ export async function main(args: string[]): Promise<number> {
     return reportFailure(e instanceof UsageError ? e : new UsageError((e as Error).message));
   }
   if (!cli) return 0;
+  if (cli.worker) return await workerMain(cli);
 
   let stopRequested = false;
+  let pool: Pool | null = null;
+  const progress = createProgress({
+    tty: cli.progress === "auto" ? undefined : cli.progress === "live",
+  });
   const onSigint = () => {
-    if (stopRequested) Deno.exit(130);
+    if (stopRequested) {
+      pool?.kill();
+      Deno.exit(130);
+    }
     stopRequested = true;
-    console.error(
-      "\nstopping: finished runs are saved; the run in progress is dropped (Ctrl-C again to quit now)",
+    pool?.stop();
+    progress.error(
+      "stopping: finished runs are saved; runs in flight are dropped (Ctrl-C again to quit now)",
     );
   };
   try {
@@ -380,22 +425,28 @@ export async function main(args: string[]): Promise<number> {
   } catch { /* signals unsupported here */ }
   const stop = () => stopRequested;
   let folder: OutputFolder | null = null;
+  let dataCache: string | null = null;
 
   try {
-    const { backend, reason } = selectBackend(cli.backend);
-    const progress = createProgress({
-      tty: cli.progress === "auto" ? undefined : cli.progress === "live",
-      prefix: cli.worker ? `[worker ${cli.worker.index}]` : undefined,
-    });
-    if (!cli.worker) {
-      console.log(`backend: ${backend.name} (${backend.device}) - ${reason}`);
-      console.log(`experiment: ${cli.source} -> ${cli.outDir}`);
-    }
-    folder = cli.worker ? null : await createOutputFolder(cli.outDir);
+    const config = cli.config;
+    const cost = stepCost(config.architecture, DATASET_SHAPES[config.dataset], config.batchSize);
+    // Before the native library loads: libgomp reads OMP_NUM_THREADS once, when it is loaded,
+    // and every run of this process and its workers trains with that many threads.
+    const cpuPacking = sweepPacking(cli, "cpu", cost, 0);
+    Deno.env.set("OMP_NUM_THREADS", String(cpuPacking.threads));
+    const { backend, reason, detail } = selectBackend(cli.backend);
+    const gpus = backend.name === "cuda" ? cudaDeviceCount() : 0;
+    const packing = sweepPacking(cli, backend.name, cost, gpus);
+    console.log(`backend: ${backend.name} (${backend.device}) - ${reason}`);
+    if (cli.verbose && detail) console.log(`  ${detail}`);
+    console.log(packingLine(packing, backend.name));
+    console.log(`experiment: ${cli.source} -> ${cli.outDir}`);
+    folder = await createOutputFolder(cli.outDir);
     const t0 = performance.now();
+    const opts = sweepOpts(cli, backend, progress, stop);
     let result: SweepResult;
     if (cli.prepare) {
-      result = await runSweep({ ...sweepOpts(cli, backend, progress, stop), prepareOnly: true });
+      result = await runSweep({ ...opts, prepareOnly: true });
       console.log(
         `prepared ${cli.outDir}/experiment.json: ${result.planned} runs planned, learning rates ${
           JSON.stringify(
@@ -405,17 +456,66 @@ export async function main(args: string[]): Promise<number> {
           )
         }`,
       );
-    } else if (cli.workers > 1) {
-      result = await runSweep({ ...sweepOpts(cli, backend, progress, stop), prepareOnly: true });
-      if (!stop()) {
-        const ok = await runWorkers(cli, args, stop);
-        if (!ok && !stop()) return 1;
-      }
     } else {
-      result = await runSweep(sweepOpts(cli, backend, progress, stop));
-      if (!cli.worker && result.planned === 0 && result.stopped) {
+      // Packed: the plan and the manifest first, here; then the workers take the runs.
+      const data = packing.runs > 1 ? await prepareData(cli.config) : undefined;
+      const prepared = data ? await runSweep({ ...opts, data, prepareOnly: true }) : null;
+      const workers = prepared ? Math.min(packing.runs, prepared.todo.length) : 1;
+      if (prepared && data && workers > 1 && !stop()) {
+        result = prepared;
+        // the workers read the data prepared here (removed once they all have it)
+        dataCache = await Deno.makeTempFile({ prefix: "shiftlab-sweep-data-" });
+        await writeSweepData(dataCache, data);
+        const cache = dataCache;
+        progress.sweepStart(result.selected, result.skipped);
+        progress.message(
+          `started ${workers} worker processes${gpus > 1 ? ` over ${gpus} GPUs` : ""}`,
+        );
+        pool = startPool({
+          workers,
+          runs: result.todo.map((s) => s.file),
+          progress,
+          spawn: (j) =>
+            new Deno.Command(Deno.execPath(), {
+              args: [
+                "run",
+                "-A",
+                // the project's import map, wherever the command was started from
+                "--config",
+                decodeURIComponent(new URL("../deno.json", import.meta.url).pathname),
+                decodeURIComponent(new URL(import.meta.url).pathname),
+                ...workerArgs(args, j, workers, cli.outDir, backend.name),
+                "--data-cache",
+                cache,
+              ],
+              env: {
+                OMP_NUM_THREADS: String(packing.threads),
+                SHIFTLAB_WORKER: String(j),
+                ...(gpus > 1 ? { CUDA_VISIBLE_DEVICES: String(j % gpus) } : {}),
+              },
+              stdin: "piped",
+              stdout: "piped",
+              stderr: "piped",
+            }).spawn(),
+          onStarted: () => void Deno.remove(cache).catch(() => {}),
+        });
+        const done = await pool.done;
+        progress.end();
+        result = { ...result, ran: done.ran, diverged: done.diverged, stopped: stop() };
+        if (done.failed.length > 0 && !stop()) {
+          console.error(
+            `error: ${done.failed.length} worker(s) failed (exit codes ${
+              done.failed.map((f) => f.code).join(", ")
+            })`,
+          );
+          return 1;
+        }
+      } else {
+        result = prepared && stop() ? prepared : await runSweep({ ...opts, data });
+      }
+      if (result.planned === 0 && result.stopped) {
         console.log("interrupted during the learning-rate search; its finished trials are kept");
-      } else if (!cli.worker) {
+      } else {
         console.log(
           `${result.ran} run(s) trained${
             result.diverged ? ` (${result.diverged} diverged)` : ""
@@ -445,6 +545,7 @@ export async function main(args: string[]): Promise<number> {
     await folder?.discard();
     return reportFailure(e);
   } finally {
+    if (dataCache) await Deno.remove(dataCache).catch(() => {});
     try {
       Deno.removeSignalListener("SIGINT", onSigint);
     } catch { /* ignore */ }
@@ -454,7 +555,7 @@ export async function main(args: string[]): Promise<number> {
 function sweepOpts(
   cli: CliArgs,
   backend: Backend,
-  progress: ReturnType<typeof createProgress>,
+  progress: Progress,
   stop: () => boolean,
 ) {
   return {
@@ -464,7 +565,6 @@ function sweepOpts(
     outDir: cli.outDir,
     backend,
     shard: cli.shard,
-    worker: cli.worker,
     saveModels: cli.saveModels,
     extend: cli.extend,
     progress,

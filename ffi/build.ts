@@ -3,18 +3,22 @@
  *
  * - cpu: `cc -O3 -march=native -fopenmp -shared -fPIC` over `cuda/cpu/*.c` into
  *   `build/libshiftlab_cpu.so`;
- * - cuda: when `nvcc` is on PATH and `cuda/gpu/*.cu` exist, `nvcc` for sm_80, sm_90 and PTX
- *   into `build/libshiftlab_cuda.so` (only the CUDA runtime is linked).
+ * - cuda: when a CUDA device is present (`nvidia-smi -L`) or `--cuda` asks for it, `nvcc` for
+ *   sm_80, sm_90 and PTX over `cuda/gpu/*.cu` into `build/libshiftlab_cuda.so` (only the CUDA
+ *   runtime is linked). Without a device it is skipped with one line (a minute of nvcc for a
+ *   library nothing here can use); CI builds it with `--cuda` to compile and load-test it.
  *
  * Both compile against the one public header `cuda/include/shiftlab.h`. A library is rebuilt
  * only when a file under `cuda/` that it depends on (every file there except the other
  * build's folder, see `buildSources`), the flags or the compiler changed: a SHA-256 stamp of
- * all of them is kept beside it. No compiler, or no
- * nvcc, prints one line and exits 0 (the `ts` backend still works). Flags: `--quiet` prints
- * only what was built and problems; `--force` rebuilds regardless of the stamps.
+ * all of them is kept beside it. No compiler, or no nvcc, prints one line and exits 0 (the
+ * `ts` backend still works); `--cuda` without nvcc is an error. Flags: `--quiet` prints only
+ * what was built and problems; `--force` rebuilds regardless of the stamps; `--cuda` builds
+ * the CUDA library without a device.
  *
  * @module
  */
+import { cudaDeviceCount } from "../src/backends/devices.ts";
 import { parseFlagsOrExit } from "../src/cli.ts";
 import { writeFileAtomic } from "../src/io/atomic.ts";
 import {
@@ -178,12 +182,25 @@ export async function buildCpu(opts: { quiet?: boolean; force?: boolean } = {}):
   return "built";
 }
 
-/** Builds the CUDA library when nvcc and CUDA sources exist; see the module doc. */
-export async function buildCuda(opts: { quiet?: boolean; force?: boolean } = {}): Promise<
-  BuildOutcome
-> {
+/**
+ * Builds the CUDA library when a CUDA device is present or `cuda` asks for it, and nvcc and
+ * CUDA sources exist; see the module doc.
+ */
+export async function buildCuda(
+  opts: { quiet?: boolean; force?: boolean; cuda?: boolean } = {},
+): Promise<BuildOutcome> {
+  if (!opts.cuda && cudaDeviceCount() === 0) {
+    if (!opts.quiet) {
+      console.log("no CUDA device: skipped the CUDA library (deno task build --cuda builds it)");
+    }
+    return "skipped";
+  }
   const version = await run("nvcc", ["--version"]);
   if (version === null || !version.ok) {
+    if (opts.cuda) {
+      console.error("error: nvcc not found: cannot build the CUDA library (--cuda)");
+      return "failed";
+    }
     console.log("nvcc not found: skipping the CUDA library");
     return "skipped";
   }
@@ -229,13 +246,15 @@ if (import.meta.main) {
     options: {
       quiet: { type: "boolean", default: false },
       force: { type: "boolean", default: false },
+      cuda: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) {
     console.log(
-      "usage: deno task build [--quiet] [--force]\n" +
-        "  builds build/libshiftlab_cpu.so (cc) and build/libshiftlab_cuda.so (nvcc, if present)",
+      "usage: deno task build [--quiet] [--force] [--cuda]\n" +
+        "  builds build/libshiftlab_cpu.so (cc), and build/libshiftlab_cuda.so (nvcc) when a\n" +
+        "  CUDA device is present or --cuda asks for it",
     );
     Deno.exit(0);
   }

@@ -19,6 +19,11 @@ export const LIBRARY_ENV: Readonly<Record<LibraryKind, string>> = {
 /** The command that builds the libraries. */
 export const BUILD_COMMAND = "deno task build";
 
+/** The command that builds the library of `kind` (without a device, CUDA's only when asked). */
+export function buildCommand(kind: LibraryKind): string {
+  return kind === "cuda" ? `${BUILD_COMMAND} --cuda` : BUILD_COMMAND;
+}
+
 /** The repository's build folder (next to `ffi/`). */
 export const BUILD_DIR: string = decodeURIComponent(new URL("../build/", import.meta.url).pathname);
 
@@ -102,7 +107,7 @@ export class NativeLibrary {
       throw new LibraryUnavailableError(
         kind,
         `cannot open the native ${kind} library ${path}: ${(e as Error).message}` +
-          ` (rebuild it with \`${BUILD_COMMAND}\`)`,
+          ` (rebuild it with \`${buildCommand(kind)}\`)`,
       );
     }
     this.symbols = this.#lib.symbols;
@@ -210,13 +215,15 @@ export function openLibrary(kind: LibraryKind): NativeLibrary {
     const where = r.source === "env" ? ` (from ${LIBRARY_ENV[kind]})` : "";
     throw new LibraryUnavailableError(
       kind,
-      `native ${kind} library not found at ${r.path}${where}; build it with \`${BUILD_COMMAND}\``,
+      `native ${kind} library not found at ${r.path}${where}; build it with \`${
+        buildCommand(kind)
+      }\``,
     );
   }
   if (isStale(r) && !warnedStale.has(r.path)) {
     warnedStale.add(r.path);
     console.error(
-      `warning: ${r.path} is older than the sources in cuda/; run \`${BUILD_COMMAND}\``,
+      `warning: ${r.path} is older than the sources in cuda/; run \`${buildCommand(r.kind)}\``,
     );
   }
   const lib = new NativeLibrary(kind, r.path);

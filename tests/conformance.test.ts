@@ -458,6 +458,8 @@ function register(target: Target): void {
         [{ n: 2 * T + 1, c: 16, h: 29, w: 27, kh: 3, kw: 3, sh: 1, sw: 1, ph: 2, pw: 0 }, 32],
         [{ n: 2 * T + 1, c: 33, h: 12, w: 12, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 }, 40],
         [{ n: 6, c: 16, h: 31, w: 29, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }, 33],
+        // too small for threads: the forward in cache-sized groups (9 images), the last short
+        [{ n: 23, c: 16, h: 14, w: 14, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }, 8],
       ] as [Window2d, number][]),
     ];
     const algos = target.convAlgos ? ["auto", "winograd", "im2col"] : ["auto"];

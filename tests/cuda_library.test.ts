@@ -26,7 +26,12 @@ type Probe =
 
 function probe(): Probe {
   const r = resolveLibrary("cuda");
-  if (!r.exists) return { state: "nolib", reason: `${r.path} not built (no nvcc?)` };
+  if (!r.exists) {
+    return {
+      state: "nolib",
+      reason: `${r.path} not built (no nvcc, or no device: deno task build --cuda)`,
+    };
+  }
   const lib = openLibrary("cuda");
   const st = lib.symbols.sl_init();
   if (st !== 0) return { state: "nodevice", reason: lib.lastError() };

@@ -49,6 +49,8 @@ Deno.test("experiment CLI: mistakes exit 2 with the error and a hint, not the us
     [["--bogus"], /Unknown option '--bogus'/],
     [["--runs", "0"], /--runs must be a positive integer, got '0'/],
     [["--runs", "x"], /--runs must be a positive integer/],
+    [["--threads", "0"], /--threads must be a positive integer, got '0'/],
+    [["--workers", "two"], /--workers must be a positive integer, got 'two'/],
     [["--shard", "2/2"], /--shard 2\/2: need 0 <= i < n/],
     [["--shard", "a"], /--shard must look like i\/n/],
     [["--backend", "gpu"], /--backend must be auto, ts, cpu or cuda, got 'gpu'/],
@@ -121,18 +123,14 @@ Deno.test("experiment CLI: overrides reach the config; every preset is valid", a
     assert.equal(c.name, name);
   }
   assert.deepEqual(
-    workerArgs(["--preset", "quick", "--workers", "2", "--out", "x"], 1, 2, "/abs/x"),
-    [
-      "--preset",
-      "quick",
-      "--worker",
-      "1/2",
-      "--out",
+    workerArgs(
+      ["--preset", "quick", "--workers", "2", "--threads=1", "--out", "x", "--backend", "auto"],
+      1,
+      2,
       "/abs/x",
-      "--no-report",
-      "--progress",
-      "plain",
-    ],
+      "cpu",
+    ),
+    ["--preset", "quick", "--worker", "1/2", "--out", "/abs/x", "--no-report", "--backend", "cpu"],
   );
 });
 
@@ -204,67 +202,87 @@ Deno.test("every preset lists canonical variant names that build on its network 
   }
 });
 
-Deno.test("experiment CLI: killed after the first record, --resume finishes without redoing it", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const child = cli([...TINY, "--out", dir, "--no-report"]).spawn();
-    let files: string[] = [];
-    for (let i = 0; i < 1200 && files.length === 0; i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      files = await runFiles(dir);
-    }
-    child.kill("SIGKILL");
-    await child.output();
-    assert.ok(files.length >= 1, "a first record was written");
-    const before = await runFiles(dir);
-    assert.ok(before.length < 4, `killed before the end (had ${before.length})`);
-    const first = await Deno.readTextFile(`${dir}/runs/${before[0]}`);
-    const p = await cli([
-      "--resume",
-      "--out",
-      dir,
-      "--no-report",
-      "--progress",
-      "plain",
-      "--backend",
-      "ts",
-    ]).output();
-    const out = new TextDecoder().decode(p.stdout);
-    assert.equal(p.code, 0, new TextDecoder().decode(p.stderr));
-    assert.match(out, new RegExp(`${before.length} already finished`));
-    assert.deepEqual(await runFiles(dir), [
-      "lsh_lsc__lr0.01__run0.json",
-      "lsh_lsc__lr0.01__run1.json",
-      "plain__lr0.01__run0.json",
-      "plain__lr0.01__run1.json",
-    ]);
-    assert.equal(await Deno.readTextFile(`${dir}/runs/${before[0]}`), first);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+/** Waits until `dir` holds a finished record (at most 30 s); returns the records there. */
+async function firstRecord(dir: string): Promise<string[]> {
+  let files: string[] = [];
+  for (let i = 0; i < 1200 && files.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    files = await runFiles(dir);
   }
-});
+  return files;
+}
 
-Deno.test("experiment CLI: Ctrl-C stops cleanly after saving finished runs (exit 130)", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const child = cli([...TINY, "--out", dir]).spawn();
-    let files: string[] = [];
-    for (let i = 0; i < 1200 && files.length === 0; i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      files = await runFiles(dir);
+for (const workers of [1, 2]) {
+  const packed = workers > 1 ? ", 2 runs in flight" : "";
+  Deno.test(`experiment CLI: killed after the first record${packed}, --resume finishes without redoing it`, async () => {
+    const dir = await Deno.makeTempDir();
+    const args = [...TINY, "--runs", "4", "--workers", String(workers)];
+    const all = ["lsh_lsc", "plain"].flatMap((v) =>
+      [0, 1, 2, 3].map((k) => `${v}__lr0.01__run${k}.json`)
+    );
+    try {
+      const child = cli([...args, "--out", dir, "--no-report"]).spawn();
+      const files = await firstRecord(dir);
+      child.kill("SIGKILL");
+      await child.output();
+      const atKill = await runFiles(dir);
+      assert.ok(files.length >= 1, "a first record was written");
+      // the workers notice that their parent is gone: at most the runs in flight still finish
+      let before = atKill;
+      for (let quiet = 0, i = 0; quiet < 8 && i < 120; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        const now = await runFiles(dir);
+        quiet = now.length === before.length ? quiet + 1 : 0;
+        before = now;
+      }
+      assert.ok(
+        before.length <= atKill.length + workers,
+        `${atKill.length} at the kill, then ${before.length}`,
+      );
+      assert.ok(before.length < all.length, `killed before the end (had ${before.length})`);
+      const first = await Deno.readTextFile(`${dir}/runs/${before[0]}`);
+      const p = await cli([
+        "--resume",
+        "--out",
+        dir,
+        "--no-report",
+        "--progress",
+        "plain",
+        "--backend",
+        "ts",
+        "--workers",
+        String(workers),
+      ]).output();
+      const out = new TextDecoder().decode(p.stdout);
+      assert.equal(p.code, 0, new TextDecoder().decode(p.stderr));
+      assert.match(out, new RegExp(`${before.length} already finished`));
+      assert.deepEqual(await runFiles(dir), all.sort());
+      assert.equal(await Deno.readTextFile(`${dir}/runs/${before[0]}`), first);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
-    child.kill("SIGINT");
-    const o = await child.output();
-    const out = new TextDecoder().decode(o.stdout);
-    assert.equal(o.code, 130, out + new TextDecoder().decode(o.stderr));
-    assert.match(out, /resume with: deno task experiment --resume --out/);
-    const after = await runFiles(dir);
-    assert.ok(after.length >= 1 && after.length < 4);
-    for (const f of after) JSON.parse(await Deno.readTextFile(`${dir}/runs/${f}`)); // complete JSON
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  });
+
+  Deno.test(`experiment CLI: Ctrl-C stops cleanly after saving finished runs${packed} (exit 130)`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const child = cli([...TINY, "--workers", String(workers), "--out", dir]).spawn();
+      await firstRecord(dir);
+      child.kill("SIGINT");
+      const o = await child.output();
+      const out = new TextDecoder().decode(o.stdout);
+      assert.equal(o.code, 130, out + new TextDecoder().decode(o.stderr));
+      assert.match(out, /resume with: deno task experiment --resume --out/);
+      const after = await runFiles(dir);
+      assert.ok(after.length >= 1 && after.length < 4);
+      for (const f of after) JSON.parse(await Deno.readTextFile(`${dir}/runs/${f}`)); // complete
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.deepEqual(await runFiles(dir), after, "the workers stopped with their parent");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
 
 Deno.test("experiment CLI: --workers 2 completes the sweep and writes the report", async () => {
   const dir = await Deno.makeTempDir();
@@ -273,12 +291,85 @@ Deno.test("experiment CLI: --workers 2 completes the sweep and writes the report
       .output();
     const out = new TextDecoder().decode(p.stdout);
     assert.equal(p.code, 0, out + new TextDecoder().decode(p.stderr));
+    assert.match(out, /^packing: 2 runs at once \(--workers; threads: /m);
     assert.match(out, /started 2 worker processes/);
-    assert.match(out, /\[worker 0\]/);
-    assert.match(out, /\[worker 1\]/);
+    // the parent shows the workers' runs: one line per epoch and per finished run
+    assert.equal(out.match(/: epoch 1\/1 val_loss/g)?.length, 4, out);
+    assert.equal(out.match(/: done in /g)?.length, 4, out);
+    assert.doesNotMatch(out, /^\{/m, "no protocol line leaks to the output");
+    assert.match(out, /4 run\(s\) trained, 0 already finished/);
     assert.equal((await runFiles(`${dir}/w`)).length, 4);
     assert.match(out, /report: .*index\.html/);
     assert.ok((await Deno.stat(`${dir}/w/index.html`)).size > 1000);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiment CLI: records are bit-identical packed or not (same threads a run); the threads are recorded", async () => {
+  const dir = await Deno.makeTempDir();
+  const args = [
+    ...TINY,
+    "--backend",
+    "cpu",
+    "--variants",
+    "plain,bn,csh_csc",
+    "--runs",
+    "2",
+    "--train-subset",
+    "96",
+    "--no-report",
+  ];
+  const curves = (r: Record<string, unknown>) =>
+    JSON.stringify(
+      ["trainLoss", "trainError", "valLoss", "valError", "testLoss", "testError", "parameters"]
+        .map((k) => r[k]),
+    );
+  try {
+    const records: Record<string, Record<string, unknown>>[] = [];
+    for (const [workers, threads] of [[1, 2], [2, 2], [1, 1]]) {
+      const out = `${dir}/w${workers}t${threads}`;
+      const p = await cli([
+        ...args,
+        "--workers",
+        `${workers}`,
+        "--threads",
+        `${threads}`,
+        "--out",
+        out,
+      ])
+        .output();
+      assert.equal(p.code, 0, new TextDecoder().decode(p.stderr));
+      const set: Record<string, Record<string, unknown>> = {};
+      for (const f of await runFiles(out)) {
+        set[f] = JSON.parse(await Deno.readTextFile(`${out}/runs/${f}`));
+        const device = (set[f].provenance as { device: string }).device;
+        assert.match(device, new RegExp(`, ${threads} threads?$`), `${f}: ${device}`);
+      }
+      assert.equal(Object.keys(set).length, 6);
+      records.push(set);
+    }
+    for (const f of Object.keys(records[0])) {
+      assert.equal(curves(records[1][f]), curves(records[0][f]), `${f}: 2 workers vs 1`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiment CLI: the backend line says the choice in a sentence; --verbose adds CUDA's message", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const dec = new TextDecoder();
+    const base = [...TINY, "--backend", "auto", "--prepare", "--out"];
+    const plain = dec.decode((await cli([...base, `${dir}/a`]).output()).stdout);
+    const verbose = dec.decode((await cli([...base, `${dir}/b`, "--verbose"]).output()).stdout);
+    const line = plain.split("\n").find((l) => l.startsWith("backend: ")) ?? "";
+    if (line.startsWith("backend: cuda")) return; // a device answered: nothing to explain
+    assert.match(line, /^backend: (cpu|ts) \(.*\) - auto: (cpu|ts), [^;]*$/);
+    assert.doesNotMatch(plain, /cuda unavailable/);
+    assert.match(verbose, /^ {2}cuda unavailable: .+/m);
+    assert.match(plain, /^packing: \d+ runs? (at once|at a time)/m);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

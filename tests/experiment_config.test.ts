@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { tsBackend } from "../src/backends/ts.ts";
 import { ratesFor, readConfigFile, validateConfig } from "../src/experiment/config.ts";
-import { searchLearningRates } from "../src/experiment/lrsearch.ts";
+import { plannedTrials, searchLearningRates } from "../src/experiment/lrsearch.ts";
 import type { ExperimentManifest } from "../src/experiment/record.ts";
 import { prepareData, runSweep } from "../src/experiment/sweep.ts";
-import { createProgress } from "../src/progress.ts";
 import { parseVariant } from "../src/variants.ts";
 
 const OK = {
@@ -93,6 +92,17 @@ Deno.test("experiment: lr search tries the 10^-i anchors, a grid around the best
   );
   assert.deepEqual(g.chosen, { plain: 0.005 });
   assert.equal(g.table.bn, undefined, "no bn variant, no bn search");
+  // the progress counts trials only when the grids fix their number
+  assert.equal(plannedTrials({}, ["plain", "bn", "lsh"]), null, "anchors first: open-ended");
+  assert.equal(plannedTrials({ plainGrid: [0.005, 0.01], bnGrid: [0.3] }, ["plain"]), 2);
+  const counted: string[] = [];
+  const m = { plainGrid: [0.005, 0.01, 0.02, 0.01], bnMultipliers: [2, 4] };
+  await searchLearningRates(m, ["plain", "bn", "sh"], (v, lr) => {
+    counted.push(`${v}@${lr}`);
+    return Promise.resolve(lr);
+  });
+  assert.equal(plannedTrials(m, ["plain", "bn", "sh"]), counted.length, counted.join(" "));
+  assert.equal(counted.length, 5, "the repeated 0.01 is tried once");
 });
 
 Deno.test("experiment: per-variant lr search gives every variant the same grid and budget", async () => {
@@ -114,6 +124,14 @@ Deno.test("experiment: per-variant lr search gives every variant the same grid a
     assert.deepEqual(Object.keys(r.table[v]).sort(), [...grid].sort(), `${v}: the union grid`);
   }
   assert.equal(tried.length, 15, "same budget: 5 rates for each of the 3 variants");
+  assert.equal(
+    plannedTrials(
+      { mode: "per-variant", plainGrid: [0.005, 0.01, 0.02], bnGrid: [0.02, 0.04, 0.08] },
+      ["plain", "bn", "lsh"],
+    ),
+    15,
+  );
+  assert.equal(plannedTrials({ mode: "per-variant" }, ["plain"]), null);
   assert.throws(
     () => validateConfig({ ...OK, lrSearch: { mode: "fair" } }, "c", checks),
     /unknown lrSearch\.mode "fair" \(expected one of: thesis, per-variant\)/,
@@ -170,31 +188,4 @@ Deno.test("experiment: a sweep with lrSearch records the trials and trains at th
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
-
-Deno.test("progress: plain mode writes one line per epoch and run; live mode redraws in place", () => {
-  let out = "";
-  const p = createProgress({ tty: false, write: (s) => void (out += s), now: () => 0 });
-  p.sweepStart(2, 0);
-  p.runStart({ name: "plain lr=0.01 run 0", epochs: 2, stepsPerEpoch: 3 });
-  for (let s = 0; s < 3; s++) p.step(0, s, 1, 0.5);
-  p.epoch(0, 0.9, 0.25, 1.5);
-  p.runEnd("done");
-  p.end();
-  const lines = out.trim().split("\n");
-  assert.deepEqual(lines, [
-    "sweep: 2 runs, 0 already finished, 2 to run",
-    "[1/2] plain lr=0.01 run 0: start",
-    "[1/2] plain lr=0.01 run 0: epoch 1/2 val_loss 0.9000 val_error 25.00% (1.5s)",
-    "[1/2] plain lr=0.01 run 0: done",
-  ]);
-  let live = "";
-  let t = 0;
-  const q = createProgress({ tty: true, write: (s) => void (live += s), now: () => (t += 200) });
-  q.sweepStart(1, 0);
-  q.runStart({ name: "bn lr=0.04 run 0", epochs: 1, stepsPerEpoch: 10 });
-  q.step(0, 4, 0.5, 0.1);
-  assert.ok(live.includes("\x1b[2K"), "live mode clears lines");
-  assert.match(live, /epoch 1\/1 step 5\/10 loss 0\.5000 ETA/);
-  assert.match(live, /0\/1 runs/);
 });

@@ -4,6 +4,7 @@ import { type ExperimentConfig, validateConfig } from "../src/experiment/config.
 import { planRuns, selectShard } from "../src/experiment/plan.ts";
 import type { ExperimentManifest, RunRecord } from "../src/experiment/record.ts";
 import { checkCompatible, prepareData, runSweep, type SweepData } from "../src/experiment/sweep.ts";
+import { readSweepData, writeSweepData } from "../src/experiment/datacache.ts";
 
 const BASE = {
   name: "tiny",
@@ -594,5 +595,35 @@ Deno.test("experiment: ddi variants are initialised from the first batch; agc re
     assert.deepEqual(m.variants, ["plain", "csh_csc", "csh+csc+ddi", "bn+frozen"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiment: a packed sweep's workers read the parent's prepared data bit for bit", async () => {
+  const path = await Deno.makeTempFile();
+  try {
+    for (const over of [{}, { validation: "test", holdOut: undefined, normalize: "none" }]) {
+      const d = await prepareData(cfg(over));
+      await writeSweepData(path, d);
+      const r = await readSweepData(path);
+      const sets = async (x: SweepData) => [x.train, x.val, ...(x.test ? [await x.test()] : [])];
+      const [want, got] = [await sets(d), await sets(r)];
+      assert.equal(got.length, want.length);
+      for (let i = 0; i < want.length; i++) {
+        const { images, labels, norm, ...rest } = want[i];
+        const g = got[i];
+        assert.deepEqual({ ...g, images: 0, labels: 0, norm: 0 }, {
+          ...rest,
+          images: 0,
+          labels: 0,
+          norm: 0,
+        });
+        assert.deepEqual(g.images, images);
+        assert.deepEqual(g.labels, labels);
+        assert.deepEqual(g.norm, norm);
+      }
+      assert.equal(r.test === null, d.test === null);
+    }
+  } finally {
+    await Deno.remove(path);
   }
 });

@@ -180,6 +180,8 @@ SL_API int sl_col2im(const float* col, const sl_window* g, float* x) {
 #define CONV_GROUP_COLS 512
 /* Cap on a serial-mode group's column buffer (floats). */
 #define CONV_MAX_COL 16777216LL
+/* A single-thread forward group's column buffer (floats), to stay in L2. */
+#define CONV_SERIAL_COL 65536LL
 
 static conv_plan_t conv_plan(int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh, int32_t kw,
                              int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
@@ -323,12 +325,20 @@ SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
       conv_scratch_free(&sc);
     }
   } else {
+    /* On one thread, groups whose columns stay in cache (an output element sums the same
+     * products in the same order however the images are grouped, so the bits do not change). */
+    conv_plan_t p = plan;
+    if (p.nt == 1) {
+      const int64_t gs = CONV_SERIAL_COL / (p.ckk * p.s);
+      p.gsz = gs < 1 ? 1 : gs > n ? n : gs;
+      p.groups = (n + p.gsz - 1) / p.gsz;
+    }
     conv_scratch_t sc = {0};
-    if (!conv_scratch_init(&plan, 0, &sc)) oom = 1;
-    for (int64_t gi = 0; gi < plan.groups && !oom; gi++) {
+    if (!conv_scratch_init(&p, 0, &sc)) oom = 1;
+    for (int64_t gi = 0; gi < p.groups && !oom; gi++) {
       int64_t gn;
-      const int64_t b0 = conv_group(n, plan.gsz, gi, &gn);
-      if (conv_forward_group(&plan, x, wt, bias, y, b0, gn, &sc)) oom = 1;
+      const int64_t b0 = conv_group(n, p.gsz, gi, &gn);
+      if (conv_forward_group(&p, x, wt, bias, y, b0, gn, &sc)) oom = 1;
     }
     conv_scratch_free(&sc);
   }

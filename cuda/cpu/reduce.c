@@ -3,6 +3,48 @@
  */
 #include "internal.h"
 
+/* out[k] = sum over t < rows of x[t * k_n + k] (in double, t in order), / div. */
+static void reduce_rows(const float* x, int64_t rows, int64_t k_n, double div, float* out) {
+  enum { CHUNK = 256 };
+#pragma omp parallel for schedule(static) if (rows * k_n > PAR_MIN && k_n > CHUNK)
+  for (int64_t k0 = 0; k0 < k_n; k0 += CHUNK) {
+    const int64_t len = k_n - k0 < CHUNK ? k_n - k0 : CHUNK;
+    double acc[CHUNK];
+    for (int64_t u = 0; u < len; u++) acc[u] = 0.0;
+    for (int64_t t = 0; t < rows; t++) {
+      const float* p = x + t * k_n + k0;
+      for (int64_t u = 0; u < len; u++) acc[u] += p[u];
+    }
+    for (int64_t u = 0; u < len; u++) out[k0 + u] = (float)(div == 1.0 ? acc[u] : acc[u] / div);
+  }
+}
+
+/* out[k] = sum over t < a_n, u < b_n of x[(t * k_n + k) * b_n + u] (in double, in that order),
+ * / div; four outputs at a time, so four sums advance together. */
+static void reduce_planes(const float* x, int64_t a_n, int64_t k_n, int64_t b_n, double div,
+                          float* out) {
+#pragma omp parallel for schedule(static) if (a_n * k_n * b_n > PAR_MIN && k_n > 4)
+  for (int64_t k0 = 0; k0 < k_n; k0 += 4) {
+    const int64_t m = k_n - k0 < 4 ? k_n - k0 : 4;
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    for (int64_t t = 0; t < a_n; t++) {
+      const float* p = x + (t * k_n + k0) * b_n;
+      if (m == 4) {
+        for (int64_t u = 0; u < b_n; u++) {
+          s[0] += p[u];
+          s[1] += p[b_n + u];
+          s[2] += p[2 * b_n + u];
+          s[3] += p[3 * b_n + u];
+        }
+      } else {
+        for (int64_t q = 0; q < m; q++)
+          for (int64_t u = 0; u < b_n; u++) s[q] += p[q * b_n + u];
+      }
+    }
+    for (int64_t q = 0; q < m; q++) out[k0 + q] = (float)(div == 1.0 ? s[q] : s[q] / div);
+  }
+}
+
 SL_API int sl_reduce(int32_t op, const float* x, const int32_t* shape, int32_t rank,
                      int32_t axes_mask, float* out) {
   SL_ARG(op >= SL_REDUCE_SUM && op <= SL_REDUCE_MAX,
@@ -47,6 +89,19 @@ SL_API int sl_reduce(int32_t op, const float* x, const int32_t* shape, int32_t r
     else kept[nk++] = i;
   }
   const int inner_contig = nr > 0 && reds[nr - 1] == r - 1;
+  /* Sums of the shapes shift and scale layers reduce, each output still summed in the order
+   * of the general loop below (in double, one value at a time), only several outputs at once:
+   * [R, K] -> [K] (elementwise sharing) and [A, K, B] -> [K] (channelwise). */
+  if (op != SL_REDUCE_MAX && red_count > 0) {
+    if (r == 2 && red[0] && !red[1]) {
+      reduce_rows(x, dims[0], dims[1], op == SL_REDUCE_MEAN ? div : 1.0, out);
+      return SL_OK;
+    }
+    if (r == 3 && red[0] && !red[1] && red[2]) {
+      reduce_planes(x, dims[0], dims[1], dims[2], op == SL_REDUCE_MEAN ? div : 1.0, out);
+      return SL_OK;
+    }
+  }
 #pragma omp parallel for schedule(static) if (total > PAR_MIN && out_total > 1)
   for (int64_t o = 0; o < out_total; o++) {
     int64_t rem = o, base = 0;

@@ -44,15 +44,19 @@ export function sampleSize(ds: Pick<Dataset, "inputShape">): number {
   return ds.inputShape.reduce((a, b) => a * b, 1);
 }
 
-/** Mean and standard deviation (population) of every input element over `ds`. */
-export function computeNormStats(ds: Dataset): NormStats {
+/**
+ * Mean and standard deviation (population) of every input element over `ds`, or over the
+ * samples `indices` of it (in that order), without copying them out.
+ */
+export function computeNormStats(ds: Dataset, indices?: ArrayLike<number>): NormStats {
   const d = sampleSize(ds);
-  if (ds.size === 0) throw new Error(`computeNormStats: dataset '${ds.name}' is empty`);
+  const n = indices ? indices.length : ds.size;
+  if (n === 0) throw new Error(`computeNormStats: dataset '${ds.name}' is empty`);
   const sum = new Float64Array(d);
   const sq = new Float64Array(d);
   const x = ds.images;
-  for (let i = 0; i < ds.size; i++) {
-    const o = i * d;
+  for (let i = 0; i < n; i++) {
+    const o = (indices ? indices[i] : i) * d;
     for (let j = 0; j < d; j++) {
       const v = x[o + j];
       sum[j] += v;
@@ -62,8 +66,8 @@ export function computeNormStats(ds: Dataset): NormStats {
   const mean = new Float32Array(d);
   const std = new Float32Array(d);
   for (let j = 0; j < d; j++) {
-    const m = sum[j] / ds.size;
-    const variance = Math.max(0, sq[j] / ds.size - m * m);
+    const m = sum[j] / n;
+    const variance = Math.max(0, sq[j] / n - m * m);
     mean[j] = m;
     std[j] = Math.max(Math.sqrt(variance), STD_FLOOR);
   }
@@ -115,14 +119,7 @@ export function take(ds: Dataset, indices: ArrayLike<number>, name = ds.name): D
  * `trainSubset (--train-subset)`).
  */
 export function subset(ds: Dataset, n: number, what = "subset"): Dataset {
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`${what}: size must be a positive integer, got ${n}`);
-  }
-  if (n > ds.size) {
-    throw new UsageError(
-      `${what}: ${n} samples asked for, but ${ds.name} has ${ds.size}; ask for at most ${ds.size}`,
-    );
-  }
+  checkSubset(ds, n, what);
   if (n === ds.size) return ds;
   const d = sampleSize(ds);
   return {
@@ -134,6 +131,18 @@ export function subset(ds: Dataset, n: number, what = "subset"): Dataset {
   };
 }
 
+/** Throws unless the first `n` samples of `ds` can be taken (see {@link subset}). */
+export function checkSubset(ds: Pick<Dataset, "name" | "size">, n: number, what = "subset"): void {
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(`${what}: size must be a positive integer, got ${n}`);
+  }
+  if (n > ds.size) {
+    throw new UsageError(
+      `${what}: ${n} samples asked for, but ${ds.name} has ${ds.size}; ask for at most ${ds.size}`,
+    );
+  }
+}
+
 /**
  * Splits off a held-out set of `count` samples chosen by a permutation from `seed`
  * (stream `Streams.split`); the rest stays the training set, in its original order.
@@ -143,6 +152,19 @@ export function holdOut(
   count: number,
   seed: number,
 ): { train: Dataset; heldOut: Dataset } {
+  const { rest, held } = holdOutIndices(ds, count, seed);
+  return {
+    train: take(ds, rest, `${ds.name}/train`),
+    heldOut: take(ds, held, `${ds.name}/held-out`),
+  };
+}
+
+/** The sample indices {@link holdOut} splits `ds` into, each in ascending order. */
+export function holdOutIndices(
+  ds: Dataset,
+  count: number,
+  seed: number,
+): { rest: number[]; held: number[] } {
   if (!Number.isInteger(count) || count < 1 || count >= ds.size) {
     throw new Error(
       `holdOut: held-out size must be an integer in [1, ${
@@ -156,10 +178,7 @@ export function holdOut(
   for (const i of held) isHeld[i] = 1;
   const rest: number[] = [];
   for (let i = 0; i < ds.size; i++) if (!isHeld[i]) rest.push(i);
-  return {
-    train: take(ds, rest, `${ds.name}/train`),
-    heldOut: take(ds, held, `${ds.name}/held-out`),
-  };
+  return { rest, held };
 }
 
 /** One mini-batch on the host. */

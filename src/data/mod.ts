@@ -5,7 +5,15 @@
  * @module
  */
 import { loadCifar } from "./cifar.ts";
-import { computeNormStats, type Dataset, holdOut, normalize, type NormStats } from "./dataset.ts";
+import {
+  checkSubset,
+  computeNormStats,
+  type Dataset,
+  holdOutIndices,
+  normalize,
+  type NormStats,
+  take,
+} from "./dataset.ts";
 import { loadFashionMnist, loadMnist, type Split } from "./mnist.ts";
 
 export * from "./dataset.ts";
@@ -109,8 +117,9 @@ export interface Splits {
  * `holdOut.size` samples chosen by a permutation from `holdOut.seed` (the same for every variant
  * of a sweep), and a loader for the test split. With `normalize`, all three are standardised per
  * element with the statistics of the remaining training samples only, so neither validation nor
- * test samples influence training. The test split is read from disk only when `test()` is first
- * called.
+ * test samples influence training. `trainSubset` keeps the first samples of the remaining
+ * training split (the statistics are still those of all of it); only what is kept is copied
+ * and normalised. The test split is read from disk only when `test()` is first called.
  */
 export async function loadSplits(
   name: string,
@@ -119,18 +128,33 @@ export async function loadSplits(
     normalize?: boolean;
     /** The validation split: a size, or a function of the training split's size. */
     holdOut?: { size: number | ((trainSize: number) => number); seed: number } | null;
+    /** Keep only the first `size` remaining training samples (`what` names it in errors). */
+    trainSubset?: { size: number; what: string };
   },
 ): Promise<Splits> {
   const n = parseDatasetName(name);
-  let train = await loadRaw(n, "train", opts.dataDir);
+  const raw = await loadRaw(n, "train", opts.dataDir);
+  let rest: number[] | null = null;
   let val: Dataset | null = null;
   if (opts.holdOut) {
     const size = opts.holdOut.size;
-    const s = holdOut(train, typeof size === "number" ? size : size(train.size), opts.holdOut.seed);
-    train = s.train;
-    val = s.heldOut;
+    const s = holdOutIndices(
+      raw,
+      typeof size === "number" ? size : size(raw.size),
+      opts.holdOut.seed,
+    );
+    rest = s.rest;
+    val = take(raw, s.held, `${raw.name}/held-out`);
   }
-  const stats = opts.normalize === false ? null : computeNormStats(train);
+  const stats = opts.normalize === false ? null : computeNormStats(raw, rest ?? undefined);
+  const all = { name: rest ? `${raw.name}/train` : raw.name, size: rest ? rest.length : raw.size };
+  const keep = opts.trainSubset?.size ?? all.size;
+  if (opts.trainSubset) checkSubset(all, keep, opts.trainSubset.what);
+  let train = !rest && keep === raw.size ? raw : take(
+    raw,
+    rest ? rest.slice(0, keep) : Array.from({ length: keep }, (_, i) => i),
+    keep === all.size ? all.name : `${all.name}[:${keep}]`,
+  );
   if (stats) {
     train = normalize(train, stats);
     if (val) val = normalize(val, stats);

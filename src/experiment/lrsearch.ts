@@ -95,3 +95,21 @@ export async function searchLearningRates(
   for (const v of variants) chosen[v] = isBatchNormVariant(v) && bn !== null ? bn : plain;
   return { mode: "thesis", chosen, table };
 }
+
+/**
+ * How many rates the search tries (each with `lrSearch.runs` trials), when its grids fix the
+ * number: explicit grids, or batch norm's multipliers of plain's rate; null when anchors come
+ * first (the second grid's overlap with the anchors depends on the anchor chosen).
+ */
+export function plannedTrials(s: LrSearchConfig, variants: string[]): number | null {
+  const count = (rates: number[]) => new Set(rates.map(cleanRate)).size;
+  if (s.mode === "per-variant") {
+    const grid = perVariantGrid(s);
+    return grid ? variants.length * count(grid) : null;
+  }
+  if (!s.plainGrid) return null;
+  const bn = variants.some(isBatchNormVariant)
+    ? (s.bnGrid ? count(s.bnGrid) : new Set(s.bnMultipliers ?? [2, 4, 8]).size)
+    : 0;
+  return count(s.plainGrid) + bn;
+}

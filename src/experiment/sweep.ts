@@ -1,7 +1,8 @@
 /**
  * The sweep: load the data, settle the learning rates (fixed or searched), plan the runs, take
- * this process's share (`--shard`, worker), skip finished runs, train the rest and write each
- * record atomically the moment it finishes.
+ * this process's share (`--shard`), skip finished runs, train the rest (or, in a worker of a
+ * packed sweep, the runs its parent hands out) and write each record atomically the moment it
+ * finishes.
  *
  * @module
  */
@@ -13,7 +14,7 @@ import { architectureName } from "../architectures.ts";
 import { buildNetwork } from "../variants.ts";
 import { CONFIG_DEFAULTS, defaultHoldOut, type ExperimentConfig, ratesFor } from "./config.ts";
 import { finishedRuns, readJsonIfExists, writeJsonAtomic } from "./files.ts";
-import { cleanRate, type LrSearchResult, searchLearningRates } from "./lrsearch.ts";
+import { cleanRate, type LrSearchResult, plannedTrials, searchLearningRates } from "./lrsearch.ts";
 import { planRuns, type RunSpec, selectShard, type Shard } from "./plan.ts";
 import { type ExperimentManifest, RECORD_VERSION, runFileName, type RunRecord } from "./record.ts";
 import { archFor, executeRun, resolvedLayers, type RunEnv } from "./runner.ts";
@@ -28,8 +29,11 @@ export interface SweepOptions {
   backend: Backend;
   /** Part of the sweep this process runs (`--shard i/n`). */
   shard?: Shard;
-  /** Worker part within the shard (set by `--workers` on its child processes). */
-  worker?: Shard;
+  /**
+   * A worker of a packed sweep: the parent has settled the plan and written the manifest; this
+   * process trains the runs `take` hands out (by record file name) until it gives null.
+   */
+  take?: () => Promise<string | null>;
   /** Save each trained network as `models/<run>.safetensors`. */
   saveModels?: boolean;
   progress?: Progress;
@@ -63,6 +67,8 @@ export interface SweepResult {
   ran: number;
   /** Of those, how many diverged. */
   diverged: number;
+  /** The runs of the share still to train (before this call trained any). */
+  todo: RunSpec[];
   /** True when stopped early (Ctrl-C or the test hook). */
   stopped: boolean;
   learningRates: Record<string, number[]>;
@@ -92,9 +98,11 @@ export async function prepareData(config: ExperimentConfig): Promise<SweepData> 
     holdOut: config.validation === "holdout"
       ? { size: config.holdOut ?? defaultHoldOut, seed: config.baseSeed }
       : null,
+    trainSubset: config.trainSubset
+      ? { size: config.trainSubset, what: "trainSubset (--train-subset)" }
+      : undefined,
   });
-  let train = splits.train;
-  if (config.trainSubset) train = subset(train, config.trainSubset, "trainSubset (--train-subset)");
+  const train = splits.train;
   const testSubset = (ds: Dataset) =>
     config.testSubset ? subset(ds, config.testSubset, "testSubset (--test-subset)") : ds;
   if (splits.val) {
@@ -241,7 +249,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   let rates: Record<string, number[]>;
   let search: LrSearchResult | null = null;
   if (config.lrSearch) {
-    if (!existing && !o.prepareOnly && !o.worker) {
+    if (!existing && !o.prepareOnly && !o.take) {
       // Written before the search so that an interrupted search can be resumed (--resume).
       await writeJsonAtomic(
         manifestPath,
@@ -260,13 +268,16 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     if (!search) return emptyResult(outDir, true);
     const chosen = search.chosen;
     rates = Object.fromEntries(config.variants.map((v) => [v, [chosen[v]]]));
-    log(
-      `learning-rate search (${search.mode}): ${
-        [...new Set(Object.values(chosen))].length === 1
-          ? `every variant ${chosen[config.variants[0]]}`
-          : Object.entries(chosen).map(([v, r]) => `${v} ${r}`).join(", ")
-      }`,
-    );
+    // A worker settles the same rates from the trial records: the parent has said them.
+    if (!o.take) {
+      log(
+        `learning-rate search (${search.mode}): ${
+          [...new Set(Object.values(chosen))].length === 1
+            ? `every variant ${chosen[config.variants[0]]}`
+            : Object.entries(chosen).map(([v, r]) => `${v} ${r}`).join(", ")
+        }`,
+      );
+    }
   } else {
     rates = Object.fromEntries(config.variants.map((v) => [v, ratesFor(config, v).map(cleanRate)]));
   }
@@ -288,7 +299,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
         ...(config.dropoutOverrides ?? {}),
       },
     };
-    if (settled.added.length && !o.worker) {
+    if (settled.added.length && !o.take) {
       extensions.push({ at: new Date().toISOString(), added: settled.added });
       log(`plan extended: ${settled.added.join("; ")}`);
     }
@@ -303,8 +314,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     baseSeed: config.baseSeed,
     dropout: dropoutOf,
   });
-  let mine: RunSpec[] = o.shard ? selectShard(plan, o.shard) : plan;
-  if (o.worker) mine = selectShard(mine, o.worker);
+  const mine: RunSpec[] = o.shard ? selectShard(plan, o.shard) : plan;
 
   const arch = archFor(config, data.train, config.dropout);
   const plain = buildNetwork(arch, "plain", { backend, seed: config.baseSeed });
@@ -335,7 +345,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     ...(extensions.length ? { extensions } : {}),
   };
   plain.dispose();
-  await writeJsonAtomic(manifestPath, manifest);
+  if (!o.take) await writeJsonAtomic(manifestPath, manifest);
 
   // ---- runs ----
   const done = await finishedRuns(`${outDir}/runs`, log);
@@ -348,9 +358,10 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     ran: 0,
     diverged: 0,
     stopped: false,
+    todo,
     learningRates: rates,
   };
-  if (!o.prepareOnly) o.progress?.sweepStart(mine.length, result.skipped);
+  if (!o.prepareOnly && !o.take) o.progress?.sweepStart(mine.length, result.skipped);
   const env: RunEnv = {
     config,
     backend,
@@ -362,11 +373,22 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     shouldStop: stop,
     onModel: o.saveModels ? (m, r) => saveRunModel(outDir, m, r, config, data.train) : undefined,
   };
-  for (const spec of o.prepareOnly ? [] : todo) {
+  let i = 0;
+  const next = async (): Promise<RunSpec | null> => {
+    if (!o.take) return todo[i++] ?? null;
+    const file = await o.take();
+    if (file === null) return null;
+    const spec = mine.find((s) => s.file === file);
+    if (!spec) throw new Error(`run ${file} is not in the plan of ${outDir}`);
+    return spec;
+  };
+  while (!o.prepareOnly) {
     if (stop() || (o.stopAfterRuns !== undefined && result.ran >= o.stopAfterRuns)) {
       result.stopped = true;
       break;
     }
+    const spec = await next();
+    if (!spec) break;
     const record = await executeRun(spec, env);
     if (!record) {
       result.stopped = true;
@@ -409,6 +431,7 @@ function emptyResult(outDir: string, stopped: boolean): SweepResult {
     ran: 0,
     diverged: 0,
     stopped,
+    todo: [],
     learningRates: {},
   };
 }
@@ -433,16 +456,25 @@ async function runLrSearch(
   const runs = s.runs ?? 1;
   const dir = `${o.outDir}/search`;
   let interrupted = false;
+  const progress = o.take ? undefined : o.progress;
   const env: RunEnv = {
     config: trialConfig,
     backend: o.backend,
     train,
     val: data.val,
     experiment: `${experiment}/search`,
-    progress: o.progress,
+    progress,
     shouldStop: () => o.shouldStop?.() ?? false,
   };
-  o.progress?.message(`learning-rate search (${runs} run${runs > 1 ? "s" : ""} per rate)`);
+  // The trials are counted like a sweep's runs when the grids fix their number; a worker only
+  // reads the finished trials, so it says nothing.
+  const planned = plannedTrials(s, o.config.variants);
+  if (planned !== null) {
+    const done = await countJsonFiles(dir);
+    progress?.sweepStart(planned * runs, Math.min(done, planned * runs), "learning-rate search");
+  } else {
+    progress?.message(`learning-rate search (${runs} run${runs > 1 ? "s" : ""} per rate)`);
+  }
   const result = await searchLearningRates(s, o.config.variants, async (variant, lr) => {
     if (interrupted) return 1;
     let sum = 0;
@@ -492,4 +524,15 @@ async function saveRunModel(
     training: record.config as unknown as Record<string, unknown>,
   });
   record.modelFile = `models/${name}`;
+}
+
+/** Trial records already in `dir` (none when it does not exist). */
+async function countJsonFiles(dir: string): Promise<number> {
+  let n = 0;
+  try {
+    for await (const e of Deno.readDir(dir)) if (e.isFile && e.name.endsWith(".json")) n++;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return n;
 }
