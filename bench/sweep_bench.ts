@@ -12,6 +12,7 @@
  * @module
  */
 import { mnistDataDir } from "../src/data/mnist.ts";
+import { writeFileAtomic } from "../src/io/atomic.ts";
 import { DATASET_SHAPES, packRuns, stepCost } from "../src/experiment/packing.ts";
 
 /** The sweep both sides run. */
@@ -57,7 +58,7 @@ async function ours(dir: string): Promise<number> {
     testSubset: SWEEP.test,
     validation: "test",
   };
-  await Deno.writeTextFile(`${dir}/sweep.json`, JSON.stringify(config));
+  await writeFileAtomic(`${dir}/sweep.json`, JSON.stringify(config));
   const t0 = performance.now();
   const p = await new Deno.Command(Deno.execPath(), {
     args: [

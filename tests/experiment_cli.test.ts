@@ -202,6 +202,19 @@ Deno.test("every preset lists canonical variant names that build on its network 
   }
 });
 
+/** How many processes have `text` in their command line (Linux /proc). */
+async function processesNaming(text: string): Promise<number> {
+  let n = 0;
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = await Deno.readTextFile(`/proc/${e.name}/cmdline`);
+      if (cmd.includes(text)) n++;
+    } catch { /* gone meanwhile */ }
+  }
+  return n;
+}
+
 /** Waits until `dir` holds a finished record (at most 30 s); returns the records there. */
 async function firstRecord(dir: string): Promise<string[]> {
   let files: string[] = [];
@@ -227,14 +240,13 @@ for (const workers of [1, 2]) {
       await child.output();
       const atKill = await runFiles(dir);
       assert.ok(files.length >= 1, "a first record was written");
-      // the workers notice that their parent is gone: at most the runs in flight still finish
-      let before = atKill;
-      for (let quiet = 0, i = 0; quiet < 8 && i < 120; i++) {
+      // the workers notice that their parent is gone and exit: at most the runs in flight
+      // still finish (waited for by process, not by a quiet spell, which a loaded machine breaks)
+      for (let i = 0; i < 240 && (await processesNaming(dir)) > 0; i++) {
         await new Promise((r) => setTimeout(r, 250));
-        const now = await runFiles(dir);
-        quiet = now.length === before.length ? quiet + 1 : 0;
-        before = now;
       }
+      assert.equal(await processesNaming(dir), 0, "the workers exited within 60 s");
+      const before = await runFiles(dir);
       assert.ok(
         before.length <= atKill.length + workers,
         `${atKill.length} at the kill, then ${before.length}`,
