@@ -118,6 +118,7 @@ const OPTIONS = {
   shard: { type: "string" },
   worker: { type: "string" },
   "data-cache": { type: "string" },
+  "search-trials": { type: "boolean" },
   resume: { type: "boolean" },
   extend: { type: "boolean" },
   "save-models": { type: "boolean" },
@@ -146,6 +147,8 @@ export interface CliArgs {
   worker?: Shard;
   /** The parent's prepared data (a worker's, internal). */
   dataCache?: string;
+  /** This worker trains learning-rate search trials, not runs (internal). */
+  searchTrials?: boolean;
   resume: boolean;
   extend: boolean;
   saveModels: boolean;
@@ -290,6 +293,7 @@ export async function parseCli(args: string[]): Promise<CliArgs | null> {
     shard,
     worker,
     dataCache: v["data-cache"],
+    searchTrials: !!v["search-trials"],
     resume: !!v.resume,
     extend: !!v.extend,
     saveModels: !!v["save-models"],
@@ -384,7 +388,7 @@ async function workerMain(cli: CliArgs): Promise<number> {
     const r = await runSweep({
       ...sweepOpts(cli, backend, channel.progress, () => stop || channel.parentGone()),
       data: cli.dataCache ? await readSweepData(cli.dataCache) : undefined,
-      take: () => channel.take(),
+      ...(cli.searchTrials ? { takeTrials: () => channel.take() } : { take: () => channel.take() }),
     });
     channel.finish(r.ran, r.diverged);
     return r.stopped ? 130 : 0;
@@ -444,9 +448,64 @@ export async function main(args: string[]): Promise<number> {
     folder = await createOutputFolder(cli.outDir);
     const t0 = performance.now();
     const opts = sweepOpts(cli, backend, progress, stop);
+    // Packed: the data is prepared here once and read by the workers from a file.
+    const data = packing.runs > 1 ? await prepareData(cli.config) : undefined;
+    const runPool = async (files: string[], extra: string[]) => {
+      if (!dataCache) {
+        dataCache = await Deno.makeTempFile({ prefix: "shiftlab-sweep-data-" });
+        await writeSweepData(dataCache, data!);
+      }
+      const cache = dataCache;
+      const workers = Math.min(packing.runs, files.length);
+      progress.message(
+        `started ${workers} worker processes${gpus > 1 ? ` over ${gpus} GPUs` : ""}`,
+      );
+      pool = startPool({
+        workers,
+        runs: files,
+        progress,
+        spawn: (j) =>
+          new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "-A",
+              // the project's import map, wherever the command was started from
+              "--config",
+              decodeURIComponent(new URL("../deno.json", import.meta.url).pathname),
+              decodeURIComponent(new URL(import.meta.url).pathname),
+              ...workerArgs(args, j, workers, cli!.outDir, backend.name),
+              "--data-cache",
+              cache,
+              ...extra,
+            ],
+            env: {
+              OMP_NUM_THREADS: String(packing.threads),
+              SHIFTLAB_WORKER: String(j),
+              ...(gpus > 1 ? { CUDA_VISIBLE_DEVICES: String(j % gpus) } : {}),
+            },
+            stdin: "piped",
+            stdout: "piped",
+            stderr: "piped",
+          }).spawn(),
+      });
+      const done = await pool.done;
+      pool = null;
+      if (done.failed.length > 0 && !stop()) {
+        throw new Error(
+          `${done.failed.length} worker(s) failed (exit codes ${
+            done.failed.map((f) => f.code).join(", ")
+          })`,
+        );
+      }
+      return done;
+    };
+    // A search whose grids fix its trials trains them side by side too.
+    const runTrials = data
+      ? async (files: string[]) => (await runPool(files, ["--search-trials"]), !stop())
+      : undefined;
     let result: SweepResult;
     if (cli.prepare) {
-      result = await runSweep({ ...opts, prepareOnly: true });
+      result = await runSweep({ ...opts, data, runTrials, prepareOnly: true });
       console.log(
         `prepared ${cli.outDir}/experiment.json: ${result.planned} runs planned, learning rates ${
           JSON.stringify(
@@ -458,58 +517,14 @@ export async function main(args: string[]): Promise<number> {
       );
     } else {
       // Packed: the plan and the manifest first, here; then the workers take the runs.
-      const data = packing.runs > 1 ? await prepareData(cli.config) : undefined;
-      const prepared = data ? await runSweep({ ...opts, data, prepareOnly: true }) : null;
-      const workers = prepared ? Math.min(packing.runs, prepared.todo.length) : 1;
-      if (prepared && data && workers > 1 && !stop()) {
-        result = prepared;
-        // the workers read the data prepared here (removed once they all have it)
-        dataCache = await Deno.makeTempFile({ prefix: "shiftlab-sweep-data-" });
-        await writeSweepData(dataCache, data);
-        const cache = dataCache;
-        progress.sweepStart(result.selected, result.skipped);
-        progress.message(
-          `started ${workers} worker processes${gpus > 1 ? ` over ${gpus} GPUs` : ""}`,
-        );
-        pool = startPool({
-          workers,
-          runs: result.todo.map((s) => s.file),
-          progress,
-          spawn: (j) =>
-            new Deno.Command(Deno.execPath(), {
-              args: [
-                "run",
-                "-A",
-                // the project's import map, wherever the command was started from
-                "--config",
-                decodeURIComponent(new URL("../deno.json", import.meta.url).pathname),
-                decodeURIComponent(new URL(import.meta.url).pathname),
-                ...workerArgs(args, j, workers, cli.outDir, backend.name),
-                "--data-cache",
-                cache,
-              ],
-              env: {
-                OMP_NUM_THREADS: String(packing.threads),
-                SHIFTLAB_WORKER: String(j),
-                ...(gpus > 1 ? { CUDA_VISIBLE_DEVICES: String(j % gpus) } : {}),
-              },
-              stdin: "piped",
-              stdout: "piped",
-              stderr: "piped",
-            }).spawn(),
-          onStarted: () => void Deno.remove(cache).catch(() => {}),
-        });
-        const done = await pool.done;
+      const prepared = data
+        ? await runSweep({ ...opts, data, runTrials, prepareOnly: true })
+        : null;
+      if (prepared && prepared.todo.length > 1 && !stop()) {
+        progress.sweepStart(prepared.selected, prepared.skipped);
+        const done = await runPool(prepared.todo.map((s) => s.file), []);
         progress.end();
-        result = { ...result, ran: done.ran, diverged: done.diverged, stopped: stop() };
-        if (done.failed.length > 0 && !stop()) {
-          console.error(
-            `error: ${done.failed.length} worker(s) failed (exit codes ${
-              done.failed.map((f) => f.code).join(", ")
-            })`,
-          );
-          return 1;
-        }
+        result = { ...prepared, ran: done.ran, diverged: done.diverged, stopped: stop() };
       } else {
         result = prepared && stop() ? prepared : await runSweep({ ...opts, data });
       }

@@ -449,3 +449,119 @@ Deno.test("experiment CLI: a subset larger than the dataset is refused naming it
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("experiment CLI: a search with fixed grids trains its trials side by side, the same bits as one by one", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = {
+    name: "packed-search",
+    description: "a learning-rate search whose grids fix its trials",
+    dataset: "mnist",
+    architecture: "shiftlab-small",
+    variants: ["plain", "bn", "sh"],
+    lr: { default: 0.01 },
+    lrSearch: { plainGrid: [0.005, 0.01], bnGrid: [0.02, 0.04], epochs: 1, trainSubset: 64 },
+    epochs: 1,
+    batchSize: 16,
+    runs: 1,
+    trainSubset: 96,
+    testSubset: 32,
+  };
+  try {
+    await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify(config));
+    const base = ["--config", `${dir}/c.json`, "--backend", "cpu", "--threads", "1"];
+    const outs: Record<number, string> = {};
+    for (const workers of [1, 2]) {
+      const p = await cli([
+        ...base,
+        "--workers",
+        `${workers}`,
+        "--progress",
+        "plain",
+        "--no-report",
+        "--out",
+        `${dir}/w${workers}`,
+      ]).output();
+      outs[workers] = new TextDecoder().decode(p.stdout);
+      assert.equal(p.code, 0, outs[workers] + new TextDecoder().decode(p.stderr));
+      assert.match(
+        outs[workers],
+        /^learning-rate search: 4 trials, 0 already finished, 4 to run$/m,
+      );
+      assert.doesNotMatch(outs[workers], /\/0\]/, "no [n/0] counters");
+    }
+    // packed: the workers train the trials (before the search's choice is printed, once)
+    const packed = outs[2];
+    const started = packed.indexOf("started 2 worker processes");
+    assert.ok(started >= 0 && started < packed.indexOf("[1/4] "), packed);
+    assert.equal(packed.match(/learning-rate search \(thesis\)/g)?.length, 1, packed);
+    const trials = ["bn__lr0.02__run0", "bn__lr0.04__run0", "plain__lr0.005__run0"]
+      .concat(["plain__lr0.01__run0"]);
+    for (const t of trials) {
+      const [a, b] = await Promise.all(
+        [1, 2].map(async (w) =>
+          JSON.parse(await Deno.readTextFile(`${dir}/w${w}/search/${t}.json`))
+        ),
+      );
+      for (const k of ["trainLoss", "trainError", "valLoss", "valError", "parameters"]) {
+        assert.deepEqual(b[k], a[k], `${t}.${k}: 2 workers vs 1`);
+      }
+    }
+    const m = await Promise.all(
+      [1, 2].map(async (w) => JSON.parse(await Deno.readTextFile(`${dir}/w${w}/experiment.json`))),
+    );
+    assert.deepEqual(m[1].lrSearch, m[0].lrSearch);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("experiment CLI: Ctrl-C during a packed search keeps its trials; --resume finishes it", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = {
+    name: "packed-search-stop",
+    description: "a packed learning-rate search stopped after its first trial",
+    dataset: "mnist",
+    architecture: "shiftlab-small",
+    variants: ["plain", "sh"],
+    lr: { default: 0.01 },
+    lrSearch: { plainGrid: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1], epochs: 1, trainSubset: 96 },
+    epochs: 1,
+    batchSize: 16,
+    runs: 1,
+    trainSubset: 96,
+    testSubset: 32,
+  };
+  try {
+    await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify(config));
+    const out = `${dir}/x`;
+    const child = cli([
+      ...["--config", `${dir}/c.json`, "--backend", "ts", "--workers", "2", "--out", out],
+    ]).spawn();
+    const trials = async () =>
+      (await Array.fromAsync(Deno.readDir(`${out}/search`)).catch(() => []))
+        .filter((e) => e.name.endsWith(".json")).length;
+    for (let i = 0; i < 1200 && (await trials()) === 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    child.kill("SIGINT");
+    const o = await child.output();
+    const text = new TextDecoder().decode(o.stdout);
+    assert.equal(o.code, 130, text + new TextDecoder().decode(o.stderr));
+    assert.match(
+      text,
+      /search: 6 trials, 0 already finished, 6 to run\nstarted 2 worker processes/,
+    );
+    assert.match(text, /interrupted during the learning-rate search; its finished trials are kept/);
+    assert.match(text, /resume with: deno task experiment --resume --out /);
+    const kept = await trials();
+    assert.ok(kept >= 1 && kept < 6, `${kept} trials kept`);
+    const p = await cli(["--resume", "--out", out, "--no-report", "--progress", "plain"]).output();
+    const resumed = new TextDecoder().decode(p.stdout);
+    assert.equal(p.code, 0, resumed + new TextDecoder().decode(p.stderr));
+    assert.match(resumed, new RegExp(`learning-rate search: 6 trials, ${kept} already finished`));
+    assert.equal(await trials(), 6);
+    assert.equal((await runFiles(out)).length, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

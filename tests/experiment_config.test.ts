@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { tsBackend } from "../src/backends/ts.ts";
 import { ratesFor, readConfigFile, validateConfig } from "../src/experiment/config.ts";
-import { plannedTrials, searchLearningRates } from "../src/experiment/lrsearch.ts";
+import { plannedTrials, searchLearningRates, searchTrials } from "../src/experiment/lrsearch.ts";
 import type { ExperimentManifest } from "../src/experiment/record.ts";
 import { prepareData, runSweep } from "../src/experiment/sweep.ts";
 import { parseVariant } from "../src/variants.ts";
@@ -103,6 +103,19 @@ Deno.test("experiment: lr search tries the 10^-i anchors, a grid around the best
   });
   assert.equal(plannedTrials(m, ["plain", "bn", "sh"]), counted.length, counted.join(" "));
   assert.equal(counted.length, 5, "the repeated 0.01 is tried once");
+  assert.equal(searchTrials(m, ["plain", "bn"]), null, "bn's rates follow plain's choice");
+  assert.deepEqual(searchTrials(m, ["plain", "sh"])?.map((t) => t.lr), [0.005, 0.01, 0.02]);
+  const both = { plainGrid: [0.01, 0.02], bnGrid: [0.04] };
+  const seen: string[] = [];
+  await searchLearningRates(both, ["plain", "bn+sh"], (v, lr) => {
+    seen.push(`${v}@${lr}`);
+    return Promise.resolve(lr);
+  });
+  assert.deepEqual(
+    searchTrials(both, ["plain", "bn+sh"])?.map((t) => `${t.variant}@${t.lr}`),
+    seen,
+  );
+  assert.equal(searchTrials({}, ["plain"]), null, "anchors first: not fixed");
 });
 
 Deno.test("experiment: per-variant lr search gives every variant the same grid and budget", async () => {
@@ -132,6 +145,12 @@ Deno.test("experiment: per-variant lr search gives every variant the same grid a
     15,
   );
   assert.equal(plannedTrials({ mode: "per-variant" }, ["plain"]), null);
+  // the grids fix every trial in advance: the list a packed search trains side by side
+  const fixed = searchTrials(
+    { mode: "per-variant", plainGrid: [0.005, 0.01, 0.02], bnGrid: [0.02, 0.04, 0.08] },
+    ["plain", "bn", "lsh"],
+  );
+  assert.deepEqual(fixed?.map((t) => `${t.variant}@${t.lr}`).sort(), [...tried].sort());
   assert.throws(
     () => validateConfig({ ...OK, lrSearch: { mode: "fair" } }, "c", checks),
     /unknown lrSearch\.mode "fair" \(expected one of: thesis, per-variant\)/,

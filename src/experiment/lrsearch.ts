@@ -113,3 +113,25 @@ export function plannedTrials(s: LrSearchConfig, variants: string[]): number | n
     : 0;
   return count(s.plainGrid) + bn;
 }
+
+/**
+ * Every (variant, rate) the search tries, when its grids fix them all before any trial (explicit
+ * grids; batch norm on its own grid, not on multiples of plain's chosen rate), in the order the
+ * search scores them; null otherwise. Such trials do not depend on one another, so a packed
+ * sweep trains them side by side before the search reads their records.
+ */
+export function searchTrials(
+  s: LrSearchConfig,
+  variants: string[],
+): { variant: string; lr: number }[] | null {
+  const pairs = (variant: string, rates: number[]) =>
+    [...new Set(rates.map(cleanRate))].map((lr) => ({ variant, lr }));
+  if (s.mode === "per-variant") {
+    const grid = perVariantGrid(s);
+    return grid ? variants.flatMap((v) => pairs(v, grid)) : null;
+  }
+  if (!s.plainGrid) return null;
+  const bn = variants.some(isBatchNormVariant);
+  if (bn && !s.bnGrid) return null;
+  return [...pairs("plain", s.plainGrid), ...(bn ? pairs("bn", s.bnGrid!) : [])];
+}

@@ -14,7 +14,13 @@ import { architectureName } from "../architectures.ts";
 import { buildNetwork } from "../variants.ts";
 import { CONFIG_DEFAULTS, defaultHoldOut, type ExperimentConfig, ratesFor } from "./config.ts";
 import { finishedRuns, readJsonIfExists, writeJsonAtomic } from "./files.ts";
-import { cleanRate, type LrSearchResult, plannedTrials, searchLearningRates } from "./lrsearch.ts";
+import {
+  cleanRate,
+  type LrSearchResult,
+  plannedTrials,
+  searchLearningRates,
+  searchTrials,
+} from "./lrsearch.ts";
 import { planRuns, type RunSpec, selectShard, type Shard } from "./plan.ts";
 import { type ExperimentManifest, RECORD_VERSION, runFileName, type RunRecord } from "./record.ts";
 import { archFor, executeRun, resolvedLayers, type RunEnv } from "./runner.ts";
@@ -52,6 +58,17 @@ export interface SweepOptions {
   overrides?: string[];
   /** Data already loaded (tests, workers); default: loaded from the config. */
   data?: SweepData;
+  /**
+   * Trains the learning-rate search's trials named (record files in `search/`) side by side
+   * elsewhere (a packed sweep's workers); false when stopped. Used when the search's grids fix
+   * its trials in advance (see `searchTrials`); otherwise the trials train here, one by one.
+   */
+  runTrials?: (files: string[]) => Promise<boolean>;
+  /**
+   * A worker of a packed search: trains the search trials `takeTrials` hands out (by record file
+   * name) until it gives null, then returns without planning or training any run.
+   */
+  takeTrials?: () => Promise<string | null>;
 }
 
 /** What a sweep did. */
@@ -244,12 +261,13 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const experiment = outDir.split("/").filter(Boolean).pop() ?? config.name;
   const stop = () => o.shouldStop?.() ?? false;
   const log = (s: string) => o.progress?.message(s);
+  if (o.takeTrials) return await trainHandedTrials(o, data, experiment);
 
   // ---- learning rates ----
   let rates: Record<string, number[]>;
   let search: LrSearchResult | null = null;
   if (config.lrSearch) {
-    if (!existing && !o.prepareOnly && !o.take) {
+    if (!existing && !o.take) {
       // Written before the search so that an interrupted search can be resumed (--resume).
       await writeJsonAtomic(
         manifestPath,
@@ -436,38 +454,48 @@ function emptyResult(outDir: string, stopped: boolean): SweepResult {
   };
 }
 
+/** What every trial of a search shares: how it trains, where its record goes, its spec. */
+function trialSetup(o: SweepOptions, data: SweepData, experiment: string, progress?: Progress) {
+  const s = o.config.lrSearch!;
+  // A trial never trains on more samples than the runs do.
+  const trialSize = s.trainSubset ? Math.min(s.trainSubset, data.train.size) : data.train.size;
+  const env: RunEnv = {
+    config: { ...o.config, epochs: s.epochs ?? o.config.epochs },
+    backend: o.backend,
+    train: subset(data.train, trialSize, "lrSearch.trainSubset"),
+    val: data.val,
+    experiment: `${experiment}/search`,
+    progress,
+    shouldStop: () => o.shouldStop?.() ?? false,
+  };
+  const dir = `${o.outDir}/search`;
+  const spec = (variant: string, lr: number, run: number): RunSpec => ({
+    variant,
+    lr,
+    run,
+    seed: o.config.baseSeed + run,
+    dropout: o.config.dropoutOverrides?.[variant] ?? o.config.dropout,
+    file: `${dir}/${runFileName(variant, lr, run)}`,
+  });
+  return { s, env, dir, runs: s.runs ?? 1, spec };
+}
+
 /** Runs the search with trials recorded in `search/`; null when interrupted. */
 async function runLrSearch(
   o: SweepOptions,
   data: SweepData,
   experiment: string,
 ): Promise<LrSearchResult | null> {
-  const s = o.config.lrSearch!;
-  const trialConfig: ExperimentConfig = { ...o.config, epochs: s.epochs ?? o.config.epochs };
-  // A trial never trains on more samples than the runs do.
-  const trialSize = s.trainSubset ? Math.min(s.trainSubset, data.train.size) : data.train.size;
+  // A worker only reads the finished trials to settle the same rates, so it says nothing.
+  const progress = o.take ? undefined : o.progress;
+  const { s, env, dir, runs, spec } = trialSetup(o, data, experiment, progress);
   if (s.trainSubset && s.trainSubset > data.train.size) {
-    o.progress?.message(
+    progress?.message(
       `learning-rate search: trials use the ${data.train.size} training samples the runs use ` +
         `(lrSearch.trainSubset asks for ${s.trainSubset})`,
     );
   }
-  const train = subset(data.train, trialSize, "lrSearch.trainSubset");
-  const runs = s.runs ?? 1;
-  const dir = `${o.outDir}/search`;
-  let interrupted = false;
-  const progress = o.take ? undefined : o.progress;
-  const env: RunEnv = {
-    config: trialConfig,
-    backend: o.backend,
-    train,
-    val: data.val,
-    experiment: `${experiment}/search`,
-    progress,
-    shouldStop: () => o.shouldStop?.() ?? false,
-  };
-  // The trials are counted like a sweep's runs when the grids fix their number; a worker only
-  // reads the finished trials, so it says nothing.
+  // The trials are counted like a sweep's runs when the grids fix their number.
   const planned = plannedTrials(s, o.config.variants);
   if (planned !== null) {
     const done = await countJsonFiles(dir);
@@ -475,32 +503,70 @@ async function runLrSearch(
   } else {
     progress?.message(`learning-rate search (${runs} run${runs > 1 ? "s" : ""} per rate)`);
   }
+  // Trials fixed in advance train side by side first (packed); the search then reads them.
+  const fixed = o.runTrials ? searchTrials(s, o.config.variants) : null;
+  if (fixed) {
+    const missing: string[] = [];
+    for (const t of fixed) {
+      for (let run = 0; run < runs; run++) {
+        const file = runFileName(t.variant, t.lr, run);
+        if (!(await readJsonIfExists<RunRecord>(`${dir}/${file}`))) missing.push(file);
+      }
+    }
+    if (missing.length > 0 && !(await o.runTrials!(missing))) return null;
+  }
+  let interrupted = false;
   const result = await searchLearningRates(s, o.config.variants, async (variant, lr) => {
     if (interrupted) return 1;
     let sum = 0;
     for (let run = 0; run < runs; run++) {
-      const file = `${dir}/${runFileName(variant, lr, run)}`;
-      let rec = await readJsonIfExists<RunRecord>(file);
+      const trial = spec(variant, lr, run);
+      let rec = await readJsonIfExists<RunRecord>(trial.file);
       if (!rec) {
-        rec = await executeRun({
-          variant,
-          lr,
-          run,
-          seed: o.config.baseSeed + run,
-          dropout: o.config.dropoutOverrides?.[variant] ?? o.config.dropout,
-          file,
-        }, env);
+        rec = await executeRun(trial, env);
         if (!rec) {
           interrupted = true;
           return 1;
         }
-        await writeJsonAtomic(file, rec);
+        await writeJsonAtomic(trial.file, rec);
       }
       sum += rec.divergedAtStep !== null ? 1 : (rec.valError.at(-1) ?? 1);
     }
     return sum / runs;
   });
   return interrupted ? null : result;
+}
+
+/** A worker of a packed search: trains the trials handed out (see {@link SweepOptions}). */
+async function trainHandedTrials(
+  o: SweepOptions,
+  data: SweepData,
+  experiment: string,
+): Promise<SweepResult> {
+  const { s, env, runs, spec } = trialSetup(o, data, experiment, o.progress);
+  const byFile = new Map<string, RunSpec>();
+  for (const t of searchTrials(s, o.config.variants) ?? []) {
+    for (let run = 0; run < runs; run++) {
+      byFile.set(runFileName(t.variant, t.lr, run), spec(t.variant, t.lr, run));
+    }
+  }
+  const result = emptyResult(o.outDir, false);
+  while (!(o.shouldStop?.() ?? false)) {
+    const file = await o.takeTrials!();
+    if (file === null) {
+      o.progress?.end();
+      return result;
+    }
+    const trial = byFile.get(file);
+    if (!trial) throw new Error(`trial ${file} is not in the learning-rate search of ${o.outDir}`);
+    const rec = await executeRun(trial, env);
+    if (!rec) break;
+    await writeJsonAtomic(trial.file, rec);
+    result.ran++;
+    if (rec.divergedAtStep !== null) result.diverged++;
+  }
+  o.progress?.end();
+  return { ...result, stopped: true };
 }
 
 async function saveRunModel(
