@@ -46,13 +46,23 @@ Deno.test("findings summary: one CSV row per run, and the findings rebuilt from 
   }
 });
 
-Deno.test("findings summary: wall time spans first start to last end, overlapping runs counted once", () => {
+Deno.test("findings summary: wall time is the time with a run in flight, overlapping runs counted once", () => {
   const rec = (t: string, s: number) => ({ provenance: { startedAt: t }, wallSeconds: s });
   assert.equal(
     experimentSpan([rec("2026-01-01T00:00:00Z", 10), rec("2026-01-01T00:00:05Z", 20)]),
     25,
   );
   assert.equal(experimentSpan([]), null);
+  // an interruption: nothing trained from 0:25 to 1:00, which does not count
+  assert.equal(
+    experimentSpan([
+      rec("2026-01-01T00:00:00Z", 10),
+      rec("2026-01-01T00:00:05Z", 20),
+      rec("2026-01-01T00:01:00Z", 30),
+      rec("2026-01-01T00:01:10Z", 5),
+    ]),
+    25 + 30,
+  );
 });
 
 Deno.test("findings CLI: collect and table; never replaces a file it did not write; misuse exits 2", async () => {

@@ -44,23 +44,30 @@ function cell(v: string | number | null | undefined): string {
 }
 
 /**
- * Wall time of a whole experiment from its records: from the first start of any run or search
- * trial to the last end (`startedAt + wallSeconds`). Runs that trained side by side overlap, so
- * this is the elapsed time, not the sum.
+ * Wall time of a whole experiment from its records: the time during which at least one of its
+ * runs or search trials was training (the union of the intervals `startedAt` to `startedAt +
+ * wallSeconds`). Runs that trained side by side overlap, so this is elapsed time, not the sum;
+ * a pause between an interruption and `--resume`, when nothing trained, does not count (runs
+ * dropped at the interruption left no record and are not in it either).
  */
 export function experimentSpan(
   records: readonly { provenance: { startedAt: string }; wallSeconds: number }[],
 ): number | null {
-  if (records.length === 0) return null;
-  let first = Infinity;
-  let last = -Infinity;
-  for (const r of records) {
-    const t = Date.parse(r.provenance.startedAt);
-    if (!Number.isFinite(t)) continue;
-    first = Math.min(first, t);
-    last = Math.max(last, t + r.wallSeconds * 1000);
+  const spans = records
+    .map((r) => [Date.parse(r.provenance.startedAt), r.wallSeconds * 1000] as const)
+    .filter(([t, d]) => Number.isFinite(t) && Number.isFinite(d))
+    .map(([t, d]) => [t, t + d] as const)
+    .sort((a, b) => a[0] - b[0]);
+  if (spans.length === 0) return null;
+  let total = 0;
+  let [from, to] = spans[0];
+  for (const [s, e] of spans.slice(1)) {
+    if (s > to) {
+      total += to - from;
+      [from, to] = [s, e];
+    } else to = Math.max(to, e);
   }
-  return Number.isFinite(first) ? (last - first) / 1000 : null;
+  return (total + to - from) / 1000;
 }
 
 /**
