@@ -83,6 +83,11 @@ Deno.test("experiment page: self-contained, Chart.js inlined, data embedded, sec
       /Raising the learning rate of ordinary biases \(biasedK\) does not help\.[\s\S]*?not tested/,
     );
     assert.doesNotMatch(html, /Partial sweep/);
+    // every signed number has one sign; outside the scripts no "<" that is not a tag
+    const text = html.replace(/<script[\s\S]*?<\/script>/g, "");
+    assert.doesNotMatch(text, /[+-]{2}\d/, "a number with two signs");
+    assert.doesNotMatch(text, /<(?![a-zA-Z/!])/, "an unescaped <");
+    assert.match(text, /[+-]\d+\.\d\d pp/, "differences in percentage points are signed");
     assert.ok(html.length < 1_500_000, `page size ${html.length} is sensible`);
   });
 });

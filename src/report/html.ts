@@ -131,16 +131,16 @@ function chartGrid(view: string, names: string[]): string {
   }</div>`;
 }
 
-/** A p-value as the tables show it. */
+/** A p-value as the tables show it (HTML: the `<` of a tiny p is escaped). */
 export function pValue(p: number | null): string {
   if (p === null || !Number.isFinite(p)) return "—";
-  if (p < 0.0001) return "<0.0001";
+  if (p < 0.0001) return "&lt;0.0001";
   return p < 0.001 ? p.toFixed(4) : p.toFixed(3);
 }
 
-/** Percentage points, signed. */
+/** Percentage points (the sign, where one is wanted, comes from {@link signed}). */
 function pp(x: number): string {
-  return `${signed(x * 100, (v) => v.toFixed(2))} pp`;
+  return `${(x * 100).toFixed(2)} pp`;
 }
 
 function validationLabel(a: ExperimentAnalysis): string {
@@ -493,11 +493,9 @@ function findingsSection(a: ExperimentAnalysis): string {
       const f2 = d.metric === "finalValError" ? pp : (x: number) => num(x, 3);
       const margin = c.margin === null
         ? ""
-        : ` margin ±${
-          d.metric === "finalValError" ? pp(c.margin).replace("+", "") : num(c.margin, 3)
-        }, ${c.kind === "equivalent" ? "TOST" : "one-sided"} p ${pValue(c.marginP)} (Holm ${
-          pValue(c.marginPHolm)
-        });`;
+        : ` margin ±${d.metric === "finalValError" ? pp(c.margin) : num(c.margin, 3)}, ${
+          c.kind === "equivalent" ? "TOST" : "one-sided"
+        } p ${pValue(c.marginP)} (Holm ${pValue(c.marginPHolm)});`;
       return `<li>${h(c.label)}: ${diffCell(d, f2)}, n = ${d.n}, p ${pValue(d.p)} (Holm ${
         pValue(d.pHolm)
       });${margin} <span class="${
