@@ -450,7 +450,7 @@ Deno.test("experiment CLI: a subset larger than the dataset is refused naming it
   }
 });
 
-Deno.test("experiment CLI: a search with fixed grids trains its trials side by side, the same bits as one by one", async () => {
+Deno.test("experiment CLI: a packed search trains its trials side by side (all at once or by stage), the same bits as one by one", async () => {
   const dir = await Deno.makeTempDir();
   const config = {
     name: "packed-search",
@@ -510,6 +510,42 @@ Deno.test("experiment CLI: a search with fixed grids trains its trials side by s
       [1, 2].map(async (w) => JSON.parse(await Deno.readTextFile(`${dir}/w${w}/experiment.json`))),
     );
     assert.deepEqual(m[1].lrSearch, m[0].lrSearch);
+
+    // A search in stages (anchors, the grid around the best, bn's multiples of plain's rate):
+    // each stage's new rates train side by side, with the bits of the one-by-one search.
+    const staged = {
+      ...config,
+      lrSearch: {
+        anchors: [0.1, 0.01],
+        grid: [0.5, 1, 2],
+        bnMultipliers: [2, 4],
+        epochs: 1,
+        trainSubset: 64,
+      },
+    };
+    await Deno.writeTextFile(`${dir}/s.json`, JSON.stringify(staged));
+    const sets: Record<string, string>[] = [];
+    for (const workers of [1, 2]) {
+      const out = `${dir}/s${workers}`;
+      const p = await cli([
+        ...base.map((a) => a === `${dir}/c.json` ? `${dir}/s.json` : a),
+        ...["--workers", `${workers}`, "--progress", "plain", "--no-report", "--out", out],
+      ]).output();
+      const text = new TextDecoder().decode(p.stdout);
+      assert.equal(p.code, 0, text + new TextDecoder().decode(p.stderr));
+      if (workers === 2) {
+        // anchors (2), the grid's two new rates, bn's two multiples, then the sweep
+        assert.equal(text.match(/started 2 worker processes/g)?.length, 4, text);
+      }
+      const set: Record<string, string> = {};
+      for (const e of await Array.fromAsync(Deno.readDir(`${out}/search`))) {
+        const r = JSON.parse(await Deno.readTextFile(`${out}/search/${e.name}`));
+        set[e.name] = JSON.stringify([r.trainLoss, r.valError, r.valLoss, r.parameters]);
+      }
+      sets.push(set);
+    }
+    assert.equal(Object.keys(sets[0]).length, 6, Object.keys(sets[0]).join(" "));
+    assert.deepEqual(sets[1], sets[0]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -2,7 +2,11 @@ import assert from "node:assert/strict";
 import { tsBackend } from "../src/backends/ts.ts";
 import { ratesFor, readConfigFile, validateConfig } from "../src/experiment/config.ts";
 import { plannedTrials, searchLearningRates, searchTrials } from "../src/experiment/lrsearch.ts";
-import type { ExperimentManifest } from "../src/experiment/record.ts";
+import {
+  type ExperimentManifest,
+  parseRunFileName,
+  runFileName,
+} from "../src/experiment/record.ts";
 import { prepareData, runSweep } from "../src/experiment/sweep.ts";
 import { parseVariant } from "../src/variants.ts";
 
@@ -116,6 +120,35 @@ Deno.test("experiment: lr search tries the 10^-i anchors, a grid around the best
     seen,
   );
   assert.equal(searchTrials({}, ["plain"]), null, "anchors first: not fixed");
+  // stage by stage, each stage's new rates are announced before they are scored
+  const stages: string[][] = [];
+  const order: string[] = [];
+  await searchLearningRates(
+    { anchors: [0.1, 0.01], grid: [0.5, 1, 2], bnMultipliers: [2, 4] },
+    ["plain", "bn"],
+    (v, lr) => {
+      order.push(`${v}@${lr}`);
+      return Promise.resolve(Math.abs(Math.log(lr / 0.02)));
+    },
+    (trials) => {
+      stages.push(trials.map((t) => `${t.variant}@${t.lr}`));
+      return Promise.resolve();
+    },
+  );
+  assert.deepEqual(stages, [
+    ["plain@0.1", "plain@0.01"],
+    ["plain@0.005", "plain@0.02"], // 0.01 is known
+    ["bn@0.04", "bn@0.08"],
+  ]);
+  assert.deepEqual(order, stages.flat(), "every announced rate is scored, nothing else");
+  assert.deepEqual(parseRunFileName(runFileName("csh+csc+ddi", 0.005, 3)), {
+    variant: "csh+csc+ddi",
+    lr: 0.005,
+    run: 3,
+  });
+  for (const bad of ["plain__lr0__run0.json", "plain__lrx__run0.json", "plain.json"]) {
+    assert.equal(parseRunFileName(bad), null, bad);
+  }
 });
 
 Deno.test("experiment: per-variant lr search gives every variant the same grid and budget", async () => {

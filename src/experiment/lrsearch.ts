@@ -22,6 +22,13 @@ export interface LrSearchResult {
 /** Scores one trial: mean final validation error of `variant` at `lr` (lower is better). */
 export type TrialFn = (variant: string, lr: number) => Promise<number>;
 
+/**
+ * Told the rates a stage of the search is about to score, before it scores them one by one:
+ * a caller that can train trials side by side trains them here (each stage's rates depend
+ * only on the stages before it).
+ */
+export type PrefetchFn = (trials: { variant: string; lr: number }[]) => Promise<void>;
+
 /** Rounds away binary noise (0.1 * 0.5 → 0.05) so rates print and name files cleanly. */
 export function cleanRate(x: number): number {
   return Number(x.toPrecision(6));
@@ -32,11 +39,15 @@ async function best(
   rates: number[],
   trial: TrialFn,
   table: Record<string, Record<string, number>>,
+  prefetch?: PrefetchFn,
 ): Promise<number> {
   const t = (table[variant] ??= {});
   let bestRate = NaN;
   let bestErr = Infinity;
-  for (const r of [...new Set(rates.map(cleanRate))]) {
+  const unique = [...new Set(rates.map(cleanRate))];
+  const fresh = unique.filter((r) => t[String(r)] === undefined);
+  if (prefetch && fresh.length > 0) await prefetch(fresh.map((lr) => ({ variant, lr })));
+  for (const r of unique) {
     const key = String(r);
     const err = t[key] ?? await trial(variant, r);
     t[key] = err;
@@ -56,10 +67,13 @@ async function anchorThenGrid(
   grid: number[] | undefined,
   trial: TrialFn,
   table: Record<string, Record<string, number>>,
+  prefetch?: PrefetchFn,
 ): Promise<number> {
-  if (grid) return await best(variant, grid, trial, table);
-  const anchor = await best(variant, s.anchors ?? [0.1, 0.01, 0.001, 0.0001], trial, table);
-  return await best(variant, (s.grid ?? [0.5, 1, 2]).map((m) => anchor * m), trial, table);
+  if (grid) return await best(variant, grid, trial, table, prefetch);
+  const anchors = s.anchors ?? [0.1, 0.01, 0.001, 0.0001];
+  const anchor = await best(variant, anchors, trial, table, prefetch);
+  const around = (s.grid ?? [0.5, 1, 2]).map((m) => anchor * m);
+  return await best(variant, around, trial, table, prefetch);
 }
 
 /**
@@ -73,24 +87,28 @@ export function perVariantGrid(s: LrSearchConfig): number[] | undefined {
     .sort((a, b) => a - b);
 }
 
-/** Runs the search for `variants` with `trial` scoring each tried rate. */
+/**
+ * Runs the search for `variants` with `trial` scoring each tried rate; `prefetch`, when given,
+ * hears each stage's new rates first (see {@link PrefetchFn}).
+ */
 export async function searchLearningRates(
   s: LrSearchConfig,
   variants: string[],
   trial: TrialFn,
+  prefetch?: PrefetchFn,
 ): Promise<LrSearchResult> {
   const table: Record<string, Record<string, number>> = {};
   const chosen: Record<string, number> = {};
   if (s.mode === "per-variant") {
     const grid = perVariantGrid(s);
-    for (const v of variants) chosen[v] = await anchorThenGrid(v, s, grid, trial, table);
+    for (const v of variants) chosen[v] = await anchorThenGrid(v, s, grid, trial, table, prefetch);
     return { mode: "per-variant", chosen, table };
   }
-  const plain = await anchorThenGrid("plain", s, s.plainGrid, trial, table);
+  const plain = await anchorThenGrid("plain", s, s.plainGrid, trial, table, prefetch);
   let bn: number | null = null;
   if (variants.some(isBatchNormVariant)) {
     const grid = s.bnGrid ?? (s.bnMultipliers ?? [2, 4, 8]).map((m) => plain * m);
-    bn = await best("bn", grid, trial, table);
+    bn = await best("bn", grid, trial, table, prefetch);
   }
   for (const v of variants) chosen[v] = isBatchNormVariant(v) && bn !== null ? bn : plain;
   return { mode: "thesis", chosen, table };

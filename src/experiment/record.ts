@@ -154,6 +154,17 @@ export function runFileName(variant: string, lr: number, run: number): string {
   return `${variant}__lr${lr}__run${run}.json`;
 }
 
+/** The variant, rate and run a record file is named for ({@link runFileName}), or null. */
+export function parseRunFileName(
+  file: string,
+): { variant: string; lr: number; run: number } | null {
+  const m = /^(.+)__lr([^_]+)__run(\d+)\.json$/.exec(file);
+  if (!m) return null;
+  const lr = Number(m[2]);
+  if (!(lr > 0) || !Number.isFinite(lr)) return null;
+  return { variant: m[1], lr, run: Number(m[3]) };
+}
+
 type Obj = Record<string, unknown>;
 
 function fail(file: string, what: string): never {

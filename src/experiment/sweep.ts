@@ -22,7 +22,13 @@ import {
   searchTrials,
 } from "./lrsearch.ts";
 import { planRuns, type RunSpec, selectShard, type Shard } from "./plan.ts";
-import { type ExperimentManifest, RECORD_VERSION, runFileName, type RunRecord } from "./record.ts";
+import {
+  type ExperimentManifest,
+  parseRunFileName,
+  RECORD_VERSION,
+  runFileName,
+  type RunRecord,
+} from "./record.ts";
 import { archFor, executeRun, resolvedLayers, type RunEnv } from "./runner.ts";
 
 /** Options of {@link runSweep}. */
@@ -60,8 +66,9 @@ export interface SweepOptions {
   data?: SweepData;
   /**
    * Trains the learning-rate search's trials named (record files in `search/`) side by side
-   * elsewhere (a packed sweep's workers); false when stopped. Used when the search's grids fix
-   * its trials in advance (see `searchTrials`); otherwise the trials train here, one by one.
+   * elsewhere (a packed sweep's workers); false when stopped. Given all trials at once when the
+   * search's grids fix them in advance (see `searchTrials`), else each stage's new rates (the
+   * anchors, the grid around the best, batch norm's multiples of plain's rate) as it comes.
    */
   runTrials?: (files: string[]) => Promise<boolean>;
   /**
@@ -503,19 +510,23 @@ async function runLrSearch(
   } else {
     progress?.message(`learning-rate search (${runs} run${runs > 1 ? "s" : ""} per rate)`);
   }
-  // Trials fixed in advance train side by side first (packed); the search then reads them.
-  const fixed = o.runTrials ? searchTrials(s, o.config.variants) : null;
-  if (fixed) {
+  // Packed, trials train side by side: all of them first when the grids fix them in advance,
+  // else each stage's new rates as the search reaches it; the search then reads their records.
+  let interrupted = false;
+  const trainMissing = async (trials: { variant: string; lr: number }[]) => {
     const missing: string[] = [];
-    for (const t of fixed) {
+    for (const t of trials) {
       for (let run = 0; run < runs; run++) {
         const file = runFileName(t.variant, t.lr, run);
         if (!(await readJsonIfExists<RunRecord>(`${dir}/${file}`))) missing.push(file);
       }
     }
-    if (missing.length > 0 && !(await o.runTrials!(missing))) return null;
-  }
-  let interrupted = false;
+    // one missing trial trains here, in this process, as an unpacked search would
+    if (missing.length > 1 && !interrupted && !(await o.runTrials!(missing))) interrupted = true;
+  };
+  const fixed = o.runTrials ? searchTrials(s, o.config.variants) : null;
+  if (fixed) await trainMissing(fixed);
+  if (interrupted) return null;
   const result = await searchLearningRates(s, o.config.variants, async (variant, lr) => {
     if (interrupted) return 1;
     let sum = 0;
@@ -533,7 +544,7 @@ async function runLrSearch(
       sum += rec.divergedAtStep !== null ? 1 : (rec.valError.at(-1) ?? 1);
     }
     return sum / runs;
-  });
+  }, o.runTrials ? trainMissing : undefined);
   return interrupted ? null : result;
 }
 
@@ -544,12 +555,14 @@ async function trainHandedTrials(
   experiment: string,
 ): Promise<SweepResult> {
   const { s, env, runs, spec } = trialSetup(o, data, experiment, o.progress);
-  const byFile = new Map<string, RunSpec>();
-  for (const t of searchTrials(s, o.config.variants) ?? []) {
-    for (let run = 0; run < runs; run++) {
-      byFile.set(runFileName(t.variant, t.lr, run), spec(t.variant, t.lr, run));
-    }
-  }
+  // The variants a search tries: plain and bn in the thesis's mode, every variant per-variant.
+  const searched = new Set(
+    s.mode === "per-variant" ? o.config.variants : ["plain", "bn", ...o.config.variants],
+  );
+  const trialOf = (file: string): RunSpec | null => {
+    const t = parseRunFileName(file);
+    return t && searched.has(t.variant) && t.run < runs ? spec(t.variant, t.lr, t.run) : null;
+  };
   const result = emptyResult(o.outDir, false);
   while (!(o.shouldStop?.() ?? false)) {
     const file = await o.takeTrials!();
@@ -557,7 +570,7 @@ async function trainHandedTrials(
       o.progress?.end();
       return result;
     }
-    const trial = byFile.get(file);
+    const trial = trialOf(file);
     if (!trial) throw new Error(`trial ${file} is not in the learning-rate search of ${o.outDir}`);
     const rec = await executeRun(trial, env);
     if (!rec) break;
