@@ -450,22 +450,32 @@ Deno.test("experiment CLI: a subset larger than the dataset is refused naming it
   }
 });
 
-Deno.test("experiment CLI: a packed search trains its trials side by side (all at once or by stage), the same bits as one by one", async () => {
-  const dir = await Deno.makeTempDir();
-  const config = {
+/** A tiny sweep config with a learning-rate search over `variants`. */
+function searchConfig(variants: string[], lrSearch: Record<string, unknown>) {
+  return {
     name: "packed-search",
-    description: "a learning-rate search whose grids fix its trials",
+    description: "a tiny sweep with a learning-rate search",
     dataset: "mnist",
     architecture: "shiftlab-small",
-    variants: ["plain", "bn", "sh"],
+    variants,
     lr: { default: 0.01 },
-    lrSearch: { plainGrid: [0.005, 0.01], bnGrid: [0.02, 0.04], epochs: 1, trainSubset: 64 },
+    lrSearch,
     epochs: 1,
     batchSize: 16,
     runs: 1,
     trainSubset: 96,
     testSubset: 32,
   };
+}
+
+Deno.test("experiment CLI: a packed search trains its trials side by side (all at once or by stage), the same bits as one by one", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = searchConfig(["plain", "bn", "sh"], {
+    plainGrid: [0.005, 0.01],
+    bnGrid: [0.02, 0.04],
+    epochs: 1,
+    trainSubset: 64,
+  });
   try {
     await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify(config));
     const base = ["--config", `${dir}/c.json`, "--backend", "cpu", "--threads", "1"];
@@ -553,20 +563,11 @@ Deno.test("experiment CLI: a packed search trains its trials side by side (all a
 
 Deno.test("experiment CLI: Ctrl-C during a packed search keeps its trials; --resume finishes it", async () => {
   const dir = await Deno.makeTempDir();
-  const config = {
-    name: "packed-search-stop",
-    description: "a packed learning-rate search stopped after its first trial",
-    dataset: "mnist",
-    architecture: "shiftlab-small",
-    variants: ["plain", "sh"],
-    lr: { default: 0.01 },
-    lrSearch: { plainGrid: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1], epochs: 1, trainSubset: 96 },
+  const config = searchConfig(["plain", "sh"], {
+    plainGrid: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1],
     epochs: 1,
-    batchSize: 16,
-    runs: 1,
     trainSubset: 96,
-    testSubset: 32,
-  };
+  });
   try {
     await Deno.writeTextFile(`${dir}/c.json`, JSON.stringify(config));
     const out = `${dir}/x`;

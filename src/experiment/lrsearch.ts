@@ -116,20 +116,16 @@ export async function searchLearningRates(
 
 /**
  * How many rates the search tries (each with `lrSearch.runs` trials), when its grids fix the
- * number: explicit grids, or batch norm's multipliers of plain's rate; null when anchors come
- * first (the second grid's overlap with the anchors depends on the anchor chosen).
+ * number: every trial of {@link searchTrials}, or batch norm's multipliers of plain's rate after
+ * plain's grid; null when anchors come first (the second grid's overlap with the anchors
+ * depends on the anchor chosen).
  */
 export function plannedTrials(s: LrSearchConfig, variants: string[]): number | null {
-  const count = (rates: number[]) => new Set(rates.map(cleanRate)).size;
-  if (s.mode === "per-variant") {
-    const grid = perVariantGrid(s);
-    return grid ? variants.length * count(grid) : null;
-  }
-  if (!s.plainGrid) return null;
-  const bn = variants.some(isBatchNormVariant)
-    ? (s.bnGrid ? count(s.bnGrid) : new Set(s.bnMultipliers ?? [2, 4, 8]).size)
-    : 0;
-  return count(s.plainGrid) + bn;
+  const fixed = searchTrials(s, variants);
+  if (fixed) return fixed.length;
+  if (s.mode === "per-variant" || !s.plainGrid) return null;
+  // a bn variant without bnGrid: plain's grid, then one trial per multiplier
+  return new Set(s.plainGrid.map(cleanRate)).size + new Set(s.bnMultipliers ?? [2, 4, 8]).size;
 }
 
 /**
