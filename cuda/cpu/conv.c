@@ -7,32 +7,6 @@
 #include "internal.h"
 
 
-/* d[i] = s[2 i] for i < n (im2col with stride 2); reads nothing past s[2 n - 2]. */
-static inline void gather_stride2(float* restrict d, const float* restrict s, int32_t n) {
-  int32_t i = 0;
-  for (; i + 9 <= n; i += 8) {
-    const sl_v8 a = *(const sl_v8*)(s + 2 * i), b = *(const sl_v8*)(s + 2 * i + 8);
-    *(sl_v8*)(d + i) = __builtin_shuffle(a, b, SL_EVEN8);
-  }
-  for (; i < n; i++) d[i] = s[2 * i];
-}
-
-/* d[2 i] += s[i] for i < n (col2im with stride 2); touches nothing past d[2 n - 2] (the odd
- * positions in between are rewritten unchanged). */
-static inline void scatter_add_stride2(float* restrict d, const float* restrict s, int32_t n) {
-  int32_t i = 0;
-  const sl_v8 zero = {0};
-  for (; i + 9 <= n; i += 8) {
-    const sl_v8 v = *(const sl_v8*)(s + i);
-    sl_v8* lo = (sl_v8*)(d + 2 * i);
-    sl_v8* hi = (sl_v8*)(d + 2 * i + 8);
-    *lo += __builtin_shuffle(v, zero, ((sl_i8){0, 8, 1, 9, 2, 10, 3, 11}));
-    *hi += __builtin_shuffle(v, zero, ((sl_i8){4, 12, 5, 13, 6, 14, 7, 15}));
-  }
-  for (; i < n; i++) d[2 * i] += s[i];
-}
-
-
 SL_API int sl_swap_axes01(const float* x, int64_t d0, int64_t d1, int64_t inner, float* out) {
   SL_ARG(x != NULL && out != NULL, "sl_swap_axes01: null pointer");
   SL_ARG(d0 >= 0 && d1 >= 0 && inner >= 0, "sl_swap_axes01: negative size");
@@ -47,121 +21,187 @@ SL_API int sl_swap_axes01(const float* x, int64_t d0, int64_t d1, int64_t inner,
 
 /* ---------------------------------------------------------------- im2col, col2im */
 
-/* One row (ch, ky, kx) of the column matrix of images [0, n): col_row[(b, oy, ox)]. */
-static void im2col_row(const float* x, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh,
-                       int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
-                       int32_t ow, int64_t row, float* dst) {
-  const int32_t ch = (int32_t)(row / (kh * kw));
-  const int32_t ky = (int32_t)((row / kw) % kh);
-  const int32_t kx = (int32_t)(row % kw);
-  /* valid ox range: 0 <= ox*sw - pw + kx < w */
-  int32_t ox_lo = 0;
-  while (ox_lo < ow && ox_lo * sw - pw + kx < 0) ox_lo++;
-  int32_t ox_hi = ow;
-  while (ox_hi > ox_lo && (ox_hi - 1) * sw - pw + kx >= w) ox_hi--;
-  for (int32_t b = 0; b < n; b++) {
-    const float* plane = x + ((int64_t)b * c + ch) * h * w;
-    for (int32_t oy = 0; oy < oh; oy++) {
-      float* d = dst + ((int64_t)b * oh + oy) * ow;
-      const int32_t iy = oy * sh - ph + ky;
-      if (iy < 0 || iy >= h) {
-        memset(d, 0, (size_t)ow * 4);
-        continue;
-      }
-      const float* src = plane + (int64_t)iy * w - pw + kx;
-      for (int32_t ox = 0; ox < ox_lo; ox++) d[ox] = 0.0f;
-      if (sw == 1) {
-        if (ox_hi > ox_lo) memcpy(d + ox_lo, src + ox_lo, (size_t)(ox_hi - ox_lo) * 4);
-      } else if (sw == 2) {
-        gather_stride2(d + ox_lo, src + 2 * (int64_t)ox_lo, ox_hi - ox_lo);
-      } else {
-        for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[ox] = src[(int64_t)ox * sw];
-      }
-      for (int32_t ox = ox_hi; ox < ow; ox++) d[ox] = 0.0f;
+/*
+ * Both work one input plane (b, ch) at a time through a zero-padded copy of it, so that no
+ * window position needs a bounds test: rows of (h + 2 ph) x (w + 2 pw) floats and PAD_SLACK
+ * floats after the last one, which the 8-wide stride-2 loads may read past a row's end (what
+ * they read there is never stored). Values are copied, and col2im adds each column value into
+ * its input element in (ky, kx) order starting from zero, as the reference does: the results
+ * are those of a direct loop over the windows, bit for bit.
+ */
+#define PAD_SLACK 32
+
+/* Floats of a padded plane buffer for images of h x w padded by ph, pw. */
+static int64_t pad_plane_size(int32_t h, int32_t w, int32_t ph, int32_t pw) {
+  return (int64_t)(h + 2 * ph) * (w + 2 * pw) + PAD_SLACK;
+}
+
+/* P = the h x w plane src with ph zero rows above and below and pw zero columns each side. */
+static void pad_plane(const float* src, int32_t h, int32_t w, int32_t ph, int32_t pw, float* P) {
+  const int32_t wp = w + 2 * pw;
+  memset(P, 0, sizeof(float) * (size_t)ph * wp);
+  for (int32_t y = 0; y < h; y++) {
+    float* row = P + (int64_t)(y + ph) * wp;
+    for (int32_t x = 0; x < pw; x++) row[x] = 0.0f;
+    memcpy(row + pw, src + (int64_t)y * w, sizeof(float) * (size_t)w);
+    for (int32_t x = pw + w; x < wp; x++) row[x] = 0.0f;
+  }
+  memset(P + (int64_t)(h + ph) * wp, 0, sizeof(float) * (size_t)(ph * wp + PAD_SLACK));
+}
+
+/* d[i] = s[2 i] for i < n; when `spill`, d[n .. n rounded up to 8) may be overwritten too. */
+static inline void gather2(float* restrict d, const float* restrict s, int32_t n, int spill) {
+  int32_t i = 0;
+  for (; i + 8 <= n || (spill && i < n); i += 8) {
+    const sl_v8 a = *(const sl_v8*)(s + 2 * i), b = *(const sl_v8*)(s + 2 * i + 8);
+    *(sl_v8*)(d + i) = __builtin_shuffle(a, b, SL_EVEN8);
+  }
+  for (; i < n; i++) d[i] = s[2 * i];
+}
+
+/* d[2 i] += s[i] for i < n (the odd positions in between get + 0, which leaves them as they
+ * are: no element of a plane that starts at +0 and only has values added is ever -0). */
+static inline void scatter_add2(float* restrict d, const float* restrict s, int32_t n) {
+  const sl_v8 zero = {0};
+  for (int32_t i = 0; i < n; i += 8) {
+    sl_v8 v;
+    if (i + 8 <= n) {
+      v = *(const sl_v8*)(s + i);
+    } else {
+      float t[8] = {0};
+      memcpy(t, s + i, sizeof(float) * (size_t)(n - i));
+      v = *(const sl_v8*)t;
     }
+    sl_v8* lo = (sl_v8*)(d + 2 * i);
+    sl_v8* hi = (sl_v8*)(d + 2 * i + 8);
+    *lo += __builtin_shuffle(v, zero, ((sl_i8){0, 8, 1, 9, 2, 10, 3, 11}));
+    *hi += __builtin_shuffle(v, zero, ((sl_i8){4, 12, 5, 13, 6, 14, 7, 15}));
   }
 }
 
-/* im2col of images [0, n) into col [c*kh*kw, n*oh*ow]; over the team when `par`. */
-static void im2col_run(const float* x, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh,
-                       int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
-                       int32_t ow, float* col, int par) {
+/* The columns of plane pl = (b, ch) of images [0, n): col[(ch, ky, kx), (b, oy, ox)]; P is a
+ * padded plane buffer. */
+static void im2col_plane(const float* x, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh,
+                         int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
+                         int32_t ow, int64_t pl, float* col, float* P) {
   const int64_t cols = (int64_t)n * oh * ow;
-  const int64_t rows = (int64_t)c * kh * kw;
-  if (par && rows * cols > PAR_MIN) {
-#pragma omp parallel for schedule(static)
-    for (int64_t row = 0; row < rows; row++) {
-      im2col_row(x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, row, col + row * cols);
-    }
-  } else {
-    for (int64_t row = 0; row < rows; row++) {
-      im2col_row(x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, row, col + row * cols);
-    }
-  }
-}
-
-SL_API int sl_im2col(const float* x, const sl_window* g, float* col) {
-  SL_ARG(x != NULL && col != NULL, "sl_im2col: null pointer");
-  WINDOW("sl_im2col", g);
-  im2col_run(x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, col, 1);
-  return SL_OK;
-}
-
-/* Plane pl = (b, ch) of x from the column matrix of images [0, n) (overwritten, not added). */
-static void col2im_plane(const float* col, int32_t n, int32_t c, int32_t h, int32_t w,
-                         int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw,
-                         int32_t oh, int32_t ow, int64_t pl, float* x) {
-  const int64_t cols = (int64_t)n * oh * ow;
-  const int32_t b = (int32_t)(pl / c);
-  const int32_t ch = (int32_t)(pl % c);
-  float* plane = x + pl * h * w;
-  memset(plane, 0, (size_t)h * w * 4);
+  const int32_t b = (int32_t)(pl / c), ch = (int32_t)(pl % c);
+  const int32_t wp = w + 2 * pw;
+  pad_plane(x + pl * h * w, h, w, ph, pw, P);
   for (int32_t ky = 0; ky < kh; ky++) {
     for (int32_t kx = 0; kx < kw; kx++) {
-      const float* src = col + (((int64_t)ch * kh + ky) * kw + kx) * cols + (int64_t)b * oh * ow;
-      int32_t ox_lo = 0;
-      while (ox_lo < ow && ox_lo * sw - pw + kx < 0) ox_lo++;
-      int32_t ox_hi = ow;
-      while (ox_hi > ox_lo && (ox_hi - 1) * sw - pw + kx >= w) ox_hi--;
-      for (int32_t oy = 0; oy < oh; oy++) {
-        const int32_t iy = oy * sh - ph + ky;
-        if (iy < 0 || iy >= h) continue;
-        float* d = plane + (int64_t)iy * w - pw + kx;
-        const float* s = src + (int64_t)oy * ow;
+      float* d = col + (((int64_t)ch * kh + ky) * kw + kx) * cols + (int64_t)b * oh * ow;
+      for (int32_t oy = 0; oy < oh; oy++, d += ow) {
+        const float* s = P + (int64_t)(oy * sh + ky) * wp + kx;
         if (sw == 1) {
-          for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[ox] += s[ox];
+          memcpy(d, s, sizeof(float) * (size_t)ow);
         } else if (sw == 2) {
-          scatter_add_stride2(d + 2 * (int64_t)ox_lo, s + ox_lo, ox_hi - ox_lo);
+          /* may spill into this plane's next rows of columns, which are written after */
+          gather2(d, s, ow, (int64_t)oy * ow + ((ow + 7) & ~7) <= (int64_t)oh * ow);
         } else {
-          for (int32_t ox = ox_lo; ox < ox_hi; ox++) d[(int64_t)ox * sw] += s[ox];
+          for (int32_t ox = 0; ox < ow; ox++) d[ox] = s[(int64_t)ox * sw];
         }
       }
     }
   }
 }
 
-/* col2im of images [0, n); one (n, c) plane per iteration: planes are disjoint, so no two
- * threads write one value. */
-static void col2im_run(const float* col, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh,
-                       int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
-                       int32_t ow, float* x, int par) {
+/* Runs BODY for every plane pl of [0, planes) with a padded plane buffer P, over the team (one
+ * buffer per thread) when `threaded`, else without entering OpenMP; returns -1 from the calling
+ * function when a buffer could not be allocated. */
+#define FOR_PLANES(planes, threaded, h, w, ph, pw, BODY)                              \
+  do {                                                                               \
+    const int64_t psz_ = pad_plane_size(h, w, ph, pw);                               \
+    int oom_ = 0;                                                                    \
+    if (threaded) {                                                                  \
+      _Pragma("omp parallel")                                                        \
+      {                                                                              \
+        float* P = (float*)malloc(sizeof(float) * (size_t)psz_);                    \
+        if (!P) oom_ = 1;                                                            \
+        _Pragma("omp for schedule(static)")                                          \
+        for (int64_t pl = 0; pl < (planes); pl++) {                                  \
+          if (P) { BODY; }                                                           \
+        }                                                                            \
+        free(P);                                                                     \
+      }                                                                              \
+    } else {                                                                         \
+      float* P = (float*)malloc(sizeof(float) * (size_t)psz_);                      \
+      if (!P) oom_ = 1;                                                              \
+      for (int64_t pl = 0; pl < (planes) && P; pl++) { BODY; }                       \
+      free(P);                                                                       \
+    }                                                                                \
+    if (oom_) return -1;                                                             \
+  } while (0)
+
+/* im2col of images [0, n) into col [c*kh*kw, n*oh*ow]; over the team when `par`. Returns 0,
+ * or -1 when out of memory. */
+static int im2col_run(const float* x, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh,
+                      int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
+                      int32_t ow, float* col, int par) {
   const int64_t planes = (int64_t)n * c;
-  if (par && planes * h * w * kh * kw > PAR_MIN) {
-#pragma omp parallel for schedule(static)
-    for (int64_t pl = 0; pl < planes; pl++) {
-      col2im_plane(col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, x);
-    }
-  } else {
-    for (int64_t pl = 0; pl < planes; pl++) {
-      col2im_plane(col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, x);
+  const int threaded = par && planes * kh * kw * oh * ow > PAR_MIN;
+  FOR_PLANES(planes, threaded, h, w, ph, pw,
+             im2col_plane(x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, col, P));
+  return 0;
+}
+
+SL_API int sl_im2col(const float* x, const sl_window* g, float* col) {
+  SL_ARG(x != NULL && col != NULL, "sl_im2col: null pointer");
+  WINDOW("sl_im2col", g);
+  if (im2col_run(x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, col, 1)) {
+    return sl_set_error(SL_ERR_MEMORY, "sl_im2col: out of memory for a padded plane");
+  }
+  return SL_OK;
+}
+
+/* Plane pl = (b, ch) of x from the column matrix of images [0, n) (overwritten, not added); P
+ * is a padded plane buffer. */
+static void col2im_plane(const float* col, int32_t n, int32_t c, int32_t h, int32_t w,
+                         int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw,
+                         int32_t oh, int32_t ow, int64_t pl, float* x, float* P) {
+  const int64_t cols = (int64_t)n * oh * ow;
+  const int32_t b = (int32_t)(pl / c), ch = (int32_t)(pl % c);
+  const int32_t wp = w + 2 * pw;
+  memset(P, 0, sizeof(float) * (size_t)pad_plane_size(h, w, ph, pw));
+  for (int32_t ky = 0; ky < kh; ky++) {
+    for (int32_t kx = 0; kx < kw; kx++) {
+      const float* s = col + (((int64_t)ch * kh + ky) * kw + kx) * cols + (int64_t)b * oh * ow;
+      for (int32_t oy = 0; oy < oh; oy++, s += ow) {
+        float* d = P + (int64_t)(oy * sh + ky) * wp + kx;
+        if (sw == 1) {
+          for (int32_t ox = 0; ox < ow; ox++) d[ox] += s[ox];
+        } else if (sw == 2) {
+          scatter_add2(d, s, ow);
+        } else {
+          for (int32_t ox = 0; ox < ow; ox++) d[(int64_t)ox * sw] += s[ox];
+        }
+      }
     }
   }
+  float* plane = x + pl * h * w;
+  for (int32_t y = 0; y < h; y++) {
+    memcpy(plane + (int64_t)y * w, P + (int64_t)(y + ph) * wp + pw, sizeof(float) * (size_t)w);
+  }
+}
+
+/* col2im of images [0, n); one (n, c) plane per iteration: planes are disjoint, so no two
+ * threads write one value. Returns 0, or -1 when out of memory. */
+static int col2im_run(const float* col, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh,
+                      int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
+                      int32_t ow, float* x, int par) {
+  const int64_t planes = (int64_t)n * c;
+  const int threaded = par && planes * h * w * kh * kw > PAR_MIN;
+  FOR_PLANES(planes, threaded, h, w, ph, pw,
+             col2im_plane(col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, x, P));
+  return 0;
 }
 
 SL_API int sl_col2im(const float* col, const sl_window* g, float* x) {
   SL_ARG(x != NULL && col != NULL, "sl_col2im: null pointer");
   WINDOW("sl_col2im", g);
-  col2im_run(col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, x, 1);
+  if (col2im_run(col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, x, 1)) {
+    return sl_set_error(SL_ERR_MEMORY, "sl_col2im: out of memory for a padded plane");
+  }
   return SL_OK;
 }
 
@@ -249,8 +289,10 @@ static int conv_forward_group(const conv_plan_t* p, const float* x, const float*
                               const conv_scratch_t* sc) {
   const int par = sc->pa == NULL;
   const int64_t cols = gn * p->s;
-  im2col_run(x + b0 * p->c * p->h * p->w, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh,
-             p->sw, p->ph, p->pw, p->oh, p->ow, sc->col, par);
+  if (im2col_run(x + b0 * p->c * p->h * p->w, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw,
+                 p->sh, p->sw, p->ph, p->pw, p->oh, p->ow, sc->col, par)) {
+    return -1;
+  }
   float* out = gn == 1 ? y + b0 * p->f * p->s : sc->mat;
   if (conv_gemm(sc, 0, 0, p->f, cols, p->ckk, wt, sc->col, 0.0f, out)) return -1;
   if (gn == 1 && !bias) return 0;
@@ -274,8 +316,10 @@ static int conv_backward_group(const conv_plan_t* p, const float* x, const float
   const int par = sc->pa == NULL;
   const int64_t cols = gn * p->s;
   const int64_t img = (int64_t)p->c * p->h * p->w;
-  im2col_run(x + b0 * img, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh, p->sw, p->ph,
-             p->pw, p->oh, p->ow, sc->col, par);
+  if (im2col_run(x + b0 * img, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh, p->sw,
+                 p->ph, p->pw, p->oh, p->ow, sc->col, par)) {
+    return -1;
+  }
   const float* d = dy + b0 * p->f * p->s;
   if (gn > 1) {
     const int64_t rows = gn * p->f;
@@ -291,9 +335,8 @@ static int conv_backward_group(const conv_plan_t* p, const float* x, const float
   if (!dx) return 0;
   /* the columns are no longer needed: dcol = W^T dy overwrites them */
   if (conv_gemm(sc, 1, 0, p->ckk, cols, p->f, wt, d, 0.0f, sc->col)) return -1;
-  col2im_run(sc->col, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh, p->sw, p->ph, p->pw,
-             p->oh, p->ow, dx + b0 * img, par);
-  return 0;
+  return col2im_run(sc->col, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh, p->sw, p->ph,
+                    p->pw, p->oh, p->ow, dx + b0 * img, par);
 }
 
 #define CONV_WINDOW(op)                                                               \

@@ -164,6 +164,25 @@ static inline void slg_kernel(int64_t kc, const float* restrict a, const float* 
     }
     return;
   }
+  if (nr == SLG_NR) {
+    /* the first mr rows of a short panel, full width: the same vector arithmetic */
+    for (int r = 0; r < mr; r++) {
+      slg_vfu* c0 = (slg_vfu*)(c + r * ldc);
+      slg_vfu* c1 = (slg_vfu*)(c + r * ldc + SLG_VW);
+      slg_vf v0 = acc[r][0] * alpha;
+      slg_vf v1 = acc[r][1] * alpha;
+      if (!first) {
+        v0 += (slg_vf)*c0;
+        v1 += (slg_vf)*c1;
+      } else if (beta != 0.0f) {
+        v0 += (slg_vf)*c0 * beta;
+        v1 += (slg_vf)*c1 * beta;
+      }
+      *c0 = (slg_vfu)v0;
+      *c1 = (slg_vfu)v1;
+    }
+    return;
+  }
   float tile[SLG_MR][SLG_NR] __attribute__((aligned(64)));
   for (int r = 0; r < SLG_MR; r++) {
     *(slg_vf*)&tile[r][0] = acc[r][0];
