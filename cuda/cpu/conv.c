@@ -106,54 +106,6 @@ static void im2col_plane(const float* x, int32_t n, int32_t c, int32_t h, int32_
   }
 }
 
-/* Runs BODY for every plane pl of [0, planes) with a padded plane buffer P, over the team (one
- * buffer per thread) when `threaded`, else without entering OpenMP; returns -1 from the calling
- * function when a buffer could not be allocated. */
-#define FOR_PLANES(planes, threaded, h, w, ph, pw, BODY)                              \
-  do {                                                                               \
-    const int64_t psz_ = pad_plane_size(h, w, ph, pw);                               \
-    int oom_ = 0;                                                                    \
-    if (threaded) {                                                                  \
-      _Pragma("omp parallel")                                                        \
-      {                                                                              \
-        float* P = (float*)malloc(sizeof(float) * (size_t)psz_);                    \
-        if (!P) oom_ = 1;                                                            \
-        _Pragma("omp for schedule(static)")                                          \
-        for (int64_t pl = 0; pl < (planes); pl++) {                                  \
-          if (P) { BODY; }                                                           \
-        }                                                                            \
-        free(P);                                                                     \
-      }                                                                              \
-    } else {                                                                         \
-      float* P = (float*)malloc(sizeof(float) * (size_t)psz_);                      \
-      if (!P) oom_ = 1;                                                              \
-      for (int64_t pl = 0; pl < (planes) && P; pl++) { BODY; }                       \
-      free(P);                                                                       \
-    }                                                                                \
-    if (oom_) return -1;                                                             \
-  } while (0)
-
-/* im2col of images [0, n) into col [c*kh*kw, n*oh*ow]; over the team when `par`. Returns 0,
- * or -1 when out of memory. */
-static int im2col_run(const float* x, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh,
-                      int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
-                      int32_t ow, float* col, int par) {
-  const int64_t planes = (int64_t)n * c;
-  const int threaded = par && planes * kh * kw * oh * ow > PAR_MIN;
-  FOR_PLANES(planes, threaded, h, w, ph, pw,
-             im2col_plane(x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, col, P));
-  return 0;
-}
-
-SL_API int sl_im2col(const float* x, const sl_window* g, float* col) {
-  SL_ARG(x != NULL && col != NULL, "sl_im2col: null pointer");
-  WINDOW("sl_im2col", g);
-  if (im2col_run(x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, col, 1)) {
-    return sl_set_error(SL_ERR_MEMORY, "sl_im2col: out of memory for a padded plane");
-  }
-  return SL_OK;
-}
-
 /* Plane pl = (b, ch) of x from the column matrix of images [0, n) (overwritten, not added); P
  * is a padded plane buffer. */
 static void col2im_plane(const float* col, int32_t n, int32_t c, int32_t h, int32_t w,
@@ -184,22 +136,66 @@ static void col2im_plane(const float* col, int32_t n, int32_t c, int32_t h, int3
   }
 }
 
-/* col2im of images [0, n); one (n, c) plane per iteration: planes are disjoint, so no two
- * threads write one value. Returns 0, or -1 when out of memory. */
-static int col2im_run(const float* col, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh,
-                      int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
-                      int32_t ow, float* x, int par) {
+/* Plane pl of im2col (adjoint 0: src = x, dst = col) or of col2im (adjoint 1: src = col,
+ * dst = x); P is a padded plane buffer. */
+static inline void plane_op(int adjoint, const float* src, float* dst, int32_t n, int32_t c,
+                            int32_t h, int32_t w, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
+                            int32_t ph, int32_t pw, int32_t oh, int32_t ow, int64_t pl, float* P) {
+  if (adjoint) {
+    col2im_plane(src, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, dst, P);
+  } else {
+    im2col_plane(src, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, dst, P);
+  }
+}
+
+/*
+ * im2col (adjoint 0: x [n, c, h, w] -> col [c*kh*kw, n*oh*ow]) or col2im (adjoint 1: col -> x,
+ * overwritten) of images [0, n), one input plane at a time: over the team, each thread with its
+ * own padded plane buffer, when `par` and the columns are many (planes are disjoint in x and in
+ * col, so no two threads write one value), else without entering OpenMP. Returns 0, or -1 when
+ * a buffer could not be allocated.
+ */
+static int planes_run(int adjoint, const float* src, float* dst, int32_t n, int32_t c, int32_t h,
+                      int32_t w, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph,
+                      int32_t pw, int32_t oh, int32_t ow, int par) {
   const int64_t planes = (int64_t)n * c;
-  const int threaded = par && planes * h * w * kh * kw > PAR_MIN;
-  FOR_PLANES(planes, threaded, h, w, ph, pw,
-             col2im_plane(col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, x, P));
-  return 0;
+  const size_t psz = sizeof(float) * (size_t)pad_plane_size(h, w, ph, pw);
+  int oom = 0;
+  if (par && planes * kh * kw * oh * ow > PAR_MIN) {
+#pragma omp parallel
+    {
+      float* P = (float*)malloc(psz);
+      if (!P) oom = 1;
+#pragma omp for schedule(static)
+      for (int64_t pl = 0; pl < planes; pl++) {
+        if (P) plane_op(adjoint, src, dst, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, P);
+      }
+      free(P);
+    }
+  } else {
+    float* P = (float*)malloc(psz);
+    if (!P) return -1;
+    for (int64_t pl = 0; pl < planes; pl++) {
+      plane_op(adjoint, src, dst, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, P);
+    }
+    free(P);
+  }
+  return oom ? -1 : 0;
+}
+
+SL_API int sl_im2col(const float* x, const sl_window* g, float* col) {
+  SL_ARG(x != NULL && col != NULL, "sl_im2col: null pointer");
+  WINDOW("sl_im2col", g);
+  if (planes_run(0, x, col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, 1)) {
+    return sl_set_error(SL_ERR_MEMORY, "sl_im2col: out of memory for a padded plane");
+  }
+  return SL_OK;
 }
 
 SL_API int sl_col2im(const float* col, const sl_window* g, float* x) {
   SL_ARG(x != NULL && col != NULL, "sl_col2im: null pointer");
   WINDOW("sl_col2im", g);
-  if (col2im_run(col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, x, 1)) {
+  if (planes_run(1, col, x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, 1)) {
     return sl_set_error(SL_ERR_MEMORY, "sl_col2im: out of memory for a padded plane");
   }
   return SL_OK;
@@ -289,8 +285,8 @@ static int conv_forward_group(const conv_plan_t* p, const float* x, const float*
                               const conv_scratch_t* sc) {
   const int par = sc->pa == NULL;
   const int64_t cols = gn * p->s;
-  if (im2col_run(x + b0 * p->c * p->h * p->w, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw,
-                 p->sh, p->sw, p->ph, p->pw, p->oh, p->ow, sc->col, par)) {
+  if (planes_run(0, x + b0 * p->c * p->h * p->w, sc->col, (int32_t)gn, p->c, p->h, p->w, p->kh,
+                 p->kw, p->sh, p->sw, p->ph, p->pw, p->oh, p->ow, par)) {
     return -1;
   }
   float* out = gn == 1 ? y + b0 * p->f * p->s : sc->mat;
@@ -316,8 +312,8 @@ static int conv_backward_group(const conv_plan_t* p, const float* x, const float
   const int par = sc->pa == NULL;
   const int64_t cols = gn * p->s;
   const int64_t img = (int64_t)p->c * p->h * p->w;
-  if (im2col_run(x + b0 * img, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh, p->sw,
-                 p->ph, p->pw, p->oh, p->ow, sc->col, par)) {
+  if (planes_run(0, x + b0 * img, sc->col, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh,
+                 p->sw, p->ph, p->pw, p->oh, p->ow, par)) {
     return -1;
   }
   const float* d = dy + b0 * p->f * p->s;
@@ -335,8 +331,8 @@ static int conv_backward_group(const conv_plan_t* p, const float* x, const float
   if (!dx) return 0;
   /* the columns are no longer needed: dcol = W^T dy overwrites them */
   if (conv_gemm(sc, 1, 0, p->ckk, cols, p->f, wt, d, 0.0f, sc->col)) return -1;
-  return col2im_run(sc->col, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh, p->sw, p->ph,
-                    p->pw, p->oh, p->ow, dx + b0 * img, par);
+  return planes_run(1, sc->col, dx + b0 * img, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh,
+                    p->sw, p->ph, p->pw, p->oh, p->ow, par);
 }
 
 #define CONV_WINDOW(op)                                                               \

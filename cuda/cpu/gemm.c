@@ -119,6 +119,30 @@ static void slg_pack_b_block(int trans_b, const float* b, int64_t ldb, int64_t p
   }
 }
 
+#if SLG_VW > 0
+/* Rows [0, rows) of a full-width tile: C = alpha * acc + (first ? beta * C : C). */
+static inline __attribute__((always_inline)) void slg_store_rows(slg_vf acc[SLG_MR][2], int rows,
+                                                                 float* restrict c, int64_t ldc,
+                                                                 float alpha, float beta,
+                                                                 int first) {
+  for (int r = 0; r < rows; r++) {
+    slg_vfu* c0 = (slg_vfu*)(c + r * ldc);
+    slg_vfu* c1 = (slg_vfu*)(c + r * ldc + SLG_VW);
+    slg_vf v0 = acc[r][0] * alpha;
+    slg_vf v1 = acc[r][1] * alpha;
+    if (!first) {
+      v0 += (slg_vf)*c0;
+      v1 += (slg_vf)*c1;
+    } else if (beta != 0.0f) {
+      v0 += (slg_vf)*c0 * beta;
+      v1 += (slg_vf)*c1 * beta;
+    }
+    *c0 = (slg_vfu)v0;
+    *c1 = (slg_vfu)v1;
+  }
+}
+#endif
+
 /*
  * Micro-kernel: acc[MR x NR] = sum_p a[p*MR + r] * b[p*NR + j]; then
  * C = alpha * acc + (first ? beta * C : C) for the valid mr x nr corner.
@@ -146,40 +170,13 @@ static inline void slg_kernel(int64_t kc, const float* restrict a, const float* 
       acc[r][1] += av * b1;
     }
   }
-  if (mr == SLG_MR && nr == SLG_NR) {
-    for (int r = 0; r < SLG_MR; r++) {
-      slg_vfu* c0 = (slg_vfu*)(c + r * ldc);
-      slg_vfu* c1 = (slg_vfu*)(c + r * ldc + SLG_VW);
-      slg_vf v0 = acc[r][0] * alpha;
-      slg_vf v1 = acc[r][1] * alpha;
-      if (!first) {
-        v0 += (slg_vf)*c0;
-        v1 += (slg_vf)*c1;
-      } else if (beta != 0.0f) {
-        v0 += (slg_vf)*c0 * beta;
-        v1 += (slg_vf)*c1 * beta;
-      }
-      *c0 = (slg_vfu)v0;
-      *c1 = (slg_vfu)v1;
-    }
-    return;
-  }
   if (nr == SLG_NR) {
-    /* the first mr rows of a short panel, full width: the same vector arithmetic */
-    for (int r = 0; r < mr; r++) {
-      slg_vfu* c0 = (slg_vfu*)(c + r * ldc);
-      slg_vfu* c1 = (slg_vfu*)(c + r * ldc + SLG_VW);
-      slg_vf v0 = acc[r][0] * alpha;
-      slg_vf v1 = acc[r][1] * alpha;
-      if (!first) {
-        v0 += (slg_vf)*c0;
-        v1 += (slg_vf)*c1;
-      } else if (beta != 0.0f) {
-        v0 += (slg_vf)*c0 * beta;
-        v1 += (slg_vf)*c1 * beta;
-      }
-      *c0 = (slg_vfu)v0;
-      *c1 = (slg_vfu)v1;
+    /* full width: every row (a constant bound, so acc stays in registers), or the first mr of a
+     * short panel */
+    if (mr == SLG_MR) {
+      slg_store_rows(acc, SLG_MR, c, ldc, alpha, beta, first);
+    } else {
+      slg_store_rows(acc, (int)mr, c, ldc, alpha, beta, first);
     }
     return;
   }
