@@ -266,6 +266,21 @@ function register(target: Target): void {
   };
   const check = (what: string, p: Pair, t: Tolerance) =>
     compare(`${name} ${what}`, be.download(p[1]), ref.download(p[0]), t);
+  /** Floats after a guarded output, and the value they hold. */
+  const GUARD = 40, SENTINEL = 7777.25;
+  /** An output of n floats whose target buffer has GUARD sentinel floats after them. */
+  const guardedOut = (n: number): Pair => {
+    const b = be.alloc(n + GUARD, "float32", false);
+    be.upload(b, new Float32Array(n + GUARD).fill(SENTINEL));
+    return [ref.alloc(n, "float32"), b];
+  };
+  /** check() on the first n floats, and that the target wrote nothing past them. */
+  const checkGuarded = (what: string, p: Pair, n: number, t: Tolerance) => {
+    const got = be.download(p[1]);
+    const past = got.subarray(n).findIndex((v) => v !== SENTINEL);
+    assert.equal(past, -1, `${name} ${what}: wrote float ${n + past}, past the output's ${n}`);
+    compare(`${name} ${what}`, got.subarray(0, n), ref.download(p[0]), t);
+  };
   /** Runs `fn` with the outputs of fresh allocations poisoned (native targets). */
   const poisoned = (fn: () => void) => () => {
     if (!target.native) return fn();
@@ -400,6 +415,13 @@ function register(target: Target): void {
     // stride 2 over rows long enough for the 8-wide stride-2 gather / scatter, and their tails
     { n: 2, c: 3, h: 9, w: 41, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 },
     { n: 2, c: 2, h: 7, w: 40, kh: 2, kw: 3, sh: 2, sw: 2, ph: 0, pw: 1 },
+    // phase planes: even and odd paddings at stride 2, padding at stride 3, outputs smaller
+    // than one 8-wide row, the quick network's first layer, long stride-1 rows with tails
+    { n: 2, c: 2, h: 9, w: 10, kh: 3, kw: 3, sh: 2, sw: 2, ph: 2, pw: 2 },
+    { n: 2, c: 3, h: 10, w: 11, kh: 3, kw: 3, sh: 3, sw: 3, ph: 1, pw: 1 },
+    { n: 1, c: 2, h: 3, w: 3, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 },
+    { n: 2, c: 3, h: 28, w: 28, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 },
+    { n: 1, c: 2, h: 5, w: 37, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 },
   ];
 
   pprimitive("swapAxes01", () => {
@@ -423,14 +445,15 @@ function register(target: Target): void {
     for (const g of windows) {
       const [oh, ow] = windowOut(g);
       const colN = g.c * g.kh * g.kw * g.n * oh * ow, xN = g.n * g.c * g.h * g.w;
-      const x = pair(d.rand(xN)), col = out(colN);
+      // the target's outputs are followed by GUARD floats that must come back untouched
+      const x = pair(d.rand(xN)), col = guardedOut(colN);
       ref.im2col(x[0], g, col[0]);
       be.im2col(x[1], g, col[1]);
-      check(`im2col ${geom(g)}`, col, EXACT);
-      const dcol = pair(d.rand(colN)), dx = out(xN);
+      checkGuarded(`im2col ${geom(g)}`, col, colN, EXACT);
+      const dcol = pair(d.rand(colN)), dx = guardedOut(xN);
       ref.col2im(dcol[0], g, dx[0]);
       be.col2im(dcol[1], g, dx[1]);
-      check(`col2im ${geom(g)}`, dx, target.tol("col2im"));
+      checkGuarded(`col2im ${geom(g)}`, dx, xN, target.tol("col2im"));
       free(x, col, dcol, dx);
     }
   });

@@ -22,163 +22,283 @@ SL_API int sl_swap_axes01(const float* x, int64_t d0, int64_t d1, int64_t inner,
 /* ---------------------------------------------------------------- im2col, col2im */
 
 /*
- * Both work one input plane (b, ch) at a time through a zero-padded copy of it, so that no
- * window position needs a bounds test: rows of (h + 2 ph) x (w + 2 pw) floats and PAD_SLACK
- * floats after the last one, which the 8-wide stride-2 loads may read past a row's end (what
- * they read there is never stored). Values are copied, and col2im adds each column value into
- * its input element in (ky, kx) order starting from zero, as the reference does: the results
- * are those of a direct loop over the windows, bit for bit.
+ * Both work one input plane (b, ch) at a time through its zero-padded copy split into phase
+ * planes: for strides sh, sw the padded plane P ((h + 2 ph) x (w + 2 pw)) becomes sh * sw planes
+ * Q[py][px] of qh x qw floats with Q[py][px][r][q] = P[r sh + py][q sw + px], so that the
+ * window position (ky, kx) of output row oy reads ow consecutive floats,
+ * Q[ky % sh][kx % sw][oy + ky / sh][kx / sw ...]: every row of columns is a short contiguous
+ * copy (stride 1: Q is P). Each phase plane is followed by PAD_SLACK floats that the 8-wide
+ * loads and stores may touch past a row's end (what is read there is never kept, what is added
+ * there is +0). Values are copied, and col2im adds each column value into its input element in
+ * (ky, kx) order starting from +0, as the reference does: the results are those of a direct
+ * loop over the windows, bit for bit.
  */
 #define PAD_SLACK 32
 
-/* Floats of a padded plane buffer for images of h x w padded by ph, pw. */
-static int64_t pad_plane_size(int32_t h, int32_t w, int32_t ph, int32_t pw) {
-  return (int64_t)(h + 2 * ph) * (w + 2 * pw) + PAD_SLACK;
+/* The phase-plane geometry of a window. */
+typedef struct {
+  int32_t sh, sw, hp, wp; /* strides, padded plane size */
+  int32_t qh, qw;         /* one phase plane's rows and row length */
+  int64_t qs;             /* floats from one phase plane to the next */
+} phases_t;
+
+static phases_t phases(int32_t h, int32_t w, int32_t sh, int32_t sw, int32_t ph, int32_t pw) {
+  phases_t f = {sh, sw, h + 2 * ph, w + 2 * pw, 0, 0, 0};
+  f.qh = (f.hp + sh - 1) / sh;
+  f.qw = (f.wp + sw - 1) / sw;
+  f.qs = (int64_t)f.qh * f.qw + PAD_SLACK;
+  return f;
 }
 
-/* P = the h x w plane src with ph zero rows above and below and pw zero columns each side. */
-static void pad_plane(const float* src, int32_t h, int32_t w, int32_t ph, int32_t pw, float* P) {
-  const int32_t wp = w + 2 * pw;
-  memset(P, 0, sizeof(float) * (size_t)ph * wp);
-  for (int32_t y = 0; y < h; y++) {
-    float* row = P + (int64_t)(y + ph) * wp;
-    for (int32_t x = 0; x < pw; x++) row[x] = 0.0f;
-    memcpy(row + pw, src + (int64_t)y * w, sizeof(float) * (size_t)w);
-    for (int32_t x = pw + w; x < wp; x++) row[x] = 0.0f;
-  }
-  memset(P + (int64_t)(h + ph) * wp, 0, sizeof(float) * (size_t)(ph * wp + PAD_SLACK));
+/* Floats of one plane's scratch: its phase planes. */
+static int64_t plane_scratch_size(const phases_t* f) {
+  return f->qs * f->sh * f->sw;
 }
 
-/* d[i] = s[2 i] for i < n; when `spill`, d[n .. n rounded up to 8) may be overwritten too. */
-static inline void gather2(float* restrict d, const float* restrict s, int32_t n, int spill) {
+/* d[i] = s[i] for i < n, 8, 4, 2, 1 at a time (fixed-size copies that stay inline: a loop of
+ * single floats would become a call to memcpy, which costs more than these short rows). */
+static inline void copy_exact(float* restrict d, const float* restrict s, int32_t n) {
   int32_t i = 0;
-  for (; i + 8 <= n || (spill && i < n); i += 8) {
-    const sl_v8 a = *(const sl_v8*)(s + 2 * i), b = *(const sl_v8*)(s + 2 * i + 8);
-    *(sl_v8*)(d + i) = __builtin_shuffle(a, b, SL_EVEN8);
-  }
-  for (; i < n; i++) d[i] = s[2 * i];
+  for (; i + 8 <= n; i += 8) memcpy(d + i, s + i, 32);
+  if (n - i >= 4) memcpy(d + i, s + i, 16), i += 4;
+  if (n - i >= 2) memcpy(d + i, s + i, 8), i += 2;
+  if (n - i >= 1) d[i] = s[i];
 }
 
-/* d[2 i] += s[i] for i < n (the odd positions in between get + 0, which leaves them as they
- * are: no element of a plane that starts at +0 and only has values added is ever -0). */
-static inline void scatter_add2(float* restrict d, const float* restrict s, int32_t n) {
-  const sl_v8 zero = {0};
-  for (int32_t i = 0; i < n; i += 8) {
-    sl_v8 v;
-    if (i + 8 <= n) {
-      v = *(const sl_v8*)(s + i);
-    } else {
-      float t[8] = {0};
-      memcpy(t, s + i, sizeof(float) * (size_t)(n - i));
-      v = *(const sl_v8*)t;
+/* d[i] = s[i sw] for i < n, 8 at a time while the loads stay within the `avail` floats
+ * readable from s; d[n .. n rounded up to 8) may be overwritten too. */
+static inline __attribute__((always_inline)) void take_row(float* restrict d,
+                                                           const float* restrict s, int32_t n,
+                                                           int64_t avail, const int32_t sw) {
+  int32_t i = 0;
+  if (sw == 1) {
+    for (; i < n && i + 8 <= avail; i += 8) *(sl_v8*)(d + i) = *(const sl_v8*)(s + i);
+  } else if (sw == 2) {
+    for (; i < n && 2 * i + 16 <= avail; i += 8) {
+      const sl_v8 u = *(const sl_v8*)(s + 2 * i), v = *(const sl_v8*)(s + 2 * i + 8);
+      *(sl_v8*)(d + i) = __builtin_shuffle(u, v, SL_EVEN8);
     }
-    sl_v8* lo = (sl_v8*)(d + 2 * i);
-    sl_v8* hi = (sl_v8*)(d + 2 * i + 8);
-    *lo += __builtin_shuffle(v, zero, ((sl_i8){0, 8, 1, 9, 2, 10, 3, 11}));
-    *hi += __builtin_shuffle(v, zero, ((sl_i8){4, 12, 5, 13, 6, 14, 7, 15}));
+  }
+  if (sw == 1) {
+    copy_exact(d + i, s + i, n - i);
+  } else {
+    for (; i < n; i++) d[i] = s[(int64_t)i * sw];
   }
 }
 
-/* The columns of plane pl = (b, ch) of images [0, n): col[(ch, ky, kx), (b, oy, ox)]; P is a
- * padded plane buffer. */
-static void im2col_plane(const float* x, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh,
-                         int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw, int32_t oh,
-                         int32_t ow, int64_t pl, float* col, float* P) {
+/* d[i] = s[i] for i < n; when `spill`, 8 at a time, s read and d overwritten up to n rounded
+ * up to 8. */
+static inline void copy_row(float* restrict d, const float* restrict s, int32_t n, int spill) {
+  if (!spill) {
+    copy_exact(d, s, n);
+    return;
+  }
+  for (int32_t i = 0; i < n; i += 8) *(sl_v8*)(d + i) = *(const sl_v8*)(s + i);
+}
+
+/* d[i] += s[i] for i < n, 8 at a time; when `over`, s is read up to n rounded up to 8 and
+ * d[n ..] of that gets + 0, which leaves it as it is (no element of a plane that starts at +0
+ * and only has values added is ever -0); else the tail goes one by one. */
+static inline void add_row(float* restrict d, const float* restrict s, int32_t n, int over) {
+  const sl_i8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8) *(sl_v8*)(d + i) += *(const sl_v8*)(s + i);
+  if (i < n && over) {
+    *(sl_v8*)(d + i) += (sl_v8)((sl_i8) * (const sl_v8*)(s + i) & (lane < n - i));
+  } else {
+    for (; i < n; i++) d[i] += s[i];
+  }
+}
+
+/* d[2 i] = a[i] and d[2 i + 1] = b[i] for 2 i + 1 < n (d[n - 1] = a[n / 2] when n is odd); when
+ * `spill`, d[n .. n rounded up to 16) may be overwritten too, and a, b read up to n / 2
+ * rounded up to 8. */
+static inline void interleave2(float* restrict d, const float* restrict a, const float* restrict b,
+                               int32_t n, int spill) {
+  int32_t t = 0;
+  for (; 2 * t + 16 <= n || (spill && 2 * t < n); t += 8) {
+    const sl_v8 u = *(const sl_v8*)(a + t), v = *(const sl_v8*)(b + t);
+    *(sl_v8*)(d + 2 * t) = __builtin_shuffle(u, v, ((sl_i8){0, 8, 1, 9, 2, 10, 3, 11}));
+    *(sl_v8*)(d + 2 * t + 8) = __builtin_shuffle(u, v, ((sl_i8){4, 12, 5, 13, 6, 14, 7, 15}));
+  }
+  for (int32_t j = 2 * t; j < n; j++) d[j] = (j & 1) ? b[j >> 1] : a[j >> 1];
+}
+
+/* Rows of an oh x ow block, counted from the top, whose 8-wide copies may run past their end:
+ * those that stay inside the block. */
+static inline int32_t spill_rows(int32_t oh, int32_t ow) {
+  const int64_t past = ((ow + 7) & ~7) - ow, room = (int64_t)(oh - 1) * ow;
+  if (past == 0) return oh;
+  return room < past ? 0 : (int32_t)((room - past) / ow + 1);
+}
+
+/*
+ * The per-plane work below is written once with the strides as parameters and instantiated for
+ * the common strides as constants (PLANE_STRIDES), so that the phase arithmetic is shifts, not
+ * divisions, in the inner loops.
+ */
+
+/* The phase planes of plane `src` (h x w) into scratch S (plane_scratch_size floats). */
+static inline __attribute__((always_inline)) void split_plane(const float* src, int32_t h,
+                                                              int32_t w, int32_t ph, int32_t pw,
+                                                              const phases_t* f, float* S,
+                                                              const int32_t sh, const int32_t sw) {
+  const int32_t qh = f->qh, qw = f->qw;
+  const sl_v8 zero = {0};
+  for (int32_t px = 0; px < sw; px++) {
+    /* q[t] = src row [t sw + px - pw] for t in [lo, hi); zeros (the padding) elsewhere */
+    const int32_t lo = pw > px ? (pw - px + sw - 1) / sw : 0;
+    int32_t hi = (w + pw - px + sw - 1) / sw;
+    if (hi > qw) hi = qw;
+    for (int32_t py = 0; py < sh; py++) {
+      float* q = S + ((int64_t)py * sw + px) * f->qs;
+      for (int32_t r = 0; r < qh; r++, q += qw) {
+        /* stores may run up to 7 floats past the row, into the next row (written after this
+         * one) or the plane's slack */
+        const int32_t iy = r * sh + py - ph;
+        if (iy < 0 || iy >= h) {
+          for (int32_t t = 0; t < qw; t += 8) *(sl_v8*)(q + t) = zero;
+          continue;
+        }
+        for (int32_t t = 0; t < lo; t++) q[t] = 0.0f;
+        const int64_t at = (int64_t)iy * w + (int64_t)lo * sw + px - pw;
+        take_row(q + lo, src + at, hi - lo, (int64_t)h * w - at, sw);
+        for (int32_t t = hi; t < qw; t++) q[t] = 0.0f;
+      }
+    }
+  }
+}
+
+/* Plane `dst` (h x w, overwritten) from the phase planes in scratch S. */
+static inline __attribute__((always_inline)) void join_plane(const phases_t* f, int32_t h,
+                                                             int32_t w, int32_t ph, int32_t pw,
+                                                             const float* S, float* dst,
+                                                             const int32_t sh, const int32_t sw) {
+  for (int32_t iy = 0; iy < h; iy++) {
+    const int32_t y = iy + ph, py = y % sh, r = y / sh;
+    const float* q0 = S + (int64_t)py * sw * f->qs + (int64_t)r * f->qw;
+    float* d = dst + (int64_t)iy * w;
+    if (sw == 1) {
+      copy_row(d, q0 + pw, w, 0);
+    } else if (sw == 2) {
+      /* d[x] = phase (x + pw) % 2 at (x + pw) / 2; may spill into this plane's next rows,
+       * which are written after this one */
+      const float* a = (pw & 1) ? q0 + f->qs + pw / 2 : q0 + pw / 2;
+      const float* b = (pw & 1) ? q0 + (pw + 1) / 2 : q0 + f->qs + pw / 2;
+      interleave2(d, a, b, w, (int64_t)iy * w + ((w + 15) & ~15) <= (int64_t)h * w);
+    } else {
+      for (int32_t x = 0; x < w; x++) d[x] = q0[((x + pw) % sw) * f->qs + (x + pw) / sw];
+    }
+  }
+}
+
+/* The columns of plane pl = (b, ch) of images [0, n): col[(ch, ky, kx), (b, oy, ox)]; S is a
+ * plane scratch buffer. */
+static inline __attribute__((always_inline)) void im2col_plane(
+    const float* x, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh, int32_t kw,
+    int32_t ph, int32_t pw, int32_t oh, int32_t ow, const phases_t* f, int64_t pl, float* col,
+    float* S, const int32_t sh, const int32_t sw) {
   const int64_t cols = (int64_t)n * oh * ow;
   const int32_t b = (int32_t)(pl / c), ch = (int32_t)(pl % c);
-  const int32_t wp = w + 2 * pw;
-  pad_plane(x + pl * h * w, h, w, ph, pw, P);
+  const int32_t spill = spill_rows(oh, ow);
+  split_plane(x + pl * h * w, h, w, ph, pw, f, S, sh, sw);
   for (int32_t ky = 0; ky < kh; ky++) {
     for (int32_t kx = 0; kx < kw; kx++) {
       float* d = col + (((int64_t)ch * kh + ky) * kw + kx) * cols + (int64_t)b * oh * ow;
-      for (int32_t oy = 0; oy < oh; oy++, d += ow) {
-        const float* s = P + (int64_t)(oy * sh + ky) * wp + kx;
-        if (sw == 1) {
-          memcpy(d, s, sizeof(float) * (size_t)ow);
-        } else if (sw == 2) {
-          /* may spill into this plane's next rows of columns, which are written after */
-          gather2(d, s, ow, (int64_t)oy * ow + ((ow + 7) & ~7) <= (int64_t)oh * ow);
-        } else {
-          for (int32_t ox = 0; ox < ow; ox++) d[ox] = s[(int64_t)ox * sw];
-        }
-      }
+      const float* s = S + ((int64_t)(ky % sh) * sw + kx % sw) * f->qs +
+                       (int64_t)(ky / sh) * f->qw + kx / sw;
+      int32_t oy = 0;
+      /* the first rows may spill into this block's next rows, which are written after */
+      for (; oy < spill; oy++, d += ow, s += f->qw) copy_row(d, s, ow, 1);
+      for (; oy < oh; oy++, d += ow, s += f->qw) copy_row(d, s, ow, 0);
     }
   }
 }
 
-/* Plane pl = (b, ch) of x from the column matrix of images [0, n) (overwritten, not added); P
- * is a padded plane buffer. */
-static void col2im_plane(const float* col, int32_t n, int32_t c, int32_t h, int32_t w,
-                         int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph, int32_t pw,
-                         int32_t oh, int32_t ow, int64_t pl, float* x, float* P) {
+/* Plane pl = (b, ch) of x from the column matrix of images [0, n) (overwritten, not added); S
+ * is a plane scratch buffer. */
+static inline __attribute__((always_inline)) void col2im_plane(
+    const float* col, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh, int32_t kw,
+    int32_t ph, int32_t pw, int32_t oh, int32_t ow, const phases_t* f, int64_t pl, float* x,
+    float* S, const int32_t sh, const int32_t sw) {
   const int64_t cols = (int64_t)n * oh * ow;
   const int32_t b = (int32_t)(pl / c), ch = (int32_t)(pl % c);
-  const int32_t wp = w + 2 * pw;
-  memset(P, 0, sizeof(float) * (size_t)pad_plane_size(h, w, ph, pw));
+  const int32_t over = spill_rows(oh, ow);
+  memset(S, 0, sizeof(float) * (size_t)(f->qs * sh * sw));
   for (int32_t ky = 0; ky < kh; ky++) {
     for (int32_t kx = 0; kx < kw; kx++) {
       const float* s = col + (((int64_t)ch * kh + ky) * kw + kx) * cols + (int64_t)b * oh * ow;
-      for (int32_t oy = 0; oy < oh; oy++, s += ow) {
-        float* d = P + (int64_t)(oy * sh + ky) * wp + kx;
-        if (sw == 1) {
-          for (int32_t ox = 0; ox < ow; ox++) d[ox] += s[ox];
-        } else if (sw == 2) {
-          scatter_add2(d, s, ow);
-        } else {
-          for (int32_t ox = 0; ox < ow; ox++) d[(int64_t)ox * sw] += s[ox];
-        }
-      }
+      float* d = S + ((int64_t)(ky % sh) * sw + kx % sw) * f->qs + (int64_t)(ky / sh) * f->qw +
+                 kx / sw;
+      int32_t oy = 0;
+      /* the first rows may read this block's next rows (never past the block) */
+      for (; oy < over; oy++, s += ow, d += f->qw) add_row(d, s, ow, 1);
+      for (; oy < oh; oy++, s += ow, d += f->qw) add_row(d, s, ow, 0);
     }
   }
-  float* plane = x + pl * h * w;
-  for (int32_t y = 0; y < h; y++) {
-    memcpy(plane + (int64_t)y * w, P + (int64_t)(y + ph) * wp + pw, sizeof(float) * (size_t)w);
-  }
+  join_plane(f, h, w, ph, pw, S, x + pl * h * w, sh, sw);
 }
 
 /* Plane pl of im2col (adjoint 0: src = x, dst = col) or of col2im (adjoint 1: src = col,
- * dst = x); P is a padded plane buffer. */
-static inline void plane_op(int adjoint, const float* src, float* dst, int32_t n, int32_t c,
-                            int32_t h, int32_t w, int32_t kh, int32_t kw, int32_t sh, int32_t sw,
-                            int32_t ph, int32_t pw, int32_t oh, int32_t ow, int64_t pl, float* P) {
+ * dst = x) at strides sh, sw; S is a plane scratch buffer. */
+static inline __attribute__((always_inline)) void plane_op_at(
+    int adjoint, const float* src, float* dst, int32_t n, int32_t c, int32_t h, int32_t w,
+    int32_t kh, int32_t kw, int32_t ph, int32_t pw, int32_t oh, int32_t ow, const phases_t* f,
+    int64_t pl, float* S, const int32_t sh, const int32_t sw) {
   if (adjoint) {
-    col2im_plane(src, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, dst, P);
+    col2im_plane(src, n, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, dst, S, sh, sw);
   } else {
-    im2col_plane(src, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, dst, P);
+    im2col_plane(src, n, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, dst, S, sh, sw);
   }
+}
+
+/* plane_op_at with the strides as constants where they are 1 or 2 (PLANE_STRIDES). */
+static void plane_op(int adjoint, const float* src, float* dst, int32_t n, int32_t c, int32_t h,
+                     int32_t w, int32_t kh, int32_t kw, int32_t ph, int32_t pw, int32_t oh,
+                     int32_t ow, const phases_t* f, int64_t pl, float* S) {
+#define PLANE_STRIDES(SH, SW)                                                                 \
+  if (f->sh == SH && f->sw == SW) {                                                           \
+    plane_op_at(adjoint, src, dst, n, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, S, SH, SW);     \
+    return;                                                                                   \
+  }
+  PLANE_STRIDES(1, 1)
+  PLANE_STRIDES(2, 2)
+#undef PLANE_STRIDES
+  plane_op_at(adjoint, src, dst, n, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, S, f->sh, f->sw);
 }
 
 /*
  * im2col (adjoint 0: x [n, c, h, w] -> col [c*kh*kw, n*oh*ow]) or col2im (adjoint 1: col -> x,
  * overwritten) of images [0, n), one input plane at a time: over the team, each thread with its
- * own padded plane buffer, when `par` and the columns are many (planes are disjoint in x and in
- * col, so no two threads write one value), else without entering OpenMP. Returns 0, or -1 when
- * a buffer could not be allocated.
+ * own plane scratch, when `par` and the columns are many (planes are disjoint in x and in col,
+ * so no two threads write one value), else without entering OpenMP. Returns 0, or -1 when a
+ * buffer could not be allocated.
  */
 static int planes_run(int adjoint, const float* src, float* dst, int32_t n, int32_t c, int32_t h,
                       int32_t w, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph,
                       int32_t pw, int32_t oh, int32_t ow, int par) {
   const int64_t planes = (int64_t)n * c;
-  const size_t psz = sizeof(float) * (size_t)pad_plane_size(h, w, ph, pw);
+  const phases_t f = phases(h, w, sh, sw, ph, pw);
+  const size_t ssz = sizeof(float) * (size_t)plane_scratch_size(&f);
   int oom = 0;
   if (par && planes * kh * kw * oh * ow > PAR_MIN) {
 #pragma omp parallel
     {
-      float* P = (float*)malloc(psz);
-      if (!P) oom = 1;
+      float* S = (float*)malloc(ssz);
+      if (!S) oom = 1;
 #pragma omp for schedule(static)
       for (int64_t pl = 0; pl < planes; pl++) {
-        if (P) plane_op(adjoint, src, dst, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, P);
+        if (S) plane_op(adjoint, src, dst, n, c, h, w, kh, kw, ph, pw, oh, ow, &f, pl, S);
       }
-      free(P);
+      free(S);
     }
   } else {
-    float* P = (float*)malloc(psz);
-    if (!P) return -1;
+    float* S = (float*)malloc(ssz);
+    if (!S) return -1;
     for (int64_t pl = 0; pl < planes; pl++) {
-      plane_op(adjoint, src, dst, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, pl, P);
+      plane_op(adjoint, src, dst, n, c, h, w, kh, kw, ph, pw, oh, ow, &f, pl, S);
     }
-    free(P);
+    free(S);
   }
   return oom ? -1 : 0;
 }
@@ -187,7 +307,7 @@ SL_API int sl_im2col(const float* x, const sl_window* g, float* col) {
   SL_ARG(x != NULL && col != NULL, "sl_im2col: null pointer");
   WINDOW("sl_im2col", g);
   if (planes_run(0, x, col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, 1)) {
-    return sl_set_error(SL_ERR_MEMORY, "sl_im2col: out of memory for a padded plane");
+    return sl_set_error(SL_ERR_MEMORY, "sl_im2col: out of memory for a plane's scratch");
   }
   return SL_OK;
 }
@@ -196,7 +316,7 @@ SL_API int sl_col2im(const float* col, const sl_window* g, float* x) {
   SL_ARG(x != NULL && col != NULL, "sl_col2im: null pointer");
   WINDOW("sl_col2im", g);
   if (planes_run(1, col, x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, 1)) {
-    return sl_set_error(SL_ERR_MEMORY, "sl_col2im: out of memory for a padded plane");
+    return sl_set_error(SL_ERR_MEMORY, "sl_col2im: out of memory for a plane's scratch");
   }
   return SL_OK;
 }
