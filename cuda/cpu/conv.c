@@ -55,14 +55,27 @@ static int64_t plane_scratch_size(const phases_t* f) {
   return f->qs * f->sh * f->sw;
 }
 
-/* d[i] = s[i] for i < n, 8, 4, 2, 1 at a time (fixed-size copies that stay inline: a loop of
- * single floats would become a call to memcpy, which costs more than these short rows). */
+/* An empty asm that makes p opaque to the optimiser: a loop that uses it is not turned into a
+ * call to memcpy or memset, which costs more than the short rows here. */
+#define KEEP_LOOP(p) __asm__("" : "+r"(p))
+
+/* d[i] = s[i] for i < n, 8, 4, 2, 1 at a time. */
 static inline void copy_exact(float* restrict d, const float* restrict s, int32_t n) {
-  int32_t i = 0;
-  for (; i + 8 <= n; i += 8) memcpy(d + i, s + i, 32);
-  if (n - i >= 4) memcpy(d + i, s + i, 16), i += 4;
-  if (n - i >= 2) memcpy(d + i, s + i, 8), i += 2;
-  if (n - i >= 1) d[i] = s[i];
+  for (; n >= 8; n -= 8, d += 8, s += 8) {
+    *(sl_v8*)d = *(const sl_v8*)s;
+    KEEP_LOOP(d);
+  }
+  if (n >= 4) memcpy(d, s, 16), d += 4, s += 4, n -= 4;
+  if (n >= 2) memcpy(d, s, 8), d += 2, s += 2, n -= 2;
+  if (n >= 1) *d = *s;
+}
+
+/* d[i] = 0 for i < n, 8 at a time: d[n .. n rounded up to 8) is zeroed too. */
+static inline void zero_run(float* d, int32_t n) {
+  for (; n > 0; n -= 8, d += 8) {
+    *(sl_v8*)d = (sl_v8){0};
+    KEEP_LOOP(d);
+  }
 }
 
 /* d[i] = s[i sw] for i < n, 8 at a time while the loads stay within the `avail` floats
@@ -72,7 +85,10 @@ static inline __attribute__((always_inline)) void take_row(float* restrict d,
                                                            int64_t avail, const int32_t sw) {
   int32_t i = 0;
   if (sw == 1) {
-    for (; i < n && i + 8 <= avail; i += 8) *(sl_v8*)(d + i) = *(const sl_v8*)(s + i);
+    for (; i < n && i + 8 <= avail; i += 8) {
+      *(sl_v8*)(d + i) = *(const sl_v8*)(s + i);
+      KEEP_LOOP(d);
+    }
   } else if (sw == 2) {
     for (; i < n && 2 * i + 16 <= avail; i += 8) {
       const sl_v8 u = *(const sl_v8*)(s + 2 * i), v = *(const sl_v8*)(s + 2 * i + 8);
@@ -93,7 +109,10 @@ static inline void copy_row(float* restrict d, const float* restrict s, int32_t 
     copy_exact(d, s, n);
     return;
   }
-  for (int32_t i = 0; i < n; i += 8) *(sl_v8*)(d + i) = *(const sl_v8*)(s + i);
+  for (; n > 0; n -= 8, d += 8, s += 8) {
+    *(sl_v8*)d = *(const sl_v8*)s;
+    KEEP_LOOP(d);
+  }
 }
 
 /* d[i] += s[i] for i < n, 8 at a time; when `over`, s is read up to n rounded up to 8 and
@@ -144,7 +163,6 @@ static inline __attribute__((always_inline)) void split_plane(const float* src, 
                                                               const phases_t* f, float* S,
                                                               const int32_t sh, const int32_t sw) {
   const int32_t qh = f->qh, qw = f->qw;
-  const sl_v8 zero = {0};
   for (int32_t px = 0; px < sw; px++) {
     /* q[t] = src row [t sw + px - pw] for t in [lo, hi); zeros (the padding) elsewhere */
     const int32_t lo = pw > px ? (pw - px + sw - 1) / sw : 0;
@@ -157,13 +175,13 @@ static inline __attribute__((always_inline)) void split_plane(const float* src, 
          * one) or the plane's slack */
         const int32_t iy = r * sh + py - ph;
         if (iy < 0 || iy >= h) {
-          for (int32_t t = 0; t < qw; t += 8) *(sl_v8*)(q + t) = zero;
+          zero_run(q, qw);
           continue;
         }
-        for (int32_t t = 0; t < lo; t++) q[t] = 0.0f;
+        zero_run(q, lo);
         const int64_t at = (int64_t)iy * w + (int64_t)lo * sw + px - pw;
         take_row(q + lo, src + at, hi - lo, (int64_t)h * w - at, sw);
-        for (int32_t t = hi; t < qw; t++) q[t] = 0.0f;
+        zero_run(q + hi, qw - hi);
       }
     }
   }
@@ -442,7 +460,7 @@ static int conv_backward_group(const conv_plan_t* p, const float* x, const float
 #pragma omp parallel for schedule(static) if (par && rows * p->s > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
       const int64_t i = r / p->f, ff = r % p->f;
-      memcpy(sc->mat + ff * cols + i * p->s, d + r * p->s, sizeof(float) * (size_t)p->s);
+      copy_exact(sc->mat + ff * cols + i * p->s, d + r * p->s, (int32_t)p->s);
     }
     d = sc->mat;
   }
