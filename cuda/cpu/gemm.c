@@ -143,17 +143,18 @@ static inline __attribute__((always_inline)) void slg_store_rows(slg_vf acc[SLG_
 }
 #endif
 
-/*
- * Micro-kernel: acc[MR x NR] = sum_p a[p*MR + r] * b[p*NR + j]; then
- * C = alpha * acc + (first ? beta * C : C) for the valid mr x nr corner.
- * `first` marks the first k-block, where beta applies (beta == 0: C is not read).
- */
-static inline void slg_kernel(int64_t kc, const float* restrict a, const float* restrict b,
-                              float* restrict c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
-                              float beta, int first) {
 #if SLG_VW > 0
+/*
+ * Micro-kernel on the first R rows of an A micro-panel: acc[R x NR] = sum_p a[p*MR + r] *
+ * b[p*NR + j]; then C = alpha * acc + (first ? beta * C : C) for the valid mr x nr corner
+ * (mr <= R). Every element's sum is the same chain of multiply-adds for any R, so a short
+ * panel's bits do not depend on which R runs it.
+ */
+static inline __attribute__((always_inline)) void slg_kernel_rows(
+    const int R, int64_t kc, const float* restrict a, const float* restrict b, float* restrict c,
+    int64_t ldc, int64_t mr, int64_t nr, float alpha, float beta, int first) {
   slg_vf acc[SLG_MR][2];
-  for (int r = 0; r < SLG_MR; r++) {
+  for (int r = 0; r < R; r++) {
     acc[r][0] = (slg_vf){0};
     acc[r][1] = (slg_vf){0};
   }
@@ -163,7 +164,7 @@ static inline void slg_kernel(int64_t kc, const float* restrict a, const float* 
     const slg_vf b1 = *(const slg_vf*)(b + p * SLG_NR + SLG_VW);
     const float* ap = a + p * SLG_MR;
 #pragma GCC unroll 16
-    for (int r = 0; r < SLG_MR; r++) {
+    for (int r = 0; r < R; r++) {
       /* x - 0 == x exactly, so this folds to a plain broadcast load */
       const slg_vf av = ap[r] - (slg_vf){0};
       acc[r][0] += av * b0;
@@ -171,19 +172,47 @@ static inline void slg_kernel(int64_t kc, const float* restrict a, const float* 
     }
   }
   if (nr == SLG_NR) {
-    /* full width: every row (a constant bound, so acc stays in registers), or the first mr of a
-     * short panel */
-    if (mr == SLG_MR) {
-      slg_store_rows(acc, SLG_MR, c, ldc, alpha, beta, first);
+    /* full width: every row (a constant bound, so acc stays in registers), or the first mr */
+    if (mr == R) {
+      slg_store_rows(acc, R, c, ldc, alpha, beta, first);
     } else {
       slg_store_rows(acc, (int)mr, c, ldc, alpha, beta, first);
     }
     return;
   }
   float tile[SLG_MR][SLG_NR] __attribute__((aligned(64)));
-  for (int r = 0; r < SLG_MR; r++) {
+  for (int r = 0; r < R; r++) {
     *(slg_vf*)&tile[r][0] = acc[r][0];
     *(slg_vf*)&tile[r][SLG_VW] = acc[r][1];
+  }
+  for (int64_t r = 0; r < mr; r++) {
+    float* cr = c + r * ldc;
+    for (int64_t j = 0; j < nr; j++) {
+      float v = alpha * tile[r][j];
+      if (!first) v += cr[j];
+      else if (beta != 0.0f) v += beta * cr[j];
+      cr[j] = v;
+    }
+  }
+}
+#endif
+
+/*
+ * Micro-kernel: acc[MR x NR] = sum_p a[p*MR + r] * b[p*NR + j]; then
+ * C = alpha * acc + (first ? beta * C : C) for the valid mr x nr corner.
+ * `first` marks the first k-block, where beta applies (beta == 0: C is not read). A short panel
+ * (mr of a third or two thirds of MR or less) runs on that many rows only.
+ */
+static inline void slg_kernel(int64_t kc, const float* restrict a, const float* restrict b,
+                              float* restrict c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
+                              float beta, int first) {
+#if SLG_VW > 0
+  if (mr > 2 * SLG_MR / 3) {
+    slg_kernel_rows(SLG_MR, kc, a, b, c, ldc, mr, nr, alpha, beta, first);
+  } else if (mr > SLG_MR / 3) {
+    slg_kernel_rows(2 * SLG_MR / 3, kc, a, b, c, ldc, mr, nr, alpha, beta, first);
+  } else {
+    slg_kernel_rows(SLG_MR / 3, kc, a, b, c, ldc, mr, nr, alpha, beta, first);
   }
 #else
   float tile[SLG_MR][SLG_NR];
@@ -195,7 +224,6 @@ static inline void slg_kernel(int64_t kc, const float* restrict a, const float* 
       for (int j = 0; j < SLG_NR; j++) tile[r][j] += av * b[p * SLG_NR + j];
     }
   }
-#endif
   for (int64_t r = 0; r < mr; r++) {
     float* cr = c + r * ldc;
     for (int64_t j = 0; j < nr; j++) {
@@ -205,6 +233,7 @@ static inline void slg_kernel(int64_t kc, const float* restrict a, const float* 
       cr[j] = v;
     }
   }
+#endif
 }
 
 /* C = beta * C (beta == 0: zero fill, ignoring NaN in C); used when k == 0 or alpha == 0. */
