@@ -293,6 +293,33 @@ void slg_gemm_serial(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
   }
 }
 
+/* dst[j * rows + i] = src[i * cols + j]: the rows x cols matrix src transposed. */
+static void slg_transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
+  for (int64_t i = 0; i < rows; i++) {
+    for (int64_t j = 0; j < cols; j++) dst[j * rows + i] = src[i * cols + j];
+  }
+}
+
+int slg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+              const float* a, const float* b, float beta, float* c);
+
+/*
+ * C [m x n] with n narrower than one B micro-panel, as C^T = op(B)^T op(A)^T: full panels (and
+ * the fast transposing pack) instead of one mostly empty panel per row block. Every element is
+ * the same products summed in the same order (the micro-kernel's a * b is b * a here), so the
+ * bits do not change. Returns 0, or -1 when a buffer could not be allocated.
+ */
+static int slg_sgemm_narrow(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                            float alpha, const float* a, const float* b, float beta, float* c) {
+  float* t = (float*)malloc(sizeof(float) * (size_t)(m * n));
+  if (!t) return -1;
+  if (beta != 0.0f) slg_transpose(c, m, n, t);
+  const int rc = slg_sgemm(!trans_b, !trans_a, n, m, k, alpha, b, a, beta, t);
+  if (rc == 0) slg_transpose(t, n, m, c);
+  free(t);
+  return rc;
+}
+
 /*
  * Threads split the larger of M and N into a few chunks (a multiple of the micro-tile, about
  * two per thread, taken dynamically) and each chunk runs an independent blocked GEMM with its
@@ -308,6 +335,8 @@ int slg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float a
     slg_scale_c(m, n, beta, c);
     return 0;
   }
+  if (n < SLG_NR && m >= SLG_NR) return slg_sgemm_narrow(trans_a, trans_b, m, n, k, alpha, a, b,
+                                                          beta, c);
   const int64_t lda = trans_a ? m : k;
   const int64_t ldb = trans_b ? k : n;
   const int64_t ldc = n;
