@@ -163,6 +163,8 @@ static inline __attribute__((always_inline)) void split_plane(const float* src, 
                                                               const phases_t* f, float* S,
                                                               const int32_t sh, const int32_t sw) {
   const int32_t qh = f->qh, qw = f->qw;
+  /* rows of at most 8 floats with at most 8 of padding on either side */
+  const int short_rows = qw <= 8 && pw <= 8;
   for (int32_t px = 0; px < sw; px++) {
     /* q[t] = src row [t sw + px - pw] for t in [lo, hi); zeros (the padding) elsewhere */
     const int32_t lo = pw > px ? (pw - px + sw - 1) / sw : 0;
@@ -178,8 +180,15 @@ static inline __attribute__((always_inline)) void split_plane(const float* src, 
           zero_run(q, qw);
           continue;
         }
-        zero_run(q, lo);
         const int64_t at = (int64_t)iy * w + (int64_t)lo * sw + px - pw;
+        if (short_rows && (int64_t)h * w - at >= 8 * sw) {
+          /* one vector each: the padding before, the row, the padding after */
+          *(sl_v8*)q = (sl_v8){0};
+          take_row(q + lo, src + at, 8, 8 * sw, sw);
+          *(sl_v8*)(q + hi) = (sl_v8){0};
+          continue;
+        }
+        zero_run(q, lo);
         take_row(q + lo, src + at, hi - lo, (int64_t)h * w - at, sw);
         zero_run(q + hi, qw - hi);
       }
@@ -227,7 +236,11 @@ static inline __attribute__((always_inline)) void im2col_plane(
                        (int64_t)(ky / sh) * f->qw + kx / sw;
       int32_t oy = 0;
       /* the first rows may spill into this block's next rows, which are written after */
-      for (; oy < spill; oy++, d += ow, s += f->qw) copy_row(d, s, ow, 1);
+      if (ow <= 8) {
+        for (; oy < spill; oy++, d += ow, s += f->qw) *(sl_v8*)d = *(const sl_v8*)s;
+      } else {
+        for (; oy < spill; oy++, d += ow, s += f->qw) copy_row(d, s, ow, 1);
+      }
       for (; oy < oh; oy++, d += ow, s += f->qw) copy_row(d, s, ow, 0);
     }
   }
