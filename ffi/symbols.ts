@@ -62,6 +62,7 @@ export const SYMBOLS = {
   sl_swap_axes01: { parameters: ["pointer", "i64", "i64", "i64", "pointer"], result: "i32" },
   sl_im2col: { parameters: ["pointer", "buffer", "pointer"], result: "i32" },
   sl_col2im: { parameters: ["pointer", "buffer", "pointer"], result: "i32" },
+  sl_conv2d_columns: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
   sl_conv2d_forward: {
     parameters: [
       "pointer", // x
@@ -70,6 +71,7 @@ export const SYMBOLS = {
       "buffer", // window
       "i32", // filters
       "pointer", // y
+      "pointer", // column cache (null: none)
     ],
     result: "i32",
   },
@@ -83,6 +85,7 @@ export const SYMBOLS = {
       "pointer", // dw (accumulated)
       "pointer", // db (accumulated; null: none)
       "pointer", // dx (null: not wanted)
+      "pointer", // the forward's column cache (null: none)
     ],
     result: "i32",
   },

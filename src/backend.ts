@@ -279,7 +279,15 @@ export interface FusedOps {
    * is im2col, one GEMM and a reorder; the native CPU build instead builds the column matrix a
    * group of images at a time and takes 3x3 stride-1 windows through Winograd.
    */
-  conv2dForward(x: Buf, w: Buf, bias: Buf | null, g: Window2d, filters: number, y: Buf): void;
+  conv2dForward(
+    x: Buf,
+    w: Buf,
+    bias: Buf | null,
+    g: Window2d,
+    filters: number,
+    y: Buf,
+    cols?: Buf | null,
+  ): void;
   /**
    * Convolution backward from `dy [N, filters, OH, OW]` and the forward's input `x`:
    * `dw += dL/dw`, `db += dL/db` (null: no bias), and `dx = dL/dx`, overwritten (null: not
@@ -294,7 +302,15 @@ export interface FusedOps {
     dw: Buf,
     db: Buf | null,
     dx: Buf | null,
+    cols?: Buf | null,
   ): void;
+  /**
+   * Elements of a column cache for this convolution, 0 when this backend's convolution of `g`
+   * builds no column matrix a cache could hold (Winograd; the CUDA build). Given a buffer of
+   * that size as `cols`, `conv2dForward` leaves `im2col(x)` there and `conv2dBackward` of the
+   * same `x` reads it instead of building it again; the results are the same bits either way.
+   */
+  conv2dColumns(g: Window2d, filters: number): number;
 
   // ---- pooling ----
   /**
@@ -406,6 +422,7 @@ export const PRIMITIVE_OPS = [
 export const FUSED_OPS = [
   "conv2dForward",
   "conv2dBackward",
+  "conv2dColumns",
   "maxPoolForward",
   "maxPoolBackward",
   "avgPoolForward",

@@ -310,23 +310,54 @@ function convParams(op: string, g: Window2d, weight: Tensor, bias: Tensor | null
   return f;
 }
 
+/** Throws unless `cols` (if any) is a column cache of the backend's size for this convolution. */
+function checkColumns(op: string, x: Tensor, g: Window2d, f: number, cols: Tensor | null): void {
+  if (!cols) return;
+  sameBackend(op, x, cols);
+  const want = x.backend.conv2dColumns(g, f);
+  if (want === 0 || cols.size !== want) {
+    throw new Error(
+      `${op}: column cache of ${cols.size} elements, expected ${want} ` +
+        `(conv2dColumns; 0: this convolution takes none)`,
+    );
+  }
+}
+
 /**
  * 2-D convolution (cross-correlation) of `x [N, C, H, W]` with `weight [F, C, kh, kw]` over
- * window `g`, plus `bias [F]` per filter (null: none): `[N, F, OH, OW]`.
+ * window `g`, plus `bias [F]` per filter (null: none): `[N, F, OH, OW]`. `cols`, a column
+ * cache of `backend.conv2dColumns(g, F)` elements, receives `im2col(x)` for
+ * {@link conv2dBackward} of the same `x`.
  */
-export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, g: Window2d): Tensor {
+export function conv2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  g: Window2d,
+  cols: Tensor | null = null,
+): Tensor {
   const op = "conv2d";
   sameBackend(op, ...(bias ? [x, weight, bias] : [x, weight]));
   const [oh, ow] = inputWindow(op, x, g);
   const f = convParams(op, g, weight, bias);
+  checkColumns(op, x, g, f, cols);
   const y = Tensor.empty(x.backend, [g.n, f, oh, ow], x.dtype);
-  x.backend.conv2dForward(x.buf, weight.buf, bias ? bias.buf : null, g, f, y.buf);
+  x.backend.conv2dForward(
+    x.buf,
+    weight.buf,
+    bias ? bias.buf : null,
+    g,
+    f,
+    y.buf,
+    cols ? cols.buf : null,
+  );
   return y;
 }
 
 /**
  * Backward of {@link conv2d} from `dy [N, F, OH, OW]`: accumulates `dWeight += dL/dW` and
  * `dBias += dL/db` (null: no bias), and returns `dL/dx` (null when `inputGrad` is false).
+ * `cols`: the column cache the forward of this `x` filled, or null.
  */
 export function conv2dBackward(
   x: Tensor,
@@ -336,11 +367,13 @@ export function conv2dBackward(
   dWeight: Tensor,
   dBias: Tensor | null,
   inputGrad: boolean,
+  cols: Tensor | null = null,
 ): Tensor | null {
   const op = "conv2dBackward";
   sameBackend(op, ...(dBias ? [x, weight, dy, dWeight, dBias] : [x, weight, dy, dWeight]));
   const [oh, ow] = inputWindow(op, x, g);
   const f = convParams(op, g, weight, dBias);
+  checkColumns(op, x, g, f, cols);
   expectShape(op, "dy", dy, [g.n, f, oh, ow]);
   expectShape(op, "weight gradient", dWeight, weight.shape);
   const dx = inputGrad ? Tensor.empty(x.backend, x.shape, x.dtype) : null;
@@ -353,6 +386,7 @@ export function conv2dBackward(
     dWeight.buf,
     dBias ? dBias.buf : null,
     dx ? dx.buf : null,
+    cols ? cols.buf : null,
   );
   return dx;
 }

@@ -494,9 +494,11 @@ function register(target: Target): void {
       const dy = pair(d.rand(yN));
       const dw0 = d.rand(wN), db0 = d.rand(f);
       const y = out(yN), dw = pair(dw0), db = pair(db0), dx = out(xN);
-      /** Forward then backward on side k of the pairs. */
-      const run = (on: Backend, k: 0 | 1) => {
-        on.conv2dForward(x[k], w[k], withBias ? b[k] : null, g, f, y[k]);
+      /** Forward then backward on side k of the pairs (through a column cache when given). */
+      const run = (on: Backend, k: 0 | 1, cols: Buf | null = null) => {
+        on.upload(dw[k], dw0); // accumulated into
+        on.upload(db[k], db0); // accumulated into
+        on.conv2dForward(x[k], w[k], withBias ? b[k] : null, g, f, y[k], cols);
         on.conv2dBackward(
           x[k],
           w[k],
@@ -506,16 +508,40 @@ function register(target: Target): void {
           dw[k],
           withBias ? db[k] : null,
           withDx ? dx[k] : null,
+          cols,
         );
       };
+      /** The outputs of side k. */
+      const outputs = (on: Backend, k: 0 | 1) =>
+        [y, dw, db, ...(withDx ? [dx] : [])].map((p) => on.download(p[k]));
+      /** With a column cache where the backend takes one: the same bits as without. */
+      const sameThroughCache = (on: Backend, k: 0 | 1, what: string) => {
+        const size = on.conv2dColumns(g, f);
+        if (size === 0) return;
+        const want = outputs(on, k);
+        const cols = on.alloc(size, "float32", false);
+        try {
+          run(on, k, cols);
+        } finally {
+          on.free(cols);
+        }
+        outputs(on, k).forEach((got, j) => {
+          const at = got.findIndex((v, i) => !Object.is(v, want[j][i]));
+          assert.equal(at, -1, `${what} through a column cache: output ${j} differs at ${at}`);
+        });
+      };
       run(ref, 0);
+      sameThroughCache(ref, 0, `${geom(g)} f${f} (reference)`);
       for (const algo of algos) {
         const what = `conv2d ${geom(g)} f${f} (${algo})`;
         if (algo !== "auto") Deno.env.set("SHIFTLAB_CONV_ALGO", algo);
         try {
-          be.upload(dw[1], dw0); // accumulated into
-          be.upload(db[1], db0); // accumulated into
           run(be, 1);
+          sameThroughCache(be, 1, `${name} ${what}`);
+          const wino = g.kh === 3 && g.kw === 3 && g.sh === 1 && g.sw === 1 && g.ph <= 2;
+          if (algo === "winograd" && wino && g.pw <= 2) {
+            assert.equal(be.conv2dColumns(g, f), 0, `${what}: Winograd builds no columns`);
+          }
         } finally {
           Deno.env.delete("SHIFTLAB_CONV_ALGO");
         }

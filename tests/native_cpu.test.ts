@@ -4,6 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { type Window2d, windowOut } from "../src/backend.ts";
+import { COLUMN_CACHE_MAX, Conv2d } from "../src/layers/conv2d.ts";
+import * as ops from "../src/ops.ts";
+import { Rng, Streams } from "../src/rng.ts";
+import { Tensor } from "../src/tensor.ts";
 import { cpu, rand } from "./native_helpers.ts";
 
 Deno.test("cpu: a conv forward gives the same bits however the batch is grouped", () => {
@@ -74,4 +78,40 @@ Deno.test("cpu: sums add every output's values in order, in double (the bits of 
     }
   }
   cpu.free(x);
+});
+
+Deno.test("cpu: a training Conv2d keeps its columns for the backward, with the bits of an uncached one", () => {
+  // the quick network's two convolutions (one group, then cache-sized groups on one thread)
+  const cases: [number[], number, number][] = [[[32, 1, 28, 28], 16, 2], [[23, 16, 14, 14], 8, 2]];
+  for (const [shape, filters, stride] of cases) {
+    const layer = new Conv2d(filters, 3, { stride, pad: 1 });
+    layer.build(shape.slice(1), { backend: cpu, dtype: "float32", rng: new Rng(3, Streams.init) });
+    const x = Tensor.from(cpu, shape, rand(shape.reduce((a, b) => a * b, 1), 11));
+    const g = ops.window2d(x.shape, [3, 3], [stride, stride], [1, 1]);
+    const size = cpu.conv2dColumns(g, filters);
+    assert.ok(size > 0 && size <= COLUMN_CACHE_MAX, `${shape}: a cache applies (${size})`);
+    let allocated = 0;
+    const alloc = cpu.alloc.bind(cpu);
+    cpu.alloc = (n, dtype, zeroed) => (n === size && allocated++, alloc(n, dtype, zeroed));
+    let y: Tensor;
+    try {
+      y = layer.forward(x, { training: true, seed: 1, step: 0 });
+    } finally {
+      cpu.alloc = alloc;
+    }
+    assert.equal(allocated, 1, `${shape}: the training forward allocated one column cache`);
+    const dy = Tensor.from(cpu, y.shape, rand(y.size, 12));
+    const dx = layer.backward(dy);
+    // the same convolution through ops, without a cache
+    const w = layer.weight!.value, b = layer.bias!.value;
+    const dw = Tensor.zeros(cpu, w.shape), db = Tensor.zeros(cpu, b.shape);
+    const y2 = ops.conv2d(x, w, b, g);
+    const dx2 = ops.conv2dBackward(x, w, dy, g, dw, db, true)!;
+    assert.deepEqual(y.toArray(), y2.toArray(), `${shape}: forward`);
+    assert.deepEqual(layer.weight!.grad.toArray(), dw.toArray(), `${shape}: dL/dw`);
+    assert.deepEqual(layer.bias!.grad.toArray(), db.toArray(), `${shape}: dL/db`);
+    assert.deepEqual(dx.toArray(), dx2.toArray(), `${shape}: dL/dx`);
+    for (const t of [x, y, dy, dx, dw, db, y2, dx2]) t.dispose();
+    layer.dispose();
+  }
 });

@@ -219,19 +219,18 @@ static inline __attribute__((always_inline)) void join_plane(const phases_t* f, 
   }
 }
 
-/* The columns of plane pl = (b, ch) of images [0, n): col[(ch, ky, kx), (b, oy, ox)]; S is a
- * plane scratch buffer. */
+/* The columns of plane pl = (b, ch): col[(ch, ky, kx), (b, oy, ox)], rows of ldcol floats; S is
+ * a plane scratch buffer. */
 static inline __attribute__((always_inline)) void im2col_plane(
-    const float* x, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh, int32_t kw,
+    const float* x, int64_t ldcol, int32_t c, int32_t h, int32_t w, int32_t kh, int32_t kw,
     int32_t ph, int32_t pw, int32_t oh, int32_t ow, const phases_t* f, int64_t pl, float* col,
     float* S, const int32_t sh, const int32_t sw) {
-  const int64_t cols = (int64_t)n * oh * ow;
   const int32_t b = (int32_t)(pl / c), ch = (int32_t)(pl % c);
   const int32_t spill = spill_rows(oh, ow);
   split_plane(x + pl * h * w, h, w, ph, pw, f, S, sh, sw);
   for (int32_t ky = 0; ky < kh; ky++) {
     for (int32_t kx = 0; kx < kw; kx++) {
-      float* d = col + (((int64_t)ch * kh + ky) * kw + kx) * cols + (int64_t)b * oh * ow;
+      float* d = col + (((int64_t)ch * kh + ky) * kw + kx) * ldcol + (int64_t)b * oh * ow;
       const float* s = S + ((int64_t)(ky % sh) * sw + kx % sw) * f->qs +
                        (int64_t)(ky / sh) * f->qw + kx / sw;
       int32_t oy = 0;
@@ -246,19 +245,18 @@ static inline __attribute__((always_inline)) void im2col_plane(
   }
 }
 
-/* Plane pl = (b, ch) of x from the column matrix of images [0, n) (overwritten, not added); S
- * is a plane scratch buffer. */
+/* Plane pl = (b, ch) of x from the column matrix (rows of ldcol floats; overwritten, not
+ * added); S is a plane scratch buffer. */
 static inline __attribute__((always_inline)) void col2im_plane(
-    const float* col, int32_t n, int32_t c, int32_t h, int32_t w, int32_t kh, int32_t kw,
+    const float* col, int64_t ldcol, int32_t c, int32_t h, int32_t w, int32_t kh, int32_t kw,
     int32_t ph, int32_t pw, int32_t oh, int32_t ow, const phases_t* f, int64_t pl, float* x,
     float* S, const int32_t sh, const int32_t sw) {
-  const int64_t cols = (int64_t)n * oh * ow;
   const int32_t b = (int32_t)(pl / c), ch = (int32_t)(pl % c);
   const int32_t over = spill_rows(oh, ow);
   memset(S, 0, sizeof(float) * (size_t)(f->qs * sh * sw));
   for (int32_t ky = 0; ky < kh; ky++) {
     for (int32_t kx = 0; kx < kw; kx++) {
-      const float* s = col + (((int64_t)ch * kh + ky) * kw + kx) * cols + (int64_t)b * oh * ow;
+      const float* s = col + (((int64_t)ch * kh + ky) * kw + kx) * ldcol + (int64_t)b * oh * ow;
       float* d = S + ((int64_t)(ky % sh) * sw + kx % sw) * f->qs + (int64_t)(ky / sh) * f->qw +
                  kx / sw;
       int32_t oy = 0;
@@ -273,41 +271,41 @@ static inline __attribute__((always_inline)) void col2im_plane(
 /* Plane pl of im2col (adjoint 0: src = x, dst = col) or of col2im (adjoint 1: src = col,
  * dst = x) at strides sh, sw; S is a plane scratch buffer. */
 static inline __attribute__((always_inline)) void plane_op_at(
-    int adjoint, const float* src, float* dst, int32_t n, int32_t c, int32_t h, int32_t w,
+    int adjoint, const float* src, float* dst, int64_t ldcol, int32_t c, int32_t h, int32_t w,
     int32_t kh, int32_t kw, int32_t ph, int32_t pw, int32_t oh, int32_t ow, const phases_t* f,
     int64_t pl, float* S, const int32_t sh, const int32_t sw) {
   if (adjoint) {
-    col2im_plane(src, n, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, dst, S, sh, sw);
+    col2im_plane(src, ldcol, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, dst, S, sh, sw);
   } else {
-    im2col_plane(src, n, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, dst, S, sh, sw);
+    im2col_plane(src, ldcol, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, dst, S, sh, sw);
   }
 }
 
 /* plane_op_at with the strides as constants where they are 1 or 2 (PLANE_STRIDES). */
-static void plane_op(int adjoint, const float* src, float* dst, int32_t n, int32_t c, int32_t h,
+static void plane_op(int adjoint, const float* src, float* dst, int64_t ldcol, int32_t c, int32_t h,
                      int32_t w, int32_t kh, int32_t kw, int32_t ph, int32_t pw, int32_t oh,
                      int32_t ow, const phases_t* f, int64_t pl, float* S) {
 #define PLANE_STRIDES(SH, SW)                                                                 \
   if (f->sh == SH && f->sw == SW) {                                                           \
-    plane_op_at(adjoint, src, dst, n, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, S, SH, SW);     \
+    plane_op_at(adjoint, src, dst, ldcol, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, S, SH, SW);     \
     return;                                                                                   \
   }
   PLANE_STRIDES(1, 1)
   PLANE_STRIDES(2, 2)
 #undef PLANE_STRIDES
-  plane_op_at(adjoint, src, dst, n, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, S, f->sh, f->sw);
+  plane_op_at(adjoint, src, dst, ldcol, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, S, f->sh, f->sw);
 }
 
 /*
- * im2col (adjoint 0: x [n, c, h, w] -> col [c*kh*kw, n*oh*ow]) or col2im (adjoint 1: col -> x,
- * overwritten) of images [0, n), one input plane at a time: over the team, each thread with its
+ * im2col (adjoint 0: x [n, c, h, w] -> col [c*kh*kw, n*oh*ow], rows of ldcol >= n*oh*ow floats)
+ * or col2im (adjoint 1: col -> x, overwritten) of images [0, n), one input plane at a time: over the team, each thread with its
  * own plane scratch, when `par` and the columns are many (planes are disjoint in x and in col,
  * so no two threads write one value), else without entering OpenMP. Returns 0, or -1 when a
  * buffer could not be allocated.
  */
 static int planes_run(int adjoint, const float* src, float* dst, int32_t n, int32_t c, int32_t h,
                       int32_t w, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph,
-                      int32_t pw, int32_t oh, int32_t ow, int par) {
+                      int32_t pw, int32_t oh, int32_t ow, int64_t ldcol, int par) {
   const int64_t planes = (int64_t)n * c;
   const phases_t f = phases(h, w, sh, sw, ph, pw);
   const size_t ssz = sizeof(float) * (size_t)plane_scratch_size(&f);
@@ -319,7 +317,7 @@ static int planes_run(int adjoint, const float* src, float* dst, int32_t n, int3
       if (!S) oom = 1;
 #pragma omp for schedule(static)
       for (int64_t pl = 0; pl < planes; pl++) {
-        if (S) plane_op(adjoint, src, dst, n, c, h, w, kh, kw, ph, pw, oh, ow, &f, pl, S);
+        if (S) plane_op(adjoint, src, dst, ldcol, c, h, w, kh, kw, ph, pw, oh, ow, &f, pl, S);
       }
       free(S);
     }
@@ -327,7 +325,7 @@ static int planes_run(int adjoint, const float* src, float* dst, int32_t n, int3
     float* S = (float*)malloc(ssz);
     if (!S) return -1;
     for (int64_t pl = 0; pl < planes; pl++) {
-      plane_op(adjoint, src, dst, n, c, h, w, kh, kw, ph, pw, oh, ow, &f, pl, S);
+      plane_op(adjoint, src, dst, ldcol, c, h, w, kh, kw, ph, pw, oh, ow, &f, pl, S);
     }
     free(S);
   }
@@ -337,7 +335,7 @@ static int planes_run(int adjoint, const float* src, float* dst, int32_t n, int3
 SL_API int sl_im2col(const float* x, const sl_window* g, float* col) {
   SL_ARG(x != NULL && col != NULL, "sl_im2col: null pointer");
   WINDOW("sl_im2col", g);
-  if (planes_run(0, x, col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, 1)) {
+  if (planes_run(0, x, col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, (int64_t)n * oh * ow, 1)) {
     return sl_set_error(SL_ERR_MEMORY, "sl_im2col: out of memory for a plane's scratch");
   }
   return SL_OK;
@@ -346,7 +344,7 @@ SL_API int sl_im2col(const float* x, const sl_window* g, float* col) {
 SL_API int sl_col2im(const float* col, const sl_window* g, float* x) {
   SL_ARG(x != NULL && col != NULL, "sl_col2im: null pointer");
   WINDOW("sl_col2im", g);
-  if (planes_run(1, col, x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, 1)) {
+  if (planes_run(1, col, x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, (int64_t)n * oh * ow, 1)) {
     return sl_set_error(SL_ERR_MEMORY, "sl_col2im: out of memory for a plane's scratch");
   }
   return SL_OK;
@@ -405,13 +403,16 @@ typedef struct {
   float* pb;
 } conv_scratch_t;
 
-static int conv_scratch_init(const conv_plan_t* p, int serial_gemm, conv_scratch_t* sc) {
+/* need_col 0: the columns live in a column cache and no dL/dcol is wanted, so no column
+ * scratch. */
+static int conv_scratch_init(const conv_plan_t* p, int serial_gemm, int need_col,
+                             conv_scratch_t* sc) {
   const int64_t cols = p->gsz * p->s;
-  sc->col = (float*)malloc(sizeof(float) * (size_t)(p->ckk * cols));
+  sc->col = need_col ? (float*)malloc(sizeof(float) * (size_t)(p->ckk * cols)) : NULL;
   sc->mat = p->gsz > 1 ? (float*)malloc(sizeof(float) * (size_t)(p->f * cols)) : NULL;
   sc->pa = sc->pb = NULL;
   const int packed = !serial_gemm || slg_serial_buffers(&sc->pa, &sc->pb);
-  return sc->col && (p->gsz == 1 || sc->mat) && packed;
+  return (sc->col || !need_col) && (p->gsz == 1 || sc->mat) && packed;
 }
 
 static void conv_scratch_free(conv_scratch_t* sc) {
@@ -421,27 +422,46 @@ static void conv_scratch_free(conv_scratch_t* sc) {
   free(sc->pb);
 }
 
-/* Contiguous row-major GEMM, over the team (sc->pa == NULL) or on this thread alone. */
+/* Row-major GEMM, B with leading dimension ldb (C and A contiguous), over the team
+ * (sc->pa == NULL: B contiguous too) or on this thread alone. */
 static int conv_gemm(const conv_scratch_t* sc, int ta, int tb, int64_t m, int64_t n, int64_t k,
-                     const float* a, const float* b, float beta, float* c) {
+                     const float* a, const float* b, int64_t ldb, float beta, float* c) {
   if (!sc->pa) return slg_sgemm(ta, tb, m, n, k, 1.0f, a, b, beta, c);
-  slg_gemm_serial(ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, beta, c, n, sc->pa,
-                  sc->pb);
+  slg_gemm_serial(ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, ldb, beta, c, n, sc->pa, sc->pb);
   return 0;
 }
 
-/* Images [b0, b0 + gn) forward: y[b, f, :] = W col + bias. */
+/*
+ * The columns of images [b0, b0 + gn) for a group: built in the scratch (cache NULL), or in the
+ * column cache (the whole batch's [ckk, n*s] matrix, whose slab of this group they are), or,
+ * when `built`, already there. Sets *ld to their row length. Returns them, or NULL when a
+ * buffer could not be allocated.
+ */
+static const float* conv_group_columns(const conv_plan_t* p, const float* x, float* cache,
+                                       int built, int64_t b0, int64_t gn, const conv_scratch_t* sc,
+                                       int64_t* ld) {
+  float* col = cache ? cache + b0 * p->s : sc->col;
+  *ld = cache ? (int64_t)p->n * p->s : gn * p->s;
+  if (built) return col;
+  if (planes_run(0, x + b0 * p->c * p->h * p->w, col, (int32_t)gn, p->c, p->h, p->w, p->kh,
+                 p->kw, p->sh, p->sw, p->ph, p->pw, p->oh, p->ow, *ld, sc->pa == NULL)) {
+    return NULL;
+  }
+  return col;
+}
+
+/* Images [b0, b0 + gn) forward: y[b, f, :] = W col + bias (the columns in the cache when it is
+ * given, see conv_group_columns). */
 static int conv_forward_group(const conv_plan_t* p, const float* x, const float* wt,
-                              const float* bias, float* y, int64_t b0, int64_t gn,
+                              const float* bias, float* y, float* cache, int64_t b0, int64_t gn,
                               const conv_scratch_t* sc) {
   const int par = sc->pa == NULL;
   const int64_t cols = gn * p->s;
-  if (planes_run(0, x + b0 * p->c * p->h * p->w, sc->col, (int32_t)gn, p->c, p->h, p->w, p->kh,
-                 p->kw, p->sh, p->sw, p->ph, p->pw, p->oh, p->ow, par)) {
-    return -1;
-  }
+  int64_t ld;
+  const float* col = conv_group_columns(p, x, cache, 0, b0, gn, sc, &ld);
+  if (!col) return -1;
   float* out = gn == 1 ? y + b0 * p->f * p->s : sc->mat;
-  if (conv_gemm(sc, 0, 0, p->f, cols, p->ckk, wt, sc->col, 0.0f, out)) return -1;
+  if (conv_gemm(sc, 0, 0, p->f, cols, p->ckk, wt, col, ld, 0.0f, out)) return -1;
   if (gn == 1 && !bias) return 0;
   const int64_t rows = gn * p->f;
 #pragma omp parallel for schedule(static) if (par && rows * p->s > PAR_MIN)
@@ -456,17 +476,18 @@ static int conv_forward_group(const conv_plan_t* p, const float* x, const float*
 }
 
 /* Images [b0, b0 + gn) backward: dw (+)= dy col^T (beta 1), db += row sums of dy (in double),
- * dx = col2im(W^T dy) when dx is given. */
+ * dx = col2im(W^T dy) when dx is given; the columns from the cache when it is given (built by
+ * the forward), else rebuilt. */
 static int conv_backward_group(const conv_plan_t* p, const float* x, const float* wt,
-                               const float* dy, float* dw, double* db, float* dx, int64_t b0,
-                               int64_t gn, const conv_scratch_t* sc) {
+                               const float* dy, float* dw, double* db, float* dx,
+                               const float* cache, int64_t b0, int64_t gn,
+                               const conv_scratch_t* sc) {
   const int par = sc->pa == NULL;
   const int64_t cols = gn * p->s;
   const int64_t img = (int64_t)p->c * p->h * p->w;
-  if (planes_run(0, x + b0 * img, sc->col, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh,
-                 p->sw, p->ph, p->pw, p->oh, p->ow, par)) {
-    return -1;
-  }
+  int64_t ld;
+  const float* col = conv_group_columns(p, x, (float*)cache, cache != NULL, b0, gn, sc, &ld);
+  if (!col) return -1;
   const float* d = dy + b0 * p->f * p->s;
   if (gn > 1) {
     const int64_t rows = gn * p->f;
@@ -478,12 +499,18 @@ static int conv_backward_group(const conv_plan_t* p, const float* x, const float
     d = sc->mat;
   }
   if (db) conv_bias_sums(dy + b0 * p->f * p->s, gn, p->f, p->s, db);
-  if (conv_gemm(sc, 0, 1, p->f, p->ckk, cols, d, sc->col, 1.0f, dw)) return -1;
+  if (conv_gemm(sc, 0, 1, p->f, p->ckk, cols, d, col, ld, 1.0f, dw)) return -1;
   if (!dx) return 0;
-  /* the columns are no longer needed: dcol = W^T dy overwrites them */
-  if (conv_gemm(sc, 1, 0, p->ckk, cols, p->f, wt, d, 0.0f, sc->col)) return -1;
+  /* dcol = W^T dy into the scratch (the columns there, if any, are no longer needed) */
+  if (conv_gemm(sc, 1, 0, p->ckk, cols, p->f, wt, d, cols, 0.0f, sc->col)) return -1;
   return planes_run(1, sc->col, dx + b0 * img, (int32_t)gn, p->c, p->h, p->w, p->kh, p->kw, p->sh,
-                    p->sw, p->ph, p->pw, p->oh, p->ow, par);
+                    p->sw, p->ph, p->pw, p->oh, p->ow, cols, par);
+}
+
+/* Whether a column cache applies to the plan: not through Winograd, and in the mode where the
+ * groups run in turn, a whole batch small enough to be one group. */
+static int conv_caches(const conv_plan_t* p) {
+  return !wino_applies(p) && (p->outer || p->ckk * p->n * p->s <= CONV_MAX_COL);
 }
 
 #define CONV_WINDOW(op)                                                               \
@@ -492,10 +519,24 @@ static int conv_backward_group(const conv_plan_t* p, const float* x, const float
   const conv_plan_t plan = conv_plan(n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, f);  \
   if (n == 0) return SL_OK
 
+SL_API int sl_conv2d_columns(const sl_window* g, int32_t f, int64_t* floats) {
+  SL_ARG(floats != NULL, "sl_conv2d_columns: null pointer");
+  *floats = 0;
+  CONV_WINDOW("sl_conv2d_columns");
+  *floats = conv_caches(&plan) ? plan.ckk * n * plan.s : 0;
+  return SL_OK;
+}
+
+#define CONV_CACHE(op)                                                                      \
+  SL_ARG(cols == NULL || conv_caches(&plan),                                                \
+         "%s: a column cache was given for a convolution that does not use one "            \
+         "(sl_conv2d_columns gives 0 floats)", op)
+
 SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
-                             const sl_window* g, int32_t f, float* y) {
+                             const sl_window* g, int32_t f, float* y, float* cols) {
   SL_ARG(x != NULL && wt != NULL && y != NULL, "sl_conv2d_forward: null pointer");
   CONV_WINDOW("sl_conv2d_forward");
+  CONV_CACHE("sl_conv2d_forward");
   int oom = 0;
   if (wino_applies(&plan)) {
     oom = wino_conv_forward(x, wt, bias, n, c, h, w, ph, pw, f, oh, ow, y, plan.nt) != 0;
@@ -503,32 +544,37 @@ SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
 #pragma omp parallel num_threads(plan.nt)
     {
       conv_scratch_t sc;
-      const int ok = conv_scratch_init(&plan, 1, &sc);
+      const int ok = conv_scratch_init(&plan, 1, cols == NULL, &sc);
       if (!ok) oom = 1;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t gi = 0; gi < plan.groups; gi++) {
         if (!ok) continue;
         int64_t gn;
         const int64_t b0 = conv_group(n, plan.gsz, gi, &gn);
-        if (conv_forward_group(&plan, x, wt, bias, y, b0, gn, &sc)) oom = 1;
+        if (conv_forward_group(&plan, x, wt, bias, y, cols, b0, gn, &sc)) oom = 1;
       }
       conv_scratch_free(&sc);
     }
   } else {
     /* On one thread, groups whose columns stay in cache (an output element sums the same
-     * products in the same order however the images are grouped, so the bits do not change). */
+     * products in the same order however the images are grouped, so the bits do not change),
+     * with serial GEMMs that read a column cache's slab in place; on a team with a column
+     * cache, the whole batch as one group (its columns are then contiguous). */
     conv_plan_t p = plan;
     if (p.nt == 1) {
       const int64_t gs = CONV_SERIAL_COL / (p.ckk * p.s);
       p.gsz = gs < 1 ? 1 : gs > n ? n : gs;
       p.groups = (n + p.gsz - 1) / p.gsz;
+    } else if (cols != NULL) {
+      p.gsz = n;
+      p.groups = 1;
     }
     conv_scratch_t sc = {0};
-    if (!conv_scratch_init(&p, 0, &sc)) oom = 1;
+    if (!conv_scratch_init(&p, p.nt == 1 && cols != NULL, cols == NULL, &sc)) oom = 1;
     for (int64_t gi = 0; gi < p.groups && !oom; gi++) {
       int64_t gn;
       const int64_t b0 = conv_group(n, p.gsz, gi, &gn);
-      if (conv_forward_group(&p, x, wt, bias, y, b0, gn, &sc)) oom = 1;
+      if (conv_forward_group(&p, x, wt, bias, y, cols, b0, gn, &sc)) oom = 1;
     }
     conv_scratch_free(&sc);
   }
@@ -542,11 +588,14 @@ SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
  * thread count the result is the same on every run.
  */
 SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy,
-                              const sl_window* g, int32_t f, float* dw, float* db, float* dx) {
+                              const sl_window* g, int32_t f, float* dw, float* db, float* dx,
+                              const float* cols) {
   SL_ARG(x != NULL && wt != NULL && dy != NULL && dw != NULL,
          "sl_conv2d_backward: null pointer");
   CONV_WINDOW("sl_conv2d_backward");
+  CONV_CACHE("sl_conv2d_backward");
   const int64_t wsize = (int64_t)f * plan.ckk;
+  const int need_col = cols == NULL || dx != NULL;
   int oom = 0;
   if (wino_applies(&plan)) {
     oom = wino_conv_backward(x, wt, dy, n, c, h, w, ph, pw, f, oh, ow, dw, db, dx, plan.nt) != 0;
@@ -565,13 +614,13 @@ SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy,
       int64_t lo, hi;
       const int t = conv_thread_range(plan.groups, &team, &lo, &hi);
       conv_scratch_t sc;
-      const int ok = conv_scratch_init(&plan, 1, &sc);
+      const int ok = conv_scratch_init(&plan, 1, need_col, &sc);
       if (!ok) oom = 1;
       for (int64_t gi = lo; gi < hi && ok; gi++) {
         int64_t gn;
         const int64_t b0 = conv_group(n, plan.gsz, gi, &gn);
         if (conv_backward_group(&plan, x, wt, dy, dw_t + t * wsize, db ? db_t + t * f : NULL, dx,
-                                b0, gn, &sc)) {
+                                cols, b0, gn, &sc)) {
           oom = 1;
         }
       }
@@ -582,13 +631,14 @@ SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy,
     free(dw_t);
     free(db_t);
   } else {
+    /* with a column cache the batch is one group here (conv_caches) */
     conv_scratch_t sc = {0};
     double* db_acc = (double*)calloc((size_t)f, sizeof(double));
-    if (!db_acc || !conv_scratch_init(&plan, 0, &sc)) oom = 1;
+    if (!db_acc || !conv_scratch_init(&plan, 0, need_col, &sc)) oom = 1;
     for (int64_t gi = 0; gi < plan.groups && !oom; gi++) {
       int64_t gn;
       const int64_t b0 = conv_group(n, plan.gsz, gi, &gn);
-      if (conv_backward_group(&plan, x, wt, dy, dw, db ? db_acc : NULL, dx, b0, gn, &sc)) {
+      if (conv_backward_group(&plan, x, wt, dy, dw, db ? db_acc : NULL, dx, cols, b0, gn, &sc)) {
         oom = 1;
       }
     }

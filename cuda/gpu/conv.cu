@@ -185,10 +185,22 @@ __global__ void k_conv2d_backward_bias(const float* __restrict__ d, int64_t cols
 
 }  // namespace
 
+/* This build keeps no column cache: its workspace holds the columns for the duration of one
+ * call (see shiftlab.h). */
+extern "C" SL_API int sl_conv2d_columns(const sl_window* win, int32_t f, int64_t* floats) {
+  SL_ARG(floats != NULL, "sl_conv2d_columns: null pointer");
+  *floats = 0;
+  SL_ARG(f > 0, "sl_conv2d_columns: filters must be positive, got %d", (int)f);
+  SL_WINDOW("sl_conv2d_columns", win);
+  return SL_OK;
+}
+
 extern "C" SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
-                                        const sl_window* win, int32_t f, float* y) {
+                                        const sl_window* win, int32_t f, float* y, float* cache) {
   SL_GUARD();
   SL_ARG(f > 0, "sl_conv2d_forward: filters must be positive, got %d", (int)f);
+  SL_ARG(cache == NULL, "sl_conv2d_forward: a column cache was given for a convolution that "
+                       "does not use one (sl_conv2d_columns gives 0 floats)");
   SL_WINDOW("sl_conv2d_forward", win);
   if (n == 0) return SL_OK;
   const int64_t s = (int64_t)g.oh * g.ow, ckk = (int64_t)c * kh * kw, cols = (int64_t)n * s;
@@ -212,9 +224,12 @@ extern "C" SL_API int sl_conv2d_forward(const float* x, const float* wt, const f
 }
 
 extern "C" SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy,
-                                         const sl_window* win, int32_t f, float* dw, float* db, float* dx) {
+                                         const sl_window* win, int32_t f, float* dw, float* db, float* dx,
+                                         const float* cache) {
   SL_GUARD();
   SL_ARG(f > 0, "sl_conv2d_backward: filters must be positive, got %d", (int)f);
+  SL_ARG(cache == NULL, "sl_conv2d_backward: a column cache was given for a convolution that "
+                       "does not use one (sl_conv2d_columns gives 0 floats)");
   SL_WINDOW("sl_conv2d_backward", win);
   if (n == 0) return SL_OK;
   const int64_t s = (int64_t)g.oh * g.ow, ckk = (int64_t)c * kh * kw, cols = (int64_t)n * s;

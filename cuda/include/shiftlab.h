@@ -132,12 +132,20 @@ SL_API int sl_col2im(const float* col, const sl_window* g, float* x);
 /* Convolution as one call, weight [f, c, kh, kw]: y[n, f, oh, ow] = conv(x, w) + bias[f]
  * (bias may be NULL). The host build works on groups of images and takes 3x3 stride-1
  * windows through Winograd (SHIFTLAB_CONV_ALGO=im2col | winograd forces a method); the CUDA
- * build composes im2col and sl_gemm over the whole batch. */
+ * build composes im2col and sl_gemm over the whole batch.
+ * Column cache: *floats = the size of the column matrix (im2col of x) when this build's
+ * convolution of this window builds one that a cache can hold, else 0 (Winograd; the CUDA
+ * build). Given such a buffer as `cols`, sl_conv2d_forward leaves x's columns there and
+ * sl_conv2d_backward of the same x reads them instead of building them again (results are the
+ * same bits with or without); NULL: no cache. */
+SL_API int sl_conv2d_columns(const sl_window* g, int32_t f, int64_t* floats);
 SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
-                             const sl_window* g, int32_t f, float* y);
-/* dw += dL/dw; db += dL/db (db may be NULL); dx = dL/dx, overwritten (dx may be NULL). */
+                             const sl_window* g, int32_t f, float* y, float* cols);
+/* dw += dL/dw; db += dL/db (db may be NULL); dx = dL/dx, overwritten (dx may be NULL); cols:
+ * the forward's column cache of this x, or NULL. */
 SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy,
-                              const sl_window* g, int32_t f, float* dw, float* db, float* dx);
+                              const sl_window* g, int32_t f, float* dw, float* db, float* dx,
+                              const float* cols);
 
 /* ---- pooling (pool) ---- */
 /* argmax receives the flat index iy * w + ix of each output's winner in its channel plane. */

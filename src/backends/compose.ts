@@ -117,20 +117,35 @@ export abstract class ComposedBackend implements Backend {
 
   // ---------------------------------------------------------------- convolution
 
-  /** im2col, GEMM `[F, CKK] x [CKK, N*S]`, swap to `[N, F, S]`, broadcast add of the bias. */
-  conv2dForward(x: Buf, w: Buf, bias: Buf | null, g: Window2d, filters: number, y: Buf): void {
+  /**
+   * im2col, GEMM `[F, CKK] x [CKK, N*S]`, swap to `[N, F, S]`, broadcast add of the bias; the
+   * columns in `cols` when a column cache is given.
+   */
+  conv2dForward(
+    x: Buf,
+    w: Buf,
+    bias: Buf | null,
+    g: Window2d,
+    filters: number,
+    y: Buf,
+    cols: Buf | null = null,
+  ): void {
     const [oh, ow] = windowOut(g);
-    const s = oh * ow, ckk = g.c * g.kh * g.kw, cols = g.n * s;
-    scratch(this, x.dtype, [ckk * cols, filters * cols], (col, t) => {
+    const s = oh * ow, ckk = g.c * g.kh * g.kw, n = g.n * s;
+    scratch(this, x.dtype, [cols ? 0 : ckk * n, filters * n], (scratchCol, t) => {
+      const col = cols ?? scratchCol;
       this.im2col(x, g, col);
-      this.gemm(false, false, filters, cols, ckk, 1, w, 0, col, 0, 0, t, 0);
+      this.gemm(false, false, filters, n, ckk, 1, w, 0, col, 0, 0, t, 0);
       this.swapAxes01(t, filters, g.n, s, y);
     });
     const shape = [g.n, filters, s];
     if (bias !== null) this.binary("add", y, shape, bias, [1, filters, 1], y, shape);
   }
 
-  /** `dY' = swap(dy) [F, N*S]`, `dw += dY' colᵀ`, `db += Σ dY'`, `dx = col2im(wᵀ dY')`. */
+  /**
+   * `dY' = swap(dy) [F, N*S]`, `dw += dY' colᵀ`, `db += Σ dY'`, `dx = col2im(wᵀ dY')`; the
+   * columns read from `cols` when the forward left them there.
+   */
   conv2dBackward(
     x: Buf,
     w: Buf,
@@ -140,22 +155,30 @@ export abstract class ComposedBackend implements Backend {
     dw: Buf,
     db: Buf | null,
     dx: Buf | null,
+    cols: Buf | null = null,
   ): void {
     const [oh, ow] = windowOut(g);
-    const s = oh * ow, ckk = g.c * g.kh * g.kw, cols = g.n * s;
-    scratch(this, x.dtype, [ckk * cols, filters * cols, filters], (col, dt, sums) => {
-      this.im2col(x, g, col);
+    const s = oh * ow, ckk = g.c * g.kh * g.kw, n = g.n * s;
+    const sizes = [cols && dx === null ? 0 : ckk * n, filters * n, filters];
+    scratch(this, x.dtype, sizes, (col, dt, sums) => {
+      if (!cols) this.im2col(x, g, col);
       this.swapAxes01(dy, g.n, filters, s, dt);
-      this.gemm(false, true, filters, ckk, cols, 1, dt, 0, col, 0, 1, dw, 0);
+      this.gemm(false, true, filters, ckk, n, 1, dt, 0, cols ?? col, 0, 1, dw, 0);
       if (db !== null) {
-        this.reduce("sum", dt, [filters, cols], [1], sums);
+        this.reduce("sum", dt, [filters, n], [1], sums);
         this.axpby(1, sums, 1, db, db);
       }
       if (dx !== null) {
-        this.gemm(true, false, ckk, cols, filters, 1, w, 0, dt, 0, 0, col, 0);
+        this.gemm(true, false, ckk, n, filters, 1, w, 0, dt, 0, 0, col, 0);
         this.col2im(col, g, dx);
       }
     });
+  }
+
+  /** The composition above builds the whole column matrix. */
+  conv2dColumns(g: Window2d, _filters: number): number {
+    const [oh, ow] = windowOut(g);
+    return g.c * g.kh * g.kw * g.n * oh * ow;
   }
 
   // ---------------------------------------------------------------- pooling

@@ -282,13 +282,15 @@ export class NativeBackend extends ComposedBackend {
     g: Window2d,
     filters: number,
     y: Buf,
+    cols: Buf | null = null,
   ): void {
     const n = this.#windowSizes(g), f = filters | 0;
     const px = this.#buf(x, n.x, "conv2dForward input");
     const pw = this.#buf(w, f * n.ckk, "conv2dForward weight");
     const pb = bias === null ? null : this.#buf(bias, f, "conv2dForward bias");
     const py = this.#buf(y, f * n.s, "conv2dForward output");
-    this.#check(this.#s.sl_conv2d_forward(px, pw, pb, this.#win, f, py), "sl_conv2d_forward");
+    const pc = cols === null ? null : this.#buf(cols, n.ckk * n.s, "conv2dForward column cache");
+    this.#check(this.#s.sl_conv2d_forward(px, pw, pb, this.#win, f, py, pc), "sl_conv2d_forward");
   }
 
   override conv2dBackward(
@@ -300,6 +302,7 @@ export class NativeBackend extends ComposedBackend {
     dw: Buf,
     db: Buf | null,
     dx: Buf | null,
+    cols: Buf | null = null,
   ): void {
     const n = this.#windowSizes(g), f = filters | 0;
     const px = this.#buf(x, n.x, "conv2dBackward input");
@@ -308,10 +311,20 @@ export class NativeBackend extends ComposedBackend {
     const pdw = this.#buf(dw, f * n.ckk, "conv2dBackward dw");
     const pdb = db === null ? null : this.#buf(db, f, "conv2dBackward db");
     const pdx = dx === null ? null : this.#buf(dx, n.x, "conv2dBackward dx");
+    const pc = cols === null ? null : this.#buf(cols, n.ckk * n.s, "conv2dBackward column cache");
     this.#check(
-      this.#s.sl_conv2d_backward(px, pw, pdy, this.#win, f, pdw, pdb, pdx),
+      this.#s.sl_conv2d_backward(px, pw, pdy, this.#win, f, pdw, pdb, pdx, pc),
       "sl_conv2d_backward",
     );
+  }
+
+  override conv2dColumns(g: Window2d, filters: number): number {
+    this.#windowSizes(g);
+    this.#check(
+      this.#s.sl_conv2d_columns(this.#win, filters | 0, this.#i64Out),
+      "sl_conv2d_columns",
+    );
+    return Number(this.#i64Out[0]);
   }
 
   override maxPoolForward(x: Buf, g: Window2d, y: Buf, argmax: Buf): void {

@@ -5,11 +5,13 @@
  * Forward: with `col = im2col(x)` (`[C*k*k, N*OH*OW]`), `y = W [F, C*k*k] × col` reordered to
  * `[N, F, OH, OW]`, plus `b` per filter. Backward, with `dY'` the `[F, N*OH*OW]` reorder of dy:
  * `dW += dY' colᵀ`, `db += Σ dY'`, and, unless dx is not needed, `dx = col2im(Wᵀ dY')`. The
- * layer keeps its input (shared, not copied) rather than the column matrix: the native CPU
- * build rebuilds the columns of a few images at a time in cache, where the whole batch's
- * matrix would run to hundreds of MB for All-CNN-C, and takes 3x3 stride-1 windows through
- * Winograd F(2x2, 3x3) (`cuda/cpu/winograd.c`). With `ws` the layer computes with the
- * standardised weight `Ŵ` (see `weight.ts`) and maps dL/dŴ back to the weight and its gain.
+ * layer keeps its input (shared, not copied), and, when training, the column matrix too where
+ * the backend builds one (`conv2dColumns`) of at most {@link COLUMN_CACHE_MAX} elements, so
+ * that the backward does not build it again; the native CPU build takes 3x3 stride-1 windows
+ * through Winograd F(2x2, 3x3) (`cuda/cpu/winograd.c`, no columns), and All-CNN-C's whole-batch
+ * matrices would run to hundreds of MB, which the backward then rebuilds a few images at a
+ * time. With `ws` the layer computes with the standardised weight `Ŵ` (see `weight.ts`) and
+ * maps dL/dŴ back to the weight and its gain.
  *
  * @module
  */
@@ -48,6 +50,9 @@ import {
   type WeightOptions,
   wsGain,
 } from "./weight.ts";
+
+/** Largest column cache a training forward keeps for its backward (elements: 128 MB). */
+export const COLUMN_CACHE_MAX = 1 << 25;
 
 /** Options of {@link Conv2d}. */
 export interface Conv2dOptions extends WeightOptions {
@@ -90,6 +95,8 @@ export class Conv2d extends LayerBase {
   /** `[filters]` gain of the standardised weight, after build (null without `ws`). */
   gain: Param | null = null;
   #geom: Window2d | null = null;
+  /** Whether the last forward kept a column cache (saved after the input). */
+  #cached = false;
 
   /** `filters` output channels with `kernel x kernel` windows. */
   constructor(readonly filters: number, readonly kernel: number, opts: Conv2dOptions = {}) {
@@ -156,18 +163,27 @@ export class Conv2d extends LayerBase {
     this.#geom = g;
     const s = this.gain ? standardizeWeight(this.weight!.value, this.gain.value) : null;
     const w = s ? s.weight : this.weight!.value;
-    const y = ops.conv2d(x, w, this.bias ? this.bias.value : null, g);
-    if (this.recording) this.save(x.share(), ...(s ? [s.weight, s.xhat, s.r] : []));
+    const size = this.recording ? x.backend.conv2dColumns(g, this.filters) : 0;
+    const cols = size > 0 && size <= COLUMN_CACHE_MAX
+      ? Tensor.empty(x.backend, [size], x.dtype)
+      : null;
+    const y = ops.conv2d(x, w, this.bias ? this.bias.value : null, g, cols);
+    this.#cached = cols !== null;
+    if (this.recording) {
+      this.save(x.share(), ...(cols ? [cols] : []), ...(s ? [s.weight, s.xhat, s.r] : []));
+    }
     return y;
   }
 
   /** Backward pass: accumulates parameter gradients, returns dL/dx (null when not wanted). */
   protected backwardImpl(dy: Tensor, inputGrad: boolean): Tensor | null {
-    const [x, wHat, xhat, r] = this.saved();
+    const [x, ...rest] = this.saved();
+    const cols = this.#cached ? rest.shift()! : null;
+    const [wHat, xhat, r] = rest;
     const w = this.weight!;
     const dw = this.gain ? Tensor.zeros(dy.backend, w.value.shape, dy.dtype) : w.grad;
     const db = this.bias ? this.bias.grad : null;
-    const dx = ops.conv2dBackward(x, wHat ?? w.value, dy, this.#geom!, dw, db, inputGrad);
+    const dx = ops.conv2dBackward(x, wHat ?? w.value, dy, this.#geom!, dw, db, inputGrad, cols);
     if (this.gain) standardizeWeightBackward(dw, { xhat, r }, w, this.gain);
     return dx;
   }
