@@ -143,6 +143,20 @@ static inline __attribute__((always_inline)) void slg_store_rows(slg_vf acc[SLG_
 }
 #endif
 
+/* The valid mr x nr corner of a tile of sums: C = alpha * tile + (first ? beta * C : C). */
+static inline void slg_store_tile(float tile[SLG_MR][SLG_NR], float* restrict c, int64_t ldc,
+                                  int64_t mr, int64_t nr, float alpha, float beta, int first) {
+  for (int64_t r = 0; r < mr; r++) {
+    float* cr = c + r * ldc;
+    for (int64_t j = 0; j < nr; j++) {
+      float v = alpha * tile[r][j];
+      if (!first) v += cr[j];
+      else if (beta != 0.0f) v += beta * cr[j];
+      cr[j] = v;
+    }
+  }
+}
+
 #if SLG_VW > 0
 /*
  * Micro-kernel on the first R rows of an A micro-panel: acc[R x NR] = sum_p a[p*MR + r] *
@@ -185,15 +199,7 @@ static inline __attribute__((always_inline)) void slg_kernel_rows(
     *(slg_vf*)&tile[r][0] = acc[r][0];
     *(slg_vf*)&tile[r][SLG_VW] = acc[r][1];
   }
-  for (int64_t r = 0; r < mr; r++) {
-    float* cr = c + r * ldc;
-    for (int64_t j = 0; j < nr; j++) {
-      float v = alpha * tile[r][j];
-      if (!first) v += cr[j];
-      else if (beta != 0.0f) v += beta * cr[j];
-      cr[j] = v;
-    }
-  }
+  slg_store_tile(tile, c, ldc, mr, nr, alpha, beta, first);
 }
 #endif
 
@@ -224,15 +230,7 @@ static inline void slg_kernel(int64_t kc, const float* restrict a, const float* 
       for (int j = 0; j < SLG_NR; j++) tile[r][j] += av * b[p * SLG_NR + j];
     }
   }
-  for (int64_t r = 0; r < mr; r++) {
-    float* cr = c + r * ldc;
-    for (int64_t j = 0; j < nr; j++) {
-      float v = alpha * tile[r][j];
-      if (!first) v += cr[j];
-      else if (beta != 0.0f) v += beta * cr[j];
-      cr[j] = v;
-    }
-  }
+  slg_store_tile(tile, c, ldc, mr, nr, alpha, beta, first);
 #endif
 }
 
