@@ -19,22 +19,22 @@ static void reduce_rows(const float* x, int64_t rows, int64_t k_n, double div, f
   }
 }
 
+/* Outputs per group in reduce_planes: their sums advance together. */
+#define PLANES_GROUP 8
+
 /* out[k] = sum over t < a_n, u < b_n of x[(t * k_n + k) * b_n + u] (in double, in that order),
- * / div; four outputs at a time, so four sums advance together. */
+ * / div; PLANES_GROUP outputs at a time, so that many sums advance together. */
 static void reduce_planes(const float* x, int64_t a_n, int64_t k_n, int64_t b_n, double div,
                           float* out) {
-#pragma omp parallel for schedule(static) if (a_n * k_n * b_n > PAR_MIN && k_n > 4)
-  for (int64_t k0 = 0; k0 < k_n; k0 += 4) {
-    const int64_t m = k_n - k0 < 4 ? k_n - k0 : 4;
-    double s[4] = {0.0, 0.0, 0.0, 0.0};
+#pragma omp parallel for schedule(static) if (a_n * k_n * b_n > PAR_MIN && k_n > PLANES_GROUP)
+  for (int64_t k0 = 0; k0 < k_n; k0 += PLANES_GROUP) {
+    const int64_t m = k_n - k0 < PLANES_GROUP ? k_n - k0 : PLANES_GROUP;
+    double s[PLANES_GROUP] = {0};
     for (int64_t t = 0; t < a_n; t++) {
       const float* p = x + (t * k_n + k0) * b_n;
-      if (m == 4) {
+      if (m == PLANES_GROUP) {
         for (int64_t u = 0; u < b_n; u++) {
-          s[0] += p[u];
-          s[1] += p[b_n + u];
-          s[2] += p[2 * b_n + u];
-          s[3] += p[3 * b_n + u];
+          for (int q = 0; q < PLANES_GROUP; q++) s[q] += p[q * b_n + u];
         }
       } else {
         for (int64_t q = 0; q < m; q++)
