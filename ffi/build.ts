@@ -38,6 +38,8 @@ export const CPU_FLAGS = [
   "-shared",
   "-fPIC",
   "-std=gnu11",
+  // a call to an undeclared function is a build error, not a symbol missing at load time
+  "-Werror=implicit-function-declaration",
   // never unmapped: dlclose at exit would unload libgomp under its idle worker threads
   "-Wl,-z,nodelete",
 ];
