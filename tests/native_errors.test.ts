@@ -75,6 +75,21 @@ Deno.test("native errors: a C-side failure surfaces as an Error with the C messa
   const am = cpu.alloc(1, "float32");
   cpu.upload(am, [1234]);
   assert.throws(() => cpu.maxPoolBackward(x, am, g, o), /argmax index 1234 outside the 2x2 plane/);
+  // a column cache for a convolution that builds no columns (Winograd) is refused in C
+  const wg = { n: 1, c: 2, h: 4, w: 4, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 };
+  Deno.env.set("SHIFTLAB_CONV_ALGO", "winograd");
+  try {
+    assert.equal(cpu.conv2dColumns(wg, 2), 0);
+    const cx = cpu.alloc(32, "float32"), cw = cpu.alloc(36, "float32");
+    const cy = cpu.alloc(32, "float32"), cc = cpu.alloc(288, "float32");
+    assert.throws(
+      () => cpu.conv2dForward(cx, cw, null, wg, 2, cy, cc),
+      /sl_conv2d_forward: a column cache was given for a convolution that does not use one/,
+    );
+    for (const b of [cx, cw, cy, cc]) cpu.free(b);
+  } finally {
+    Deno.env.delete("SHIFTLAB_CONV_ALGO");
+  }
   // the library still works after the failures
   cpu.upload(x, [1, -2, 3, -4]);
   cpu.unary("relu", x, o, 0);

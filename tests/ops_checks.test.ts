@@ -16,8 +16,17 @@ import { tsBackend } from "../src/backends/ts.ts";
 import * as ops from "../src/ops.ts";
 import { Tensor } from "../src/tensor.ts";
 
-/** Backend methods that only manage memory: allowed before the checks. */
-const MEMORY = new Set(["alloc", "free", "upload", "download", "fill", "copy", "supports"]);
+/** Backend methods that only manage memory or answer a size: allowed before the checks. */
+const MEMORY = new Set([
+  "alloc",
+  "free",
+  "upload",
+  "download",
+  "fill",
+  "copy",
+  "supports",
+  "conv2dColumns",
+]);
 
 /** The ts backend, recording every compute call. */
 function spy(): { backend: Backend; calls: string[] } {
@@ -79,10 +88,25 @@ Deno.test("ops checks: convolution geometry, weight, bias and gradient shapes", 
     () => ops.conv2dBackward(x, w, t(be, [2, 4, 3, 3]), g, t(be, [4, 27]), null, true),
     /weight gradient must be \[4, 3, 3, 3\]/,
   );
-  // and a valid call runs
+  // a column cache must have the size the backend asks for (2 images x 9 pixels x 27 taps)
+  assert.equal(be.conv2dColumns(g, 4), 486);
+  rejects(
+    calls,
+    () => ops.conv2d(x, w, b, g, t(be, [485])),
+    /conv2d: column cache of 485 elements, expected 486/,
+  );
+  rejects(
+    calls,
+    () => ops.conv2dBackward(x, w, t(be, [2, 4, 3, 3]), g, dw, null, true, t(be, [500])),
+    /conv2dBackward: column cache of 500 elements, expected 486/,
+  );
+  // and a valid call runs, with a cache or without
   calls.length = 0;
   ops.conv2d(x, w, b, g).dispose();
   assert.deepEqual(calls.slice(0, 1), ["conv2dForward"]);
+  const cols = t(be, [486]);
+  ops.conv2d(x, w, b, g, cols).dispose();
+  ops.conv2dBackward(x, w, t(be, [2, 4, 3, 3]), g, dw, null, true, cols)!.dispose();
 });
 
 Deno.test("ops checks: pooling, batch norm, masks", () => {
