@@ -102,13 +102,8 @@ static inline __attribute__((always_inline)) void take_row(float* restrict d,
   }
 }
 
-/* d[i] = s[i] for i < n; when `spill`, 8 at a time, s read and d overwritten up to n rounded
- * up to 8. */
-static inline void copy_row(float* restrict d, const float* restrict s, int32_t n, int spill) {
-  if (!spill) {
-    copy_exact(d, s, n);
-    return;
-  }
+/* d[i] = s[i] for i < n, 8 at a time: s read and d overwritten up to n rounded up to 8. */
+static inline void copy_spill(float* restrict d, const float* restrict s, int32_t n) {
   for (; n > 0; n -= 8, d += 8, s += 8) {
     *(sl_v8*)d = *(const sl_v8*)s;
     KEEP_LOOP(d);
@@ -206,7 +201,7 @@ static inline __attribute__((always_inline)) void join_plane(const phases_t* f, 
     const float* q0 = S + (int64_t)py * sw * f->qs + (int64_t)r * f->qw;
     float* d = dst + (int64_t)iy * w;
     if (sw == 1) {
-      copy_row(d, q0 + pw, w, 0);
+      copy_exact(d, q0 + pw, w);
     } else if (sw == 2) {
       /* d[x] = phase (x + pw) % 2 at (x + pw) / 2; may spill into this plane's next rows,
        * which are written after this one */
@@ -217,6 +212,13 @@ static inline __attribute__((always_inline)) void join_plane(const phases_t* f, 
       for (int32_t x = 0; x < w; x++) d[x] = q0[((x + pw) % sw) * f->qs + (x + pw) / sw];
     }
   }
+}
+
+/* Where window position (ky, kx) starts in a plane's phase planes. */
+static inline __attribute__((always_inline)) int64_t phase_at(const phases_t* f, int32_t ky,
+                                                              int32_t kx, const int32_t sh,
+                                                              const int32_t sw) {
+  return ((int64_t)(ky % sh) * sw + kx % sw) * f->qs + (int64_t)(ky / sh) * f->qw + kx / sw;
 }
 
 /* The columns of plane pl = (b, ch): col[(ch, ky, kx), (b, oy, ox)], rows of ldcol floats; S is
@@ -231,16 +233,15 @@ static inline __attribute__((always_inline)) void im2col_plane(
   for (int32_t ky = 0; ky < kh; ky++) {
     for (int32_t kx = 0; kx < kw; kx++) {
       float* d = col + (((int64_t)ch * kh + ky) * kw + kx) * ldcol + (int64_t)b * oh * ow;
-      const float* s = S + ((int64_t)(ky % sh) * sw + kx % sw) * f->qs +
-                       (int64_t)(ky / sh) * f->qw + kx / sw;
+      const float* s = S + phase_at(f, ky, kx, sh, sw);
       int32_t oy = 0;
       /* the first rows may spill into this block's next rows, which are written after */
       if (ow <= 8) {
         for (; oy < spill; oy++, d += ow, s += f->qw) *(sl_v8*)d = *(const sl_v8*)s;
       } else {
-        for (; oy < spill; oy++, d += ow, s += f->qw) copy_row(d, s, ow, 1);
+        for (; oy < spill; oy++, d += ow, s += f->qw) copy_spill(d, s, ow);
       }
-      for (; oy < oh; oy++, d += ow, s += f->qw) copy_row(d, s, ow, 0);
+      for (; oy < oh; oy++, d += ow, s += f->qw) copy_exact(d, s, ow);
     }
   }
 }
@@ -257,8 +258,7 @@ static inline __attribute__((always_inline)) void col2im_plane(
   for (int32_t ky = 0; ky < kh; ky++) {
     for (int32_t kx = 0; kx < kw; kx++) {
       const float* s = col + (((int64_t)ch * kh + ky) * kw + kx) * ldcol + (int64_t)b * oh * ow;
-      float* d = S + ((int64_t)(ky % sh) * sw + kx % sw) * f->qs + (int64_t)(ky / sh) * f->qw +
-                 kx / sw;
+      float* d = S + phase_at(f, ky, kx, sh, sw);
       int32_t oy = 0;
       /* the first rows may read this block's next rows (never past the block) */
       for (; oy < over; oy++, s += ow, d += f->qw) add_row(d, s, ow, 1);
@@ -285,10 +285,10 @@ static inline __attribute__((always_inline)) void plane_op_at(
 static void plane_op(int adjoint, const float* src, float* dst, int64_t ldcol, int32_t c, int32_t h,
                      int32_t w, int32_t kh, int32_t kw, int32_t ph, int32_t pw, int32_t oh,
                      int32_t ow, const phases_t* f, int64_t pl, float* S) {
-#define PLANE_STRIDES(SH, SW)                                                                 \
-  if (f->sh == SH && f->sw == SW) {                                                           \
-    plane_op_at(adjoint, src, dst, ldcol, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, S, SH, SW);     \
-    return;                                                                                   \
+#define PLANE_STRIDES(SH, SW)                                                                \
+  if (f->sh == SH && f->sw == SW) {                                                          \
+    plane_op_at(adjoint, src, dst, ldcol, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, S, SH, SW); \
+    return;                                                                                  \
   }
   PLANE_STRIDES(1, 1)
   PLANE_STRIDES(2, 2)
@@ -298,10 +298,10 @@ static void plane_op(int adjoint, const float* src, float* dst, int64_t ldcol, i
 
 /*
  * im2col (adjoint 0: x [n, c, h, w] -> col [c*kh*kw, n*oh*ow], rows of ldcol >= n*oh*ow floats)
- * or col2im (adjoint 1: col -> x, overwritten) of images [0, n), one input plane at a time: over the team, each thread with its
- * own plane scratch, when `par` and the columns are many (planes are disjoint in x and in col,
- * so no two threads write one value), else without entering OpenMP. Returns 0, or -1 when a
- * buffer could not be allocated.
+ * or col2im (adjoint 1: col -> x, overwritten) of images [0, n), one input plane at a time:
+ * over the team, each thread with its own plane scratch, when `par` and the columns are many
+ * (planes are disjoint in x and in col, so no two threads write one value), else without
+ * entering OpenMP. Returns 0, or -1 when a buffer could not be allocated.
  */
 static int planes_run(int adjoint, const float* src, float* dst, int32_t n, int32_t c, int32_t h,
                       int32_t w, int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t ph,
@@ -423,10 +423,10 @@ static void conv_scratch_free(conv_scratch_t* sc) {
 }
 
 /* Row-major GEMM, B with leading dimension ldb (C and A contiguous), over the team
- * (sc->pa == NULL: B contiguous too) or on this thread alone. */
+ * (sc->pa == NULL) or on this thread alone. */
 static int conv_gemm(const conv_scratch_t* sc, int ta, int tb, int64_t m, int64_t n, int64_t k,
                      const float* a, const float* b, int64_t ldb, float beta, float* c) {
-  if (!sc->pa) return slg_sgemm(ta, tb, m, n, k, 1.0f, a, b, beta, c);
+  if (!sc->pa) return slg_sgemm_ld(ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, ldb, beta, c, n);
   slg_gemm_serial(ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, ldb, beta, c, n, sc->pa, sc->pb);
   return 0;
 }
@@ -507,10 +507,10 @@ static int conv_backward_group(const conv_plan_t* p, const float* x, const float
                     p->sw, p->ph, p->pw, p->oh, p->ow, cols, par);
 }
 
-/* Whether a column cache applies to the plan: not through Winograd, and in the mode where the
- * groups run in turn, a whole batch small enough to be one group. */
+/* Whether a column cache applies to the plan: whenever the columns are built (not through
+ * Winograd). Each group reads its slab of the cached matrix in place. */
 static int conv_caches(const conv_plan_t* p) {
-  return !wino_applies(p) && (p->outer || p->ckk * p->n * p->s <= CONV_MAX_COL);
+  return !wino_applies(p);
 }
 
 #define CONV_WINDOW(op)                                                               \
@@ -557,20 +557,15 @@ SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
     }
   } else {
     /* On one thread, groups whose columns stay in cache (an output element sums the same
-     * products in the same order however the images are grouped, so the bits do not change),
-     * with serial GEMMs that read a column cache's slab in place; on a team with a column
-     * cache, the whole batch as one group (its columns are then contiguous). */
+     * products in the same order however the images are grouped, so the bits do not change). */
     conv_plan_t p = plan;
     if (p.nt == 1) {
       const int64_t gs = CONV_SERIAL_COL / (p.ckk * p.s);
       p.gsz = gs < 1 ? 1 : gs > n ? n : gs;
       p.groups = (n + p.gsz - 1) / p.gsz;
-    } else if (cols != NULL) {
-      p.gsz = n;
-      p.groups = 1;
     }
     conv_scratch_t sc = {0};
-    if (!conv_scratch_init(&p, p.nt == 1 && cols != NULL, cols == NULL, &sc)) oom = 1;
+    if (!conv_scratch_init(&p, 0, cols == NULL, &sc)) oom = 1;
     for (int64_t gi = 0; gi < p.groups && !oom; gi++) {
       int64_t gn;
       const int64_t b0 = conv_group(n, p.gsz, gi, &gn);
@@ -631,7 +626,6 @@ SL_API int sl_conv2d_backward(const float* x, const float* wt, const float* dy,
     free(dw_t);
     free(db_t);
   } else {
-    /* with a column cache the batch is one group here (conv_caches) */
     conv_scratch_t sc = {0};
     double* db_acc = (double*)calloc((size_t)f, sizeof(double));
     if (!db_acc || !conv_scratch_init(&plan, 0, need_col, &sc)) oom = 1;

@@ -235,9 +235,9 @@ static inline void slg_kernel(int64_t kc, const float* restrict a, const float* 
 }
 
 /* C = beta * C (beta == 0: zero fill, ignoring NaN in C); used when k == 0 or alpha == 0. */
-static void slg_scale_c(int64_t m, int64_t n, float beta, float* c) {
+static void slg_scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
   for (int64_t i = 0; i < m; i++) {
-    float* cr = c + i * n;
+    float* cr = c + i * ldc;
     if (beta == 0.0f) memset(cr, 0, sizeof(float) * (size_t)n);
     else for (int64_t j = 0; j < n; j++) cr[j] *= beta;
   }
@@ -291,15 +291,13 @@ void slg_gemm_serial(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
   }
 }
 
-/* dst[j * rows + i] = src[i * cols + j]: the rows x cols matrix src transposed. */
-static void slg_transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
+/* dst[j * ldd + i] = src[i * lds + j]: the rows x cols matrix src transposed. */
+static void slg_transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst,
+                          int64_t ldd) {
   for (int64_t i = 0; i < rows; i++) {
-    for (int64_t j = 0; j < cols; j++) dst[j * rows + i] = src[i * cols + j];
+    for (int64_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
   }
 }
-
-int slg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-              const float* a, const float* b, float beta, float* c);
 
 /*
  * C [m x n] with n narrower than one B micro-panel, as C^T = op(B)^T op(A)^T: full panels (and
@@ -308,12 +306,13 @@ int slg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float a
  * bits do not change. Returns 0, or -1 when a buffer could not be allocated.
  */
 static int slg_sgemm_narrow(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
-                            float alpha, const float* a, const float* b, float beta, float* c) {
+                            float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
+                            float beta, float* c, int64_t ldc) {
   float* t = (float*)malloc(sizeof(float) * (size_t)(m * n));
   if (!t) return -1;
-  if (beta != 0.0f) slg_transpose(c, m, n, t);
-  const int rc = slg_sgemm(!trans_b, !trans_a, n, m, k, alpha, b, a, beta, t);
-  if (rc == 0) slg_transpose(t, n, m, c);
+  if (beta != 0.0f) slg_transpose(c, m, n, ldc, t, m);
+  const int rc = slg_sgemm_ld(!trans_b, !trans_a, n, m, k, alpha, b, ldb, a, lda, beta, t, m);
+  if (rc == 0) slg_transpose(t, n, m, m, c, ldc);
   free(t);
   return rc;
 }
@@ -326,18 +325,17 @@ static int slg_sgemm_narrow(int trans_a, int trans_b, int64_t m, int64_t n, int6
  * chunk's arithmetic.
  * Returns 0, or -1 when the packing buffers could not be allocated.
  */
-int slg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                     const float* a, const float* b, float beta, float* c) {
+int slg_sgemm_ld(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                 int64_t ldc) {
   if (m == 0 || n == 0) return 0;
   if (k == 0 || alpha == 0.0f) {
-    slg_scale_c(m, n, beta, c);
+    slg_scale_c(m, n, beta, c, ldc);
     return 0;
   }
-  if (n < SLG_NR && m >= SLG_NR) return slg_sgemm_narrow(trans_a, trans_b, m, n, k, alpha, a, b,
-                                                          beta, c);
-  const int64_t lda = trans_a ? m : k;
-  const int64_t ldb = trans_b ? k : n;
-  const int64_t ldc = n;
+  if (n < SLG_NR && m >= SLG_NR) {
+    return slg_sgemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
   int nt = 1;
 #ifdef _OPENMP
   if ((double)m * (double)n * (double)k >= (double)SLG_PARALLEL_MIN_FLOPS) nt = omp_get_max_threads();
@@ -386,6 +384,12 @@ int slg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float a
     free(pa);
   }
   return oom ? -1 : 0;
+}
+
+int slg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+              const float* a, const float* b, float beta, float* c) {
+  return slg_sgemm_ld(trans_a, trans_b, m, n, k, alpha, a, trans_a ? m : k, b, trans_b ? k : n,
+                      beta, c, n);
 }
 
 SL_API int sl_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha,

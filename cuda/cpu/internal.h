@@ -93,8 +93,13 @@ typedef float slg_vfu __attribute__((vector_size(SLG_VW * 4), aligned(4)));
  * are busy with other processes. */
 #define SLG_PARALLEL_MIN_FLOPS (200LL * 200 * 200)
 
-/* C = alpha op(A) op(B) + beta C, contiguous row-major, over the OpenMP team. Returns 0, or
- * -1 when the packing buffers could not be allocated. */
+/* C = alpha op(A) op(B) + beta C, row-major with leading dimensions lda, ldb, ldc, over the
+ * OpenMP team. Returns 0, or -1 when the packing buffers could not be allocated. */
+SL_INTERNAL int slg_sgemm_ld(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                             float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
+                             float beta, float* c, int64_t ldc);
+
+/* slg_sgemm_ld on contiguous matrices. */
 SL_INTERNAL int slg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                           const float* a, const float* b, float beta, float* c);
 
