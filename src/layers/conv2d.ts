@@ -51,8 +51,12 @@ import {
   wsGain,
 } from "./weight.ts";
 
-/** Largest column cache a training forward keeps for its backward (elements: 128 MB). */
-export const COLUMN_CACHE_MAX = 1 << 25;
+/**
+ * Largest column cache a training forward keeps for its backward (elements: 64 MB), so that a
+ * network with wide early layers does not hold a matrix per layer (All-CNN-C's 32x32 layers would
+ * keep 113 MB each on one thread).
+ */
+export const COLUMN_CACHE_MAX = 1 << 24;
 
 /** Options of {@link Conv2d}. */
 export interface Conv2dOptions extends WeightOptions {
@@ -95,8 +99,6 @@ export class Conv2d extends LayerBase {
   /** `[filters]` gain of the standardised weight, after build (null without `ws`). */
   gain: Param | null = null;
   #geom: Window2d | null = null;
-  /** Whether the last forward kept a column cache (saved after the input). */
-  #cached = false;
 
   /** `filters` output channels with `kernel x kernel` windows. */
   constructor(readonly filters: number, readonly kernel: number, opts: Conv2dOptions = {}) {
@@ -168,9 +170,9 @@ export class Conv2d extends LayerBase {
       ? Tensor.empty(x.backend, [size], x.dtype)
       : null;
     const y = ops.conv2d(x, w, this.bias ? this.bias.value : null, g, cols);
-    this.#cached = cols !== null;
+    // saved: the input, the standardised weight's three tensors with `ws`, then the cache if any
     if (this.recording) {
-      this.save(x.share(), ...(cols ? [cols] : []), ...(s ? [s.weight, s.xhat, s.r] : []));
+      this.save(x.share(), ...(s ? [s.weight, s.xhat, s.r] : []), ...(cols ? [cols] : []));
     }
     return y;
   }
@@ -178,8 +180,8 @@ export class Conv2d extends LayerBase {
   /** Backward pass: accumulates parameter gradients, returns dL/dx (null when not wanted). */
   protected backwardImpl(dy: Tensor, inputGrad: boolean): Tensor | null {
     const [x, ...rest] = this.saved();
-    const cols = this.#cached ? rest.shift()! : null;
-    const [wHat, xhat, r] = rest;
+    const [wHat, xhat, r] = this.gain ? rest : [];
+    const cols = rest[this.gain ? 3 : 0] ?? null;
     const w = this.weight!;
     const dw = this.gain ? Tensor.zeros(dy.backend, w.value.shape, dy.dtype) : w.grad;
     const db = this.bias ? this.bias.grad : null;
