@@ -334,22 +334,24 @@ static int planes_run(int adjoint, const float* src, float* dst, int32_t n, int3
   return oom ? -1 : 0;
 }
 
-SL_API int sl_im2col(const float* x, const sl_window* g, float* col) {
-  SL_ARG(x != NULL && col != NULL, "sl_im2col: null pointer");
-  WINDOW("sl_im2col", g);
-  if (planes_run(0, x, col, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, (int64_t)n * oh * ow, 1)) {
-    return sl_set_error(SL_ERR_MEMORY, "sl_im2col: out of memory for a plane's scratch");
+/* The C API's im2col (adjoint 0) or col2im (adjoint 1) of the whole batch, `op` naming it. */
+static int planes_api(int adjoint, const float* src, float* dst, const sl_window* g,
+                      const char* op) {
+  SL_ARG(src != NULL && dst != NULL, "%s: null pointer", op);
+  WINDOW(op, g);
+  if (planes_run(adjoint, src, dst, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow,
+                 (int64_t)n * oh * ow, 1)) {
+    return sl_set_error(SL_ERR_MEMORY, "%s: out of memory for a plane's scratch", op);
   }
   return SL_OK;
 }
 
+SL_API int sl_im2col(const float* x, const sl_window* g, float* col) {
+  return planes_api(0, x, col, g, "sl_im2col");
+}
+
 SL_API int sl_col2im(const float* col, const sl_window* g, float* x) {
-  SL_ARG(x != NULL && col != NULL, "sl_col2im: null pointer");
-  WINDOW("sl_col2im", g);
-  if (planes_run(1, col, x, n, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, (int64_t)n * oh * ow, 1)) {
-    return sl_set_error(SL_ERR_MEMORY, "sl_col2im: out of memory for a plane's scratch");
-  }
-  return SL_OK;
+  return planes_api(1, col, x, g, "sl_col2im");
 }
 
 /* ---------------------------------------------------------------- fused convolution */
