@@ -110,6 +110,10 @@ export const SYMBOLS = {
   sl_axpby: { parameters: ["f32", "pointer", "f32", "pointer", "pointer", "i64"], result: "i32" },
 
   sl_reduce: { parameters: ["i32", "pointer", "buffer", "i32", "i32", "pointer"], result: "i32" },
+  sl_scale_backward: {
+    parameters: ["pointer", "pointer", "buffer", "i32", "pointer", "buffer", "pointer", "pointer"],
+    result: "i32",
+  },
   sl_argmax: { parameters: ["pointer", "i64", "i64", "pointer"], result: "i32" },
   sl_topk_mask: { parameters: ["pointer", "i64", "i64", "i64", "pointer"], result: "i32" },
 

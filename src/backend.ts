@@ -349,6 +349,24 @@ export interface FusedOps {
     dlogits: Buf,
   ): void;
 
+  // ---- scaling layer ----
+  /**
+   * A scaling layer's backward, `y = x * w` with `w [wShape]` broadcast to `shape` (`wShape`
+   * has `shape`'s rank, 1 on the axes `w` is shared across): `dw` = the sum of `dy * x` over
+   * those axes and `dx = dy * w` (null: not wanted), both overwritten. The default composition
+   * is binary mul, reduce, binary mul; the native CPU build does the three in one pass, with the
+   * same bits.
+   */
+  scaleBackward(
+    dy: Buf,
+    x: Buf,
+    shape: readonly number[],
+    w: Buf,
+    wShape: readonly number[],
+    dx: Buf | null,
+    dw: Buf,
+  ): void;
+
   // ---- batch normalization over [outer, C, inner] ----
   /**
    * Training mode (`training`): per-channel batch mean and biased variance over `outer` and
@@ -429,6 +447,7 @@ export const FUSED_OPS = [
   "avgPoolBackward",
   "softmaxCrossEntropy",
   "softmaxCrossEntropyBackward",
+  "scaleBackward",
   "batchNormForward",
   "batchNormBackward",
 ] as const satisfies readonly (keyof FusedOps)[];

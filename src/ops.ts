@@ -188,6 +188,34 @@ export function sumTo(grad: Tensor, shape: readonly number[]): Tensor {
 }
 
 /**
+ * Backward of `y = x * w` (`w` broadcast against `x`, NumPy rules, as in {@link mul}): `dw`, the
+ * sum of `dy * x` over the axes `w` is broadcast along, shaped as `w`; and `dx = dy * w` (null
+ * when `wantDx` is false). New tensors; the bits of `sumTo(mul(dy, x), w.shape)` and
+ * `mul(dy, w)`, computed by the backend's fused op (one pass on the native CPU build).
+ */
+export function scaleBackward(
+  dy: Tensor,
+  x: Tensor,
+  w: Tensor,
+  wantDx = true,
+): { dx: Tensor | null; dw: Tensor } {
+  const op = "scaleBackward";
+  sameBackend(op, dy, x, w);
+  expectShape(op, "dy", dy, x.shape);
+  const shape = broadcastShape(x.shape, w.shape, op);
+  if (shape.length !== x.rank || shape.some((d, i) => d !== x.shape[i])) {
+    throw new Error(
+      `${op}: w ${fmtShape(w.shape)} broadcasts x ${fmtShape(x.shape)} to a larger shape`,
+    );
+  }
+  const b = x.backend;
+  const dw = Tensor.empty(b, w.shape, x.dtype);
+  const dx = wantDx ? Tensor.empty(b, x.shape, x.dtype) : null;
+  b.scaleBackward(dy.buf, x.buf, x.shape, w.buf, align(w.shape, x.rank), dx?.buf ?? null, dw.buf);
+  return { dx, dw };
+}
+
+/**
  * `alpha * op(a) @ op(b) + beta * out` for rank-2 tensors.
  */
 export function matmul(

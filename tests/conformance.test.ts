@@ -757,6 +757,50 @@ function register(target: Target): void {
     free(x, o);
   });
 
+  ptest("scale backward: every sharing, dx optional, the bits of mul, reduce, mul here", () => {
+    const d = dataSource(650);
+    const cases: [number[], number[]][] = [
+      [[32, 16, 14, 14], [1, 16, 14, 14]], // elementwise
+      [[32, 16, 14, 14], [1, 16, 1, 1]], // channelwise
+      [[32, 16, 14, 14], [1, 1, 1, 1]], // layerwise
+      [[48, 16, 14, 14], [1, 16, 1, 1]], // large enough for threads
+      [[48, 16, 14, 14], [1, 16, 14, 14]],
+      [[40, 30, 2, 60], [40, 1, 2, 1]], // kept axes apart: the general loop, threaded
+      [[5, 3, 7], [1, 3, 1]], // fewer than eight channels
+      [[7, 300], [1, 300]], // more than one 256-wide chunk
+      [[1, 4, 5], [1, 4, 5]], // nothing to sum over
+      [[3, 1, 4], [1, 1, 4]],
+      [[9], [1]],
+      [[0, 3], [1, 3]], // an empty batch: dw = 0
+    ];
+    for (const [shape, wShape] of cases) {
+      const n = shape.reduce((p, q) => p * q, 1), wn = wShape.reduce((p, q) => p * q, 1);
+      const tag = `[${shape}] w [${wShape}]`;
+      const dy = pair(d.rand(n)), x = pair(d.rand(n)), w = pair(d.rand(wn, 0.5, 2));
+      const dx = out(n), dw = out(wn);
+      ref.scaleBackward(dy[0], x[0], shape, w[0], wShape, dx[0], dw[0]);
+      be.scaleBackward(dy[1], x[1], shape, w[1], wShape, dx[1], dw[1]);
+      check(`scale backward dw ${tag}`, dw, target.tol("reduce"));
+      check(`scale backward dx ${tag}`, dx, target.tol("binary"));
+      // the same bits as the composition of this backend's own primitives
+      const p = be.alloc(Math.max(n, 1), "float32", false);
+      const cdx = be.alloc(Math.max(n, 1), "float32", false), cdw = be.alloc(wn, "float32");
+      be.binary("mul", dy[1], shape, x[1], shape, p, shape);
+      const axes = shape.flatMap((s, i) => (wShape[i] === 1 && s !== 1 ? [i] : []));
+      if (axes.length > 0) be.reduce("sum", p, shape, axes, cdw);
+      else be.copy(p, 0, cdw, 0, n);
+      be.binary("mul", dy[1], shape, w[1], wShape, cdx, shape);
+      assert.deepEqual(be.download(dw[1]), be.download(cdw), `${name} dw bits ${tag}`);
+      assert.deepEqual(be.download(dx[1], 0, n), be.download(cdx, 0, n), `${name} dx bits ${tag}`);
+      // without dx: the same dw
+      const dw2 = out(wn);
+      be.scaleBackward(dy[1], x[1], shape, w[1], wShape, null, dw2[1]);
+      assert.deepEqual(be.download(dw2[1]), be.download(dw[1]), `${name} dw without dx ${tag}`);
+      for (const b of [p, cdx, cdw]) be.free(b);
+      free(dy, x, w, dx, dw, dw2);
+    }
+  });
+
   pprimitive("argmax (first maximum wins)", () => {
     const d = dataSource(700);
     for (const [rows, cols] of [[7, 13], [17, 45], [3, 1000], [70, 1], [5, 33]]) {

@@ -109,7 +109,7 @@ Deno.test("ops checks: convolution geometry, weight, bias and gradient shapes", 
   ops.conv2dBackward(x, w, t(be, [2, 4, 3, 3]), g, dw, null, true, cols)!.dispose();
 });
 
-Deno.test("ops checks: pooling, batch norm, masks", () => {
+Deno.test("ops checks: pooling, batch norm, masks, scale backward", () => {
   const { backend: be, calls } = spy();
   const x = t(be, [2, 3, 4, 4]);
   const g = ops.window2d(x.shape, [2, 2], [2, 2], [0, 0]);
@@ -148,6 +148,22 @@ Deno.test("ops checks: pooling, batch norm, masks", () => {
     /counter must be a non-negative safe integer, got -1/,
   );
   rejects(calls, () => ops.topkMask(t(be, [2, 5]), 6), /topkMask: k=6 outside \[0, 5\]/);
+  const x23 = t(be, [2, 3]);
+  rejects(
+    calls,
+    () => ops.scaleBackward(t(be, [2, 4]), x23, t(be, [3])),
+    /scaleBackward: dy must be \[2, 3\], got \[2, 4\]/,
+  );
+  rejects(
+    calls,
+    () => ops.scaleBackward(x23, x23, t(be, [4])),
+    /scaleBackward: shapes \[2, 3\] and \[4\] do not broadcast/,
+  );
+  rejects(
+    calls,
+    () => ops.scaleBackward(x23, x23, t(be, [2, 1, 3])),
+    /scaleBackward: w \[2, 1, 3\] broadcasts x \[2, 3\] to a larger shape/,
+  );
 });
 
 Deno.test("ops checks: the loss, the optimizer update and op names", () => {

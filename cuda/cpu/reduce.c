@@ -3,8 +3,21 @@
  */
 #include "internal.h"
 
-/* out[k] = sum over t < rows of x[t * k_n + k] (in double, t in order), / div. */
-static void reduce_rows(const float* x, int64_t rows, int64_t k_n, double div, float* out) {
+/*
+ * The sums below serve sl_reduce and sl_scale_backward. For sl_scale_backward a term is the
+ * product x[i] * y[i] rounded to float (what sl_binary's SL_MUL stores), so its sums are those of
+ * sl_binary then sl_reduce, bit for bit; and when dx is given, dx[i] = x[i] * w[o] is written in
+ * the same pass, o being the output element the term goes to (sl_binary's x * broadcast w).
+ * Each helper is instantiated twice (y, w, dx NULL for sl_reduce), so the plain sums keep their
+ * loops.
+ */
+#define TERM(x, y, i) ((y) ? (float)((x)[i] * (y)[i]) : (x)[i])
+
+/* out[k] = sum over t < rows of term[t * k_n + k] (in double, t in order), / div. */
+static inline __attribute__((always_inline)) void reduce_rows(const float* x, const float* y,
+                                                               const float* w, float* dx,
+                                                               int64_t rows, int64_t k_n,
+                                                               double div, float* out) {
   enum { CHUNK = 256 };
 #pragma omp parallel for schedule(static) if (rows * k_n > PAR_MIN && k_n > CHUNK)
   for (int64_t k0 = 0; k0 < k_n; k0 += CHUNK) {
@@ -12,8 +25,13 @@ static void reduce_rows(const float* x, int64_t rows, int64_t k_n, double div, f
     double acc[CHUNK];
     for (int64_t u = 0; u < len; u++) acc[u] = 0.0;
     for (int64_t t = 0; t < rows; t++) {
-      const float* p = x + t * k_n + k0;
-      for (int64_t u = 0; u < len; u++) acc[u] += p[u];
+      const int64_t at = t * k_n + k0;
+      const float* p = x + at;
+      const float* q = y ? y + at : NULL;
+      for (int64_t u = 0; u < len; u++) acc[u] += TERM(p, q, u);
+      if (dx) {
+        for (int64_t u = 0; u < len; u++) dx[at + u] = p[u] * w[k0 + u];
+      }
     }
     for (int64_t u = 0; u < len; u++) out[k0 + u] = (float)(div == 1.0 ? acc[u] : acc[u] / div);
   }
@@ -22,87 +40,118 @@ static void reduce_rows(const float* x, int64_t rows, int64_t k_n, double div, f
 /* Outputs per group in reduce_planes: their sums advance together. */
 #define PLANES_GROUP 8
 
-/* out[k] = sum over t < a_n, u < b_n of x[(t * k_n + k) * b_n + u] (in double, in that order),
- * / div; PLANES_GROUP outputs at a time, so that many sums advance together. */
-static void reduce_planes(const float* x, int64_t a_n, int64_t k_n, int64_t b_n, double div,
-                          float* out) {
+/* out[k] = sum over t < a_n, u < b_n of term[(t * k_n + k) * b_n + u] (in double, in that
+ * order), / div; PLANES_GROUP outputs at a time, so that many sums advance together. */
+static inline __attribute__((always_inline)) void reduce_planes(const float* x, const float* y,
+                                                                 const float* w, float* dx,
+                                                                 int64_t a_n, int64_t k_n,
+                                                                 int64_t b_n, double div,
+                                                                 float* out) {
 #pragma omp parallel for schedule(static) if (a_n * k_n * b_n > PAR_MIN && k_n > PLANES_GROUP)
   for (int64_t k0 = 0; k0 < k_n; k0 += PLANES_GROUP) {
     const int64_t m = k_n - k0 < PLANES_GROUP ? k_n - k0 : PLANES_GROUP;
     double s[PLANES_GROUP] = {0};
     for (int64_t t = 0; t < a_n; t++) {
-      const float* p = x + (t * k_n + k0) * b_n;
+      const int64_t at = (t * k_n + k0) * b_n;
+      const float* p = x + at;
+      const float* q = y ? y + at : NULL;
       if (m == PLANES_GROUP) {
         for (int64_t u = 0; u < b_n; u++) {
-          for (int q = 0; q < PLANES_GROUP; q++) s[q] += p[q * b_n + u];
+          for (int g = 0; g < PLANES_GROUP; g++) s[g] += TERM(p, q, g * b_n + u);
         }
       } else {
-        for (int64_t q = 0; q < m; q++)
-          for (int64_t u = 0; u < b_n; u++) s[q] += p[q * b_n + u];
+        for (int64_t g = 0; g < m; g++)
+          for (int64_t u = 0; u < b_n; u++) s[g] += TERM(p, q, g * b_n + u);
+      }
+      if (dx) {
+        for (int64_t g = 0; g < m; g++) {
+          const float wk = w[k0 + g];
+          for (int64_t u = 0; u < b_n; u++) dx[at + g * b_n + u] = p[g * b_n + u] * wk;
+        }
       }
     }
-    for (int64_t q = 0; q < m; q++) out[k0 + q] = (float)(div == 1.0 ? s[q] : s[q] / div);
+    for (int64_t g = 0; g < m; g++) out[k0 + g] = (float)(div == 1.0 ? s[g] : s[g] / div);
   }
 }
 
-SL_API int sl_reduce(int32_t op, const float* x, const int32_t* shape, int32_t rank,
-                     int32_t axes_mask, float* out) {
-  SL_ARG(op >= SL_REDUCE_SUM && op <= SL_REDUCE_MAX,
-         "sl_reduce: unknown op code %d (expected 0..2)", op);
-  SL_ARG(rank >= 0 && rank <= 8, "sl_reduce: rank %d outside [0, 8]", rank);
-  SL_ARG(x != NULL && out != NULL && (shape != NULL || rank == 0), "sl_reduce: null pointer");
-  SL_ARG((axes_mask & ~((1 << rank) - 1)) == 0, "sl_reduce: axes mask 0x%x names an axis >= %d",
+/* A reduction's axes after coalescing: alternating kept / reduced groups, size-1 axes dropped. */
+typedef struct {
+  int r, nk, nr;
+  int64_t dims[8], stride[8];
+  int red[8], kept[8], reds[8];
+  int64_t total, out_total, red_count;
+  double div;
+} red_plan_t;
+
+/* Checks the arguments of a reduction of shape[rank] over axes_mask (messages name `op`) and
+ * plans it. */
+static int red_plan(const char* op, const int32_t* shape, int32_t rank, int32_t axes_mask,
+                    red_plan_t* P) {
+  SL_ARG(rank >= 0 && rank <= 8, "%s: rank %d outside [0, 8]", op, rank);
+  SL_ARG(shape != NULL || rank == 0, "%s: null pointer", op);
+  SL_ARG((axes_mask & ~((1 << rank) - 1)) == 0, "%s: axes mask 0x%x names an axis >= %d", op,
          (unsigned)axes_mask, rank);
-  /* Coalesce into alternating kept / reduced groups (size-1 axes dropped). */
-  int64_t dims[8];
-  int red[8];
   int r = 0;
-  int64_t total = 1, out_total = 1;
+  P->total = 1;
+  P->out_total = 1;
   for (int i = 0; i < rank; i++) {
-    SL_ARG(shape[i] >= 0, "sl_reduce: negative dimension %d", shape[i]);
+    SL_ARG(shape[i] >= 0, "%s: negative dimension %d", op, shape[i]);
     const int isr = (axes_mask >> i) & 1;
-    total *= shape[i];
-    if (!isr) out_total *= shape[i];
+    P->total *= shape[i];
+    if (!isr) P->out_total *= shape[i];
     if (shape[i] == 1) continue;
-    if (r > 0 && red[r - 1] == isr) {
-      dims[r - 1] *= shape[i];
+    if (r > 0 && P->red[r - 1] == isr) {
+      P->dims[r - 1] *= shape[i];
     } else {
-      dims[r] = shape[i];
-      red[r] = isr;
+      P->dims[r] = shape[i];
+      P->red[r] = isr;
       r++;
     }
   }
-  if (out_total == 0) return SL_OK;
-  int64_t stride[8];
+  P->r = r;
   int64_t acc = 1;
   for (int i = r - 1; i >= 0; i--) {
-    stride[i] = acc;
-    acc *= dims[i];
+    P->stride[i] = acc;
+    acc *= P->dims[i];
   }
-  const int64_t red_count = out_total > 0 ? total / out_total : 0;
-  const double div = (double)total / (double)(out_total > 1 ? out_total : 1);
-  /* kept and reduced axis lists */
-  int kept[8], reds[8];
-  int nk = 0, nr = 0;
+  P->red_count = P->out_total > 0 ? P->total / P->out_total : 0;
+  P->div = (double)P->total / (double)(P->out_total > 1 ? P->out_total : 1);
+  P->nk = P->nr = 0;
   for (int i = 0; i < r; i++) {
-    if (red[i]) reds[nr++] = i;
-    else kept[nk++] = i;
+    if (P->red[i]) P->reds[P->nr++] = i;
+    else P->kept[P->nk++] = i;
   }
+  return SL_OK;
+}
+
+/* Runs a planned reduction (see the comment on TERM for y, w and dx). */
+static inline __attribute__((always_inline)) void red_run(int32_t op, const red_plan_t* P,
+                                                          const float* x, const float* y,
+                                                          const float* w, float* dx, float* out) {
+  const int r = P->r, nk = P->nk, nr = P->nr;
+  const int64_t* dims = P->dims;
+  const int64_t* stride = P->stride;
+  const int* red = P->red;
+  const int* kept = P->kept;
+  const int* reds = P->reds;
+  const int64_t red_count = P->red_count, out_total = P->out_total;
+  const double div = P->div;
   const int inner_contig = nr > 0 && reds[nr - 1] == r - 1;
   /* Sums of the shapes shift and scale layers reduce, each output still summed in the order
    * of the general loop below (in double, one value at a time), only several outputs at once:
    * [R, K] -> [K] (elementwise sharing) and [A, K, B] -> [K] (channelwise). */
   if (op != SL_REDUCE_MAX && red_count > 0) {
     if (r == 2 && red[0] && !red[1]) {
-      reduce_rows(x, dims[0], dims[1], op == SL_REDUCE_MEAN ? div : 1.0, out);
-      return SL_OK;
+      reduce_rows(x, y, w, dx, dims[0], dims[1], op == SL_REDUCE_MEAN ? div : 1.0, out);
+      return;
     }
     if (r == 3 && red[0] && !red[1] && red[2]) {
-      reduce_planes(x, dims[0], dims[1], dims[2], op == SL_REDUCE_MEAN ? div : 1.0, out);
-      return SL_OK;
+      reduce_planes(x, y, w, dx, dims[0], dims[1], dims[2], op == SL_REDUCE_MEAN ? div : 1.0,
+                    out);
+      return;
     }
   }
-#pragma omp parallel for schedule(static) if (total > PAR_MIN && out_total > 1)
+#pragma omp parallel for schedule(static) if (P->total > PAR_MIN && out_total > 1)
   for (int64_t o = 0; o < out_total; o++) {
     int64_t rem = o, base = 0;
     for (int q = nk - 1; q >= 0; q--) {
@@ -122,18 +171,54 @@ SL_API int sl_reduce(int32_t op, const float* x, const int32_t* shape, int32_t r
           rr /= dims[i];
         }
         const float* p = x + off;
+        const float* pq = y ? y + off : NULL;
         if (op == SL_REDUCE_MAX) {
           for (int64_t u = 0; u < inner; u++) {
             const double v = p[u];
             if (v > s || isnan(v)) s = v;
           }
         } else {
-          for (int64_t u = 0; u < inner; u++) s += p[u];
+          for (int64_t u = 0; u < inner; u++) s += TERM(p, pq, u);
+        }
+        if (dx) {
+          for (int64_t u = 0; u < inner; u++) dx[off + u] = p[u] * w[o];
         }
       }
     }
     out[o] = (float)(op == SL_REDUCE_MEAN ? s / div : s);
   }
+}
+
+SL_API int sl_reduce(int32_t op, const float* x, const int32_t* shape, int32_t rank,
+                     int32_t axes_mask, float* out) {
+  SL_ARG(op >= SL_REDUCE_SUM && op <= SL_REDUCE_MAX,
+         "sl_reduce: unknown op code %d (expected 0..2)", op);
+  SL_ARG(x != NULL && out != NULL, "sl_reduce: null pointer");
+  red_plan_t P;
+  const int rc = red_plan("sl_reduce", shape, rank, axes_mask, &P);
+  if (rc != SL_OK) return rc;
+  if (P.out_total == 0) return SL_OK;
+  red_run(op, &P, x, NULL, NULL, NULL, out);
+  return SL_OK;
+}
+
+SL_API int sl_scale_backward(const float* dy, const float* x, const int32_t* shape, int32_t rank,
+                             const float* w, const int32_t* w_shape, float* dx, float* dw) {
+  SL_ARG(dy != NULL && x != NULL && w != NULL && dw != NULL && (w_shape != NULL || rank == 0),
+         "sl_scale_backward: null pointer");
+  int32_t mask = 0;
+  for (int i = 0; i < rank && i < 8; i++) {
+    SL_ARG(w_shape[i] == 1 || w_shape[i] == shape[i],
+           "sl_scale_backward: w's axis %d has %d entries (expected 1 or %d)", i, w_shape[i],
+           shape[i]);
+    if (w_shape[i] == 1) mask |= 1 << i;
+  }
+  red_plan_t P;
+  const int rc = red_plan("sl_scale_backward", shape, rank, mask, &P);
+  if (rc != SL_OK) return rc;
+  if (P.out_total == 0) return SL_OK;
+  if (dx && P.total > 0) red_run(SL_REDUCE_SUM, &P, dy, x, w, dx, dw);
+  else red_run(SL_REDUCE_SUM, &P, dy, x, NULL, NULL, dw);
   return SL_OK;
 }
 

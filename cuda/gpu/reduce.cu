@@ -258,3 +258,33 @@ extern "C" SL_API int sl_topk_mask(const float* x, int64_t rows, int64_t cols, i
       x, cols, k, smem ? 1 : 0, out);
   return sl_check_launch("sl_topk_mask");
 }
+
+/* A scaling layer's backward as its composition: sl_binary(SL_MUL, dy, x) into a buffer of the
+ * caching allocator, sl_reduce(SL_REDUCE_SUM) of it over the axes w is shared across, and
+ * sl_binary(SL_MUL, dy, w) for dx (the host build does the three in one pass). */
+extern "C" SL_API int sl_scale_backward(const float* dy, const float* x, const int32_t* shape,
+                                        int32_t rank, const float* w, const int32_t* w_shape,
+                                        float* dx, float* dw) {
+  SL_GUARD();
+  SL_ARG(rank >= 0 && rank <= 8, "sl_scale_backward: rank must be in [0, 8], got %d", rank);
+  SL_ARG(dy != NULL && x != NULL && w != NULL && dw != NULL &&
+             (rank == 0 || (shape != NULL && w_shape != NULL)),
+         "sl_scale_backward: null pointer");
+  int32_t mask = 0;
+  int64_t total = 1;
+  for (int i = 0; i < rank; i++) {
+    SL_ARG(shape[i] >= 0, "sl_scale_backward: negative dimension %d on axis %d", shape[i], i);
+    SL_ARG(w_shape[i] == 1 || w_shape[i] == shape[i],
+           "sl_scale_backward: w's axis %d has %d entries (expected 1 or %d)", i, w_shape[i],
+           shape[i]);
+    if (w_shape[i] == 1) mask |= 1 << i;
+    total *= shape[i];
+  }
+  float* prod = NULL;
+  SL_TRY(sl_alloc_empty(total > 0 ? total : 1, &prod));
+  int rc = sl_binary(SL_MUL, dy, shape, x, shape, prod, shape, rank);
+  if (rc == SL_OK) rc = sl_reduce(SL_REDUCE_SUM, prod, shape, rank, mask, dw);
+  if (rc == SL_OK && dx != NULL) rc = sl_binary(SL_MUL, dy, shape, w, w_shape, dx, shape, rank);
+  const int rf = sl_free(prod);
+  return rc != SL_OK ? rc : rf;
+}

@@ -169,6 +169,12 @@ SL_API int sl_axpby(float alpha, const float* a, float beta, const float* b, flo
 /* Reduces x of shape[rank] (rank <= 8) over the axes flagged in axes_mask (bit i = axis i). */
 SL_API int sl_reduce(int32_t op, const float* x, const int32_t* shape, int32_t rank,
                      int32_t axes_mask, float* out);
+/* A scaling layer's backward, y = x * w with w [w_shape] (1 on the axes w is shared across,
+ * else shape's size) broadcast to shape[rank]: dw = sum of dy * x over the shared axes and, when
+ * dx is not NULL, dx = dy * w; the bits of sl_binary(SL_MUL, dy, x), sl_reduce(SL_REDUCE_SUM) of
+ * that over the shared axes, and sl_binary(SL_MUL, dy, w), in one pass on the host. */
+SL_API int sl_scale_backward(const float* dy, const float* x, const int32_t* shape, int32_t rank,
+                             const float* w, const int32_t* w_shape, float* dx, float* dw);
 SL_API int sl_argmax(const float* x, int64_t rows, int64_t cols, float* out);
 /* 1 for the k largest entries of each row (ties: the lower index), else 0. */
 SL_API int sl_topk_mask(const float* x, int64_t rows, int64_t cols, int64_t k, float* out);

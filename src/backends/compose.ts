@@ -335,6 +335,29 @@ export abstract class ComposedBackend implements Backend {
     });
   }
 
+  /**
+   * `dw = Σ dy x` over the axes `w` is shared across (through a product buffer, as
+   * `sumTo(mul(dy, x))` computes it), `dx = dy w`.
+   */
+  scaleBackward(
+    dy: Buf,
+    x: Buf,
+    shape: readonly number[],
+    w: Buf,
+    wShape: readonly number[],
+    dx: Buf | null,
+    dw: Buf,
+  ): void {
+    const n = shape.reduce((p, q) => p * q, 1);
+    const axes = shape.flatMap((d, i) => (wShape[i] === 1 && d !== 1 ? [i] : []));
+    scratch(this, dy.dtype, [n], (p) => {
+      this.binary("mul", dy, shape, x, shape, p, shape);
+      if (axes.length > 0) this.reduce("sum", p, shape, axes, dw);
+      else this.copy(p, 0, dw, 0, n);
+    });
+    if (dx) this.binary("mul", dy, shape, w, wShape, dx, shape);
+  }
+
   /** `dbeta = Σ dy`, `dgamma = Σ dy x̂`, `dx = gamma invStd / count (count dy - dbeta - x̂ dgamma)`. */
   batchNormBackward(
     x: Buf,

@@ -445,6 +445,32 @@ export class NativeBackend extends ComposedBackend {
     );
   }
 
+  override scaleBackward(
+    dy: Buf,
+    x: Buf,
+    shape: readonly number[],
+    w: Buf,
+    wShape: readonly number[],
+    dx: Buf | null,
+    dw: Buf,
+  ): void {
+    const total = this.#shape(shape, this.#shapeA, "scaleBackward");
+    const wTotal = this.#shape(wShape, this.#shapeB, "scaleBackward");
+    this.#check(
+      this.#s.sl_scale_backward(
+        this.#buf(dy, total, "scaleBackward dy"),
+        this.#buf(x, total, "scaleBackward x"),
+        this.#shapeA,
+        shape.length,
+        this.#buf(w, wTotal, "scaleBackward w"),
+        this.#shapeB,
+        dx ? this.#buf(dx, total, "scaleBackward dx") : null,
+        this.#buf(dw, wTotal, "scaleBackward dw"),
+      ),
+      "sl_scale_backward",
+    );
+  }
+
   argmax(x: Buf, rows: number, cols: number, out: Buf): void {
     const px = this.#buf(x, rows * cols, "argmax input");
     const po = this.#buf(out, rows, "argmax output");

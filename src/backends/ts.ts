@@ -4,9 +4,10 @@
  * be reasonably cache-friendly but nothing here is tuned.
  *
  * Arguments are checked once, in `ops.ts`; this class keeps the length and ownership guards of
- * its typed arrays. It inherits the default convolution (`compose.ts`) and overrides the other fused ops
- * (pooling, batch norm, softmax cross-entropy) with direct loops that accumulate in double:
- * the oracle's precision, which the native builds match.
+ * its typed arrays. It inherits the default convolution and scaling backward (`compose.ts`;
+ * the latter's reduction already sums in double) and overrides the other fused ops (pooling,
+ * batch norm, softmax cross-entropy) with direct loops that accumulate in double: the oracle's
+ * precision, which the native builds match.
  *
  * @module
  */

@@ -120,7 +120,8 @@ export class Scale extends LayerBase {
   protected backwardImpl(dy: Tensor): Tensor {
     const [x] = this.saved();
     const w = this.scale!.value.reshape(this.#shape!.broadcast);
-    let dw = ops.sumTo(ops.mul(dy, x), this.#shape!.broadcast);
+    const g = ops.scaleBackward(dy, x, w);
+    let dw = g.dw;
     if (this.proportional) {
       const f = ops.unary(
         "sqrt",
@@ -129,7 +130,7 @@ export class Scale extends LayerBase {
       dw = ops.mul(dw, f);
     }
     ops.accumulate(this.scale!.grad, dw);
-    return ops.mul(dy, w);
+    return g.dx!;
   }
 
   /** Hyperparameters for `summary()`. */
