@@ -9,9 +9,56 @@
  */
 #include "internal.h"
 
+#if SLG_VW == 8
+typedef int32_t slg_vi __attribute__((vector_size(32)));
+
+/* out[k] = (r[0][k], ..., r[7][k]): an 8x8 transpose in registers. */
+static inline __attribute__((always_inline)) void slg_transpose8(const slg_vf r[8], slg_vf out[8]) {
+  const slg_vi lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
+  const slg_vi s0 = {0, 1, 8, 9, 4, 5, 12, 13}, s1 = {2, 3, 10, 11, 6, 7, 14, 15};
+  const slg_vi f0 = {0, 1, 2, 3, 8, 9, 10, 11}, f1 = {4, 5, 6, 7, 12, 13, 14, 15};
+  slg_vf t[8], u[8];
+  for (int q = 0; q < 4; q++) {
+    t[2 * q] = __builtin_shuffle(r[2 * q], r[2 * q + 1], lo);
+    t[2 * q + 1] = __builtin_shuffle(r[2 * q], r[2 * q + 1], hi);
+  }
+  for (int g = 0; g < 2; g++) {
+    u[4 * g + 0] = __builtin_shuffle(t[4 * g + 0], t[4 * g + 2], s0);
+    u[4 * g + 1] = __builtin_shuffle(t[4 * g + 0], t[4 * g + 2], s1);
+    u[4 * g + 2] = __builtin_shuffle(t[4 * g + 1], t[4 * g + 3], s0);
+    u[4 * g + 3] = __builtin_shuffle(t[4 * g + 1], t[4 * g + 3], s1);
+  }
+  for (int q = 0; q < 4; q++) {
+    out[q] = __builtin_shuffle(u[q], u[4 + q], f0);
+    out[q + 4] = __builtin_shuffle(u[q], u[4 + q], f1);
+  }
+}
+#endif
+
 /* Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row micro-panels (zero-padded). */
 static void slg_pack_a_panel(int trans_a, const float* a, int64_t lda, int64_t i0, int64_t p0,
                              int64_t mr_valid, int64_t kc, float* dst) {
+#if SLG_VW == 8 && SLG_MR == 6
+  if (!trans_a && mr_valid == SLG_MR) {
+    /* Eight k values of the six rows at a time, transposed in registers: each k's six values
+     * are stored as one vector whose last two lanes (rows 6 and 7 of the transpose, copies of
+     * row 0) the next k's store overwrites, so a group runs only while its last spill stays
+     * before the panel's end. */
+    const float* src = a + i0 * lda + p0;
+    int64_t p = 0;
+    for (; p + 8 < kc; p += 8) {
+      slg_vf r[8], out[8];
+      for (int q = 0; q < 6; q++) r[q] = (slg_vf)(*(const slg_vfu*)(src + q * lda + p));
+      r[6] = r[7] = r[0];
+      slg_transpose8(r, out);
+      for (int k = 0; k < 8; k++) *(slg_vfu*)(dst + (p + k) * SLG_MR) = (slg_vfu)out[k];
+    }
+    for (int64_t r = 0; r < SLG_MR; r++) {
+      for (int64_t q = p; q < kc; q++) dst[q * SLG_MR + r] = src[r * lda + q];
+    }
+    return;
+  }
+#endif
   if (!trans_a) {
     for (int64_t r = 0; r < mr_valid; r++) {
       const float* src = a + (i0 + r) * lda + p0;
@@ -50,32 +97,15 @@ static void slg_pack_b_panel(int trans_b, const float* b, int64_t ldb, int64_t p
 #if SLG_VW == 8
     if (nr_valid == SLG_NR) {
       /* 8x8 in-register transposes: two row groups of 8, eight k values at a time */
-      typedef int32_t slg_vi __attribute__((vector_size(32)));
       int64_t p = 0;
       for (; p + 8 <= kc; p += 8) {
         for (int h = 0; h < 2; h++) {
           const float* src = b + (j0 + 8 * h) * ldb + p0 + p;
-          slg_vf r[8];
+          slg_vf r[8], out[8];
           for (int q = 0; q < 8; q++) r[q] = (slg_vf)(*(const slg_vfu*)(src + q * ldb));
-          const slg_vi lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
-          const slg_vi s0 = {0, 1, 8, 9, 4, 5, 12, 13}, s1 = {2, 3, 10, 11, 6, 7, 14, 15};
-          const slg_vi f0 = {0, 1, 2, 3, 8, 9, 10, 11}, f1 = {4, 5, 6, 7, 12, 13, 14, 15};
-          slg_vf t[8], u[8];
-          for (int q = 0; q < 4; q++) {
-            t[2 * q] = __builtin_shuffle(r[2 * q], r[2 * q + 1], lo);
-            t[2 * q + 1] = __builtin_shuffle(r[2 * q], r[2 * q + 1], hi);
-          }
-          for (int g = 0; g < 2; g++) {
-            u[4 * g + 0] = __builtin_shuffle(t[4 * g + 0], t[4 * g + 2], s0);
-            u[4 * g + 1] = __builtin_shuffle(t[4 * g + 0], t[4 * g + 2], s1);
-            u[4 * g + 2] = __builtin_shuffle(t[4 * g + 1], t[4 * g + 3], s0);
-            u[4 * g + 3] = __builtin_shuffle(t[4 * g + 1], t[4 * g + 3], s1);
-          }
+          slg_transpose8(r, out);
           float* d = dst + p * SLG_NR + 8 * h;
-          for (int q = 0; q < 4; q++) {
-            *(slg_vf*)(d + q * SLG_NR) = __builtin_shuffle(u[q], u[4 + q], f0);
-            *(slg_vf*)(d + (q + 4) * SLG_NR) = __builtin_shuffle(u[q], u[4 + q], f1);
-          }
+          for (int q = 0; q < 8; q++) *(slg_vf*)(d + q * SLG_NR) = out[q];
         }
       }
       for (; p < kc; p++) {
