@@ -176,13 +176,18 @@ export class Tensor {
   }
 
   /**
-   * Another owning handle of the same memory, without a copy: the memory is freed when the
-   * last owner is disposed. For keeping a tensor that its producer will dispose (a layer saving
-   * its input for backward); the data must not be changed in place while both are in use.
+   * Another owning handle of the same memory, without a copy, with this tensor's shape or
+   * `shape` (the same size): the memory is freed when the last owner is disposed. For keeping a
+   * tensor that its producer will dispose (a layer saving its input for backward) or handing it
+   * on under another shape (flatten); the data must not be changed in place while both are in
+   * use.
    */
-  share(): Tensor {
+  share(shape: readonly number[] = this.shape): Tensor {
+    if (shapeSize(shape) !== this.size || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw new Error(`cannot share ${fmtShape(this.shape)} as ${fmtShape(shape)}`);
+    }
     const buf = this.buf;
-    const t = new Tensor(this.backend, this.shape, buf, true);
+    const t = new Tensor(this.backend, [...shape], buf, true);
     extraOwners.set(buf, (extraOwners.get(buf) ?? 0) + 1);
     return t;
   }

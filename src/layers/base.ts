@@ -43,16 +43,6 @@ export function batchShapeText(perSample: readonly number[]): string {
   return `[N${perSample.map((d) => `, ${d}`).join("")}]`;
 }
 
-/** A new tensor owning a copy of `x`'s data, with another shape of the same size. */
-export function copyAs(x: Tensor, shape: readonly number[]): Tensor {
-  const out = Tensor.zeros(x.backend, shape, x.dtype);
-  if (out.size !== x.size) {
-    out.dispose();
-    throw new Error(`copyAs: cannot view ${fmtShape(x.shape)} as ${fmtShape(shape)}`);
-  }
-  out.assign(x);
-  return out;
-}
 
 /** Shared implementation of the {@link Layer} contract; subclasses supply the maths. */
 export abstract class LayerBase implements Layer {

@@ -1,10 +1,11 @@
 /**
- * `Flatten`: `[N, ...shape]` → `[N, prod(shape)]` (a copy; no parameters).
+ * `Flatten`: `[N, ...shape]` → `[N, prod(shape)]` (the same memory under the new shape, no copy;
+ * no parameters).
  *
  * @module
  */
 import { shapeSize, type Tensor } from "../tensor.ts";
-import { copyAs, LayerBase } from "./base.ts";
+import { LayerBase } from "./base.ts";
 import type { BuildContext, ForwardContext } from "./layer.ts";
 import type { LayerDef } from "./spec.ts";
 
@@ -22,13 +23,13 @@ export class Flatten extends LayerBase {
   /** Forward pass on a validated batch. */
   protected forwardImpl(x: Tensor, _ctx: ForwardContext): Tensor {
     this.#inBatch = x.shape;
-    return copyAs(x, [x.shape[0], shapeSize(x.shape.slice(1))]);
+    return x.share([x.shape[0], shapeSize(x.shape.slice(1))]);
   }
 
   /** Backward pass: returns dL/dx, accumulates parameter gradients. */
   protected backwardImpl(dy: Tensor): Tensor {
     this.saved();
-    return copyAs(dy, this.#inBatch);
+    return dy.share(this.#inBatch);
   }
 }
 
