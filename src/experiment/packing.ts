@@ -36,7 +36,10 @@ import { dryRunNetwork } from "../variants.ts";
  *
  * The ratio crosses 1 at about 11 G a step (log-interpolated between the last two rows), so 2
  * threads need at least 2 x 5 G. On a quiet machine two threads of one run lose less to each
- * other and the crossover moves down; the rule keeps the measured one.
+ * other and the crossover moves down; the rule keeps the measured one. That machine's two vCPUs
+ * are the two hardware threads of one core (README, "What two cores are here"): two runs side by
+ * side share its FMA units, so the rule counts logical CPUs and what packing buys there is the
+ * work one run leaves idle (the quick default: 1.70x over one run at a time).
  */
 export const MIN_MACS_PER_THREAD = 5e9;
 

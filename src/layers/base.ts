@@ -43,7 +43,6 @@ export function batchShapeText(perSample: readonly number[]): string {
   return `[N${perSample.map((d) => `, ${d}`).join("")}]`;
 }
 
-
 /** Shared implementation of the {@link Layer} contract; subclasses supply the maths. */
 export abstract class LayerBase implements Layer {
   /** Class name, e.g. `Conv2d`. */
