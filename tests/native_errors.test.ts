@@ -90,6 +90,14 @@ Deno.test("native errors: a C-side failure surfaces as an Error with the C messa
   } finally {
     Deno.env.delete("SHIFTLAB_CONV_ALGO");
   }
+  // a scaling backward whose w does not broadcast is refused in C (ops.ts checks it first)
+  const w3 = cpu.alloc(3, "float32"), dw3 = cpu.alloc(3, "float32");
+  assert.throws(
+    () => cpu.scaleBackward(x, o, [2, 2], w3, [1, 3], null, dw3),
+    /sl_scale_backward: w's axis 1 has 3 entries \(expected 1 or 2\)/,
+  );
+  cpu.free(w3);
+  cpu.free(dw3);
   // the library still works after the failures
   cpu.upload(x, [1, -2, 3, -4]);
   cpu.unary("relu", x, o, 0);

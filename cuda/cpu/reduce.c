@@ -204,7 +204,8 @@ SL_API int sl_reduce(int32_t op, const float* x, const int32_t* shape, int32_t r
 
 SL_API int sl_scale_backward(const float* dy, const float* x, const int32_t* shape, int32_t rank,
                              const float* w, const int32_t* w_shape, float* dx, float* dw) {
-  SL_ARG(dy != NULL && x != NULL && w != NULL && dw != NULL && (w_shape != NULL || rank == 0),
+  SL_ARG(dy != NULL && x != NULL && w != NULL && dw != NULL &&
+             ((shape != NULL && w_shape != NULL) || rank == 0),
          "sl_scale_backward: null pointer");
   int32_t mask = 0;
   for (int i = 0; i < rank && i < 8; i++) {
