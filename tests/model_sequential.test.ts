@@ -185,7 +185,8 @@ Deno.test("forwardTo runs a prefix; backwardFrom backpropagates from that layer"
 
 Deno.test("backwardParams gives the same parameter gradients as backward, skipping dL/dx", () => {
   // first layer with parameters: a conv (plain), a dense after flatten (MLP, input dropout
-  // first), and a shift at the input (sh, whose dL/dx the conv after it must still compute)
+  // first), a shift at the input (sh, whose dL/dx the conv after it must still compute), a
+  // scale at the input (sc: it skips its dL/dx) and a scale after the input shift (sh_sc)
   const mlp: ArchSpec = {
     name: "mlp",
     inputShape: [2, 6, 6],
@@ -198,10 +199,18 @@ Deno.test("backwardParams gives the same parameter gradients as backward, skippi
       { type: "dense", units: 4 },
     ],
   };
-  const cases: [ArchSpec, string][] = [[TINY, "plain"], [TINY_DROP, "plain"], [mlp, "plain"], [
-    TINY,
-    "sh",
-  ], [mlp, "bn"]];
+  const cases: [ArchSpec, string][] = [
+    [TINY, "plain"],
+    [TINY_DROP, "plain"],
+    [mlp, "plain"],
+    [
+      TINY,
+      "sh",
+    ],
+    [TINY, "sc"],
+    [TINY, "sh_sc"],
+    [mlp, "bn"],
+  ];
   for (const [arch, variant] of cases) {
     const grads = (viaParams: boolean) => {
       const m = f64(variant, 3, arch);
@@ -236,6 +245,27 @@ Deno.test("backwardParams gives the same parameter gradients as backward, skippi
     m.dispose();
   } finally {
     tsBackend.col2im = col2im;
+  }
+  // with `sc` the input scale is the first layer: under backwardParams it alone skips dL/dx
+  const scaleBackward = tsBackend.scaleBackward;
+  const withoutDx: boolean[] = [];
+  tsBackend.scaleBackward = (...a: Parameters<typeof scaleBackward>) => {
+    withoutDx.push(a[5] === null);
+    return scaleBackward.apply(tsBackend, a);
+  };
+  try {
+    const ctx = { training: true, seed: 1, step: 0 };
+    const s = f64("sc");
+    s.forward(input(), ctx).dispose();
+    s.backward(Tensor.zeros(tsBackend, [N, 4], "float64")).dispose();
+    assert.ok(withoutDx.length > 1 && withoutDx.every((v) => !v), `backward: ${withoutDx}`);
+    withoutDx.length = 0;
+    s.forward(input(), ctx).dispose();
+    s.backwardParams(Tensor.zeros(tsBackend, [N, 4], "float64"));
+    assert.deepEqual(withoutDx.map(Number).sort(), [...new Array(withoutDx.length - 1).fill(0), 1]);
+    s.dispose();
+  } finally {
+    tsBackend.scaleBackward = scaleBackward;
   }
   const m = f64("plain");
   assert.throws(

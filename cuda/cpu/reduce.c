@@ -204,11 +204,12 @@ SL_API int sl_reduce(int32_t op, const float* x, const int32_t* shape, int32_t r
 
 SL_API int sl_scale_backward(const float* dy, const float* x, const int32_t* shape, int32_t rank,
                              const float* w, const int32_t* w_shape, float* dx, float* dw) {
+  SL_ARG(rank >= 0 && rank <= 8, "sl_scale_backward: rank %d outside [0, 8]", rank);
   SL_ARG(dy != NULL && x != NULL && w != NULL && dw != NULL &&
              ((shape != NULL && w_shape != NULL) || rank == 0),
          "sl_scale_backward: null pointer");
   int32_t mask = 0;
-  for (int i = 0; i < rank && i < 8; i++) {
+  for (int i = 0; i < rank; i++) {
     SL_ARG(w_shape[i] == 1 || w_shape[i] == shape[i],
            "sl_scale_backward: w's axis %d has %d entries (expected 1 or %d)", i, w_shape[i],
            shape[i]);
@@ -218,7 +219,8 @@ SL_API int sl_scale_backward(const float* dy, const float* x, const int32_t* sha
   const int rc = red_plan("sl_scale_backward", shape, rank, mask, &P);
   if (rc != SL_OK) return rc;
   if (P.out_total == 0) return SL_OK;
-  if (dx && P.total > 0) red_run(SL_REDUCE_SUM, &P, dy, x, w, dx, dw);
+  /* two instantiations, so that dw alone keeps loops without the dx stores */
+  if (dx) red_run(SL_REDUCE_SUM, &P, dy, x, w, dx, dw);
   else red_run(SL_REDUCE_SUM, &P, dy, x, NULL, NULL, dw);
   return SL_OK;
 }

@@ -134,9 +134,10 @@ SL_API int sl_col2im(const float* col, const sl_window* g, float* x);
  * windows through Winograd (SHIFTLAB_CONV_ALGO=im2col | winograd forces a method); the CUDA
  * build composes im2col and sl_gemm over the whole batch.
  * Column cache: *floats = the size of the column matrix (im2col of x) when this build's
- * convolution of this window builds one, else 0 (Winograd; the CUDA build). Given such a buffer as `cols`, sl_conv2d_forward leaves x's columns there and
- * sl_conv2d_backward of the same x reads them instead of building them again (results are the
- * same bits with or without); NULL: no cache. */
+ * convolution of this window builds one, else 0 (Winograd; the CUDA build). Given such a buffer
+ * as `cols`, sl_conv2d_forward leaves x's columns there and sl_conv2d_backward of the same x
+ * reads them instead of building them again (results are the same bits with or without); NULL:
+ * no cache. */
 SL_API int sl_conv2d_columns(const sl_window* g, int32_t f, int64_t* floats);
 SL_API int sl_conv2d_forward(const float* x, const float* wt, const float* bias,
                              const sl_window* g, int32_t f, float* y, float* cols);

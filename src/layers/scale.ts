@@ -117,10 +117,10 @@ export class Scale extends LayerBase {
   }
 
   /** Backward pass: returns dL/dx, accumulates parameter gradients. */
-  protected backwardImpl(dy: Tensor): Tensor {
+  protected backwardImpl(dy: Tensor, inputGrad: boolean): Tensor | null {
     const [x] = this.saved();
     const w = this.scale!.value.reshape(this.#shape!.broadcast);
-    const g = ops.scaleBackward(dy, x, w);
+    const g = ops.scaleBackward(dy, x, w, inputGrad);
     let dw = g.dw;
     if (this.proportional) {
       const f = ops.unary(
@@ -130,7 +130,7 @@ export class Scale extends LayerBase {
       dw = ops.mul(dw, f);
     }
     ops.accumulate(this.scale!.grad, dw);
-    return g.dx!;
+    return g.dx;
   }
 
   /** Hyperparameters for `summary()`. */
