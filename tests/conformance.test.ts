@@ -5,7 +5,9 @@
  * and tolerance. Registered for:
  *
  * - `cpu`, the native host build (also forcing each convolution method through
- *   SHIFTLAB_CONV_ALGO = winograd | im2col, on batch sizes that reach every threading mode);
+ *   SHIFTLAB_CONV_ALGO = winograd | im2col, on batch sizes that reach every threading mode;
+ *   a forward without a column cache, which reads its windows in place, must give the bits of
+ *   the forward through one);
  * - `cuda`, when a device answers; otherwise one visible skip line;
  * - `compositions`, the `ts` primitives with the default compositions of the fused ops
  *   (`backends/compose.ts`): what a new backend computes before it overrides anything.
@@ -483,6 +485,13 @@ function register(target: Target): void {
         [{ n: 6, c: 16, h: 31, w: 29, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }, 33],
         // too small for threads: the forward in cache-sized groups (9 images), the last short
         [{ n: 23, c: 16, h: 14, w: 14, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }, 8],
+        // the forward without columns: threads over images; more than one 256-deep block of
+        // window rows with a short last filter panel; windows read past a plane's rows (7x7);
+        // weights too many for it at small outputs (the column path by the library's choice)
+        [{ n: 4 * T + 3, c: 16, h: 28, w: 28, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }, 32],
+        [{ n: 3, c: 40, h: 13, w: 11, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }, 13],
+        [{ n: 2, c: 3, h: 12, w: 13, kh: 7, kw: 7, sh: 1, sw: 1, ph: 3, pw: 3 }, 5],
+        [{ n: 3, c: 64, h: 6, w: 6, kh: 3, kw: 3, sh: 1, sw: 1, ph: 0, pw: 0 }, 120],
       ] as [Window2d, number][]),
     ];
     const algos = target.convAlgos ? ["auto", "winograd", "im2col"] : ["auto"];

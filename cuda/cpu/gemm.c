@@ -338,6 +338,123 @@ void slg_gemm_serial(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
   }
 }
 
+/* ---------------------------------------------------------------- implicit B */
+
+/*
+ * A GEMM whose B is not a matrix but windows of one buffer, read in place: B[p][j] =
+ * base[off[p] + j]. A convolution's phase planes are such a B (conv.c): row p = (channel, ky,
+ * kx) of the column matrix is one window of them, so the product needs no column matrix and
+ * no B packing. A is packed once (slg_rows_pack_a) and reused for every B. Each element of C is
+ * the chain of multiply-adds slg_gemm_serial computes for it (p in order, blocks of SLG_KC
+ * added as it adds them, alpha 1, beta 0), so the results are the bits of the explicit GEMM.
+ */
+
+int64_t slg_rows_a_floats(int64_t m, int64_t k) {
+  return (m + SLG_MR - 1) / SLG_MR * SLG_MR * k;
+}
+
+void slg_rows_pack_a(const float* a, int64_t lda, int64_t m, int64_t k, float* dst) {
+  const int64_t mp = (m + SLG_MR - 1) / SLG_MR;
+  for (int64_t pc = 0; pc < k; pc += SLG_KC) {
+    const int64_t kc = (k - pc) < SLG_KC ? (k - pc) : SLG_KC;
+    for (int64_t ip = 0; ip < mp; ip++) {
+      const int64_t mr = (m - ip * SLG_MR) < SLG_MR ? (m - ip * SLG_MR) : SLG_MR;
+      slg_pack_a_panel(0, a, lda, ip * SLG_MR, pc, mr, kc, dst + pc * mp * SLG_MR + ip * kc * SLG_MR);
+    }
+  }
+}
+
+#if SLG_VW > 0
+/* One tile of the implicit product on the first R rows of an A micro-panel and NV vectors of
+ * columns: acc = sum_p a[p*MR + r] * base[off[p] + j], then C = acc (first) or acc + C for the
+ * valid mr x nr corner, as slg_kernel_rows. */
+static inline __attribute__((always_inline)) void slg_rows_tile(
+    const int R, const int NV, int64_t kc, const float* restrict a, const float* restrict base,
+    const int64_t* restrict off, float* restrict c, int64_t ldc, int64_t mr, int64_t nr,
+    int first) {
+  slg_vf acc[SLG_MR][2];
+  for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = (slg_vf){0};
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kc; p++) {
+    const float* bp = base + off[p];
+    const slg_vf b0 = (slg_vf)(*(const slg_vfu*)bp);
+    const slg_vf b1 = NV == 2 ? (slg_vf)(*(const slg_vfu*)(bp + SLG_VW)) : (slg_vf){0};
+    const float* ap = a + p * SLG_MR;
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+      const slg_vf av = ap[r] - (slg_vf){0};
+      acc[r][0] += av * b0;
+      if (NV == 2) acc[r][1] += av * b1;
+    }
+  }
+  if (NV == 2 && nr == SLG_NR) {
+    if (mr == R) {
+      slg_store_rows(acc, R, c, ldc, 1.0f, 0.0f, first);
+    } else {
+      slg_store_rows(acc, (int)mr, c, ldc, 1.0f, 0.0f, first);
+    }
+    return;
+  }
+  float tile[SLG_MR][SLG_NR] __attribute__((aligned(64)));
+  for (int r = 0; r < R; r++) {
+    *(slg_vf*)&tile[r][0] = acc[r][0];
+    *(slg_vf*)&tile[r][SLG_VW] = acc[r][1];
+  }
+  slg_store_tile(tile, c, ldc, mr, nr, 1.0f, 0.0f, first);
+}
+
+/* slg_rows_tile with R chosen as slg_kernel chooses it. */
+static inline __attribute__((always_inline)) void slg_rows_kernel(
+    const int NV, int64_t kc, const float* restrict a, const float* restrict base,
+    const int64_t* restrict off, float* restrict c, int64_t ldc, int64_t mr, int64_t nr,
+    int first) {
+  if (mr > 2 * SLG_MR / 3) {
+    slg_rows_tile(SLG_MR, NV, kc, a, base, off, c, ldc, mr, nr, first);
+  } else if (mr > SLG_MR / 3) {
+    slg_rows_tile(2 * SLG_MR / 3, NV, kc, a, base, off, c, ldc, mr, nr, first);
+  } else {
+    slg_rows_tile(SLG_MR / 3, NV, kc, a, base, off, c, ldc, mr, nr, first);
+  }
+}
+#endif
+
+void slg_gemm_rows(int64_t m, int64_t n, int64_t k, const float* pa, const float* base,
+                   const int64_t* off, float* c, int64_t ldc) {
+  const int64_t mp = (m + SLG_MR - 1) / SLG_MR;
+  for (int64_t pc = 0; pc < k; pc += SLG_KC) {
+    const int64_t kc = (k - pc) < SLG_KC ? (k - pc) : SLG_KC;
+    const int first = pc == 0;
+    const float* ab = pa + pc * mp * SLG_MR;
+    for (int64_t j0 = 0; j0 < n; j0 += SLG_NR) {
+      const int64_t nr = (n - j0) < SLG_NR ? (n - j0) : SLG_NR;
+      for (int64_t ip = 0; ip < mp; ip++) {
+        const int64_t mr = (m - ip * SLG_MR) < SLG_MR ? (m - ip * SLG_MR) : SLG_MR;
+        const float* a = ab + ip * kc * SLG_MR;
+        float* ct = c + ip * SLG_MR * ldc + j0;
+#if SLG_VW > 0
+        if (nr > SLG_VW) {
+          slg_rows_kernel(2, kc, a, base + j0, off + pc, ct, ldc, mr, nr, first);
+        } else {
+          slg_rows_kernel(1, kc, a, base + j0, off + pc, ct, ldc, mr, nr, first);
+        }
+#else
+        float tile[SLG_MR][SLG_NR];
+        for (int r = 0; r < SLG_MR; r++)
+          for (int j = 0; j < SLG_NR; j++) tile[r][j] = 0.0f;
+        for (int64_t p = 0; p < kc; p++) {
+          const float* bp = base + off[pc + p] + j0;
+          for (int r = 0; r < SLG_MR; r++) {
+            const float av = a[p * SLG_MR + r];
+            for (int64_t j = 0; j < nr; j++) tile[r][j] += av * bp[j];
+          }
+        }
+        slg_store_tile(tile, ct, ldc, mr, nr, 1.0f, 0.0f, first);
+#endif
+      }
+    }
+  }
+}
+
 /* dst[j * ldd + i] = src[i * lds + j]: the rows x cols matrix src transposed. */
 static void slg_transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst,
                           int64_t ldd) {

@@ -114,6 +114,15 @@ SL_INTERNAL void slg_gemm_serial(int trans_a, int trans_b, int64_t m, int64_t n,
                                  int64_t ldb, float beta, float* c, int64_t ldc, float* pa,
                                  float* pb);
 
+/* The implicit-B GEMM (gemm.c): C[m x n] (rows of ldc floats) = A[m x k] B with B[p][j] =
+ * base[off[p] + j], serial; A packed by slg_rows_pack_a into slg_rows_a_floats(m, k) floats.
+ * Reads base[off[p] + j] for j below n rounded up to SLG_NR; the bits are those of
+ * slg_gemm_serial on the explicit B with alpha 1, beta 0. */
+SL_INTERNAL int64_t slg_rows_a_floats(int64_t m, int64_t k);
+SL_INTERNAL void slg_rows_pack_a(const float* a, int64_t lda, int64_t m, int64_t k, float* dst);
+SL_INTERNAL void slg_gemm_rows(int64_t m, int64_t n, int64_t k, const float* pa,
+                               const float* base, const int64_t* off, float* c, int64_t ldc);
+
 /* ---------------------------------------------------------------- windows (conv.c, pool.c) */
 
 /* Checks the window *g (sl_window_out) and unpacks it into n, c, h, w, kh, kw, sh, sw, ph,
