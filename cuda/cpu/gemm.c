@@ -290,6 +290,19 @@ static void slg_scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc)
   }
 }
 
+/* The calling thread's buffers, one per use (slg_buf_t), kept from call to call. */
+static __thread float* slg_tls_buf[SLG_BUF_COUNT];
+static __thread size_t slg_tls_bytes[SLG_BUF_COUNT];
+
+float* slg_thread_buffer(int which, size_t bytes) {
+  if (slg_tls_bytes[which] >= bytes) return slg_tls_buf[which];
+  free(slg_tls_buf[which]);
+  bytes = (bytes + 63) / 64 * 64;
+  slg_tls_buf[which] = (float*)aligned_alloc(64, bytes);
+  slg_tls_bytes[which] = slg_tls_buf[which] ? bytes : 0;
+  return slg_tls_buf[which];
+}
+
 /* Allocates packing buffers big enough for any slg_gemm_serial call (KC x MC for A,
  * KC x NC for B); 0 when out of memory (then both are NULL). Release with free(). */
 int slg_serial_buffers(float** pa, float** pb) {
@@ -523,8 +536,17 @@ int slg_sgemm_ld(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, floa
   const int64_t kc_max = k < SLG_KC ? k : SLG_KC;
   const size_t pb_bytes = (size_t)(((kc_max * nc_max * 4) + 63) / 64 * 64);
   const size_t pa_bytes = (size_t)(((kc_max * mc_max * 4) + 63) / 64 * 64);
+  if (nt == 1 || nchunks == 1) {
+    /* on this thread, without entering OpenMP (~1 us even for an if(0) region), with its
+     * kept packing buffers (no allocation per call) */
+    float* pb = slg_thread_buffer(SLG_BUF_B, pb_bytes);
+    float* pa = slg_thread_buffer(SLG_BUF_A, pa_bytes);
+    if (!pb || !pa) return -1;
+    slg_gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pa, pb);
+    return 0;
+  }
   int oom = 0;
-#pragma omp parallel num_threads(nt) if (nt > 1 && nchunks > 1)
+#pragma omp parallel num_threads(nt)
   {
     float* pb = (float*)aligned_alloc(64, pb_bytes);
     float* pa = (float*)aligned_alloc(64, pa_bytes);

@@ -103,6 +103,15 @@ SL_INTERNAL int slg_sgemm_ld(int trans_a, int trans_b, int64_t m, int64_t n, int
 SL_INTERNAL int slg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                           const float* a, const float* b, float beta, float* c);
 
+/* Buffers a thread keeps between calls, by use: the GEMM's packed A and B panels. */
+typedef enum { SLG_BUF_A, SLG_BUF_B, SLG_BUF_COUNT } slg_buf_t;
+
+/* The calling thread's buffer `which` (slg_buf_t), at least `bytes` long and 64-byte aligned:
+ * kept from call to call and grown when too small (its contents are not kept then), so a hot
+ * path allocates, faults in and frees nothing per call. NULL when out of memory. Never freed
+ * (a thread keeps its largest size: a few MB at most). */
+SL_INTERNAL float* slg_thread_buffer(int which, size_t bytes);
+
 /* Allocates packing buffers big enough for any slg_gemm_serial call (KC x MC for A,
  * KC x NC for B); 0 when out of memory (then both are NULL). Release with free(). */
 SL_INTERNAL int slg_serial_buffers(float** pa, float** pb);
