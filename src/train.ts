@@ -94,7 +94,7 @@ export function evaluate(model: Sequential, data: Dataset, batchSize: number): M
     for (const b of batches(data, batchSize)) {
       tidy(() => {
         const t = batchTensors(model, b.x as Float32Array, b.y, b.n, dtype);
-        const logits = model.forward(t.x, { training: false, seed: 0, step: 0 });
+        const logits = model.forward(t.x, { training: false, seed: 0, step: 0, noGrad: true });
         total += loss.forward(logits, t.y) * b.n;
         wrong += countErrors(loss.probs!, b.y);
       });

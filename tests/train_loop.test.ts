@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
 import { tsBackend } from "../src/backends/ts.ts";
+import { tryNative } from "../src/backends/select.ts";
+import type { Backend } from "../src/backend.ts";
+import { architecture } from "../src/architectures.ts";
+import { buildNetwork } from "../src/variants.ts";
 import type { Dataset } from "../src/data/dataset.ts";
 import { Activation, Dense } from "../src/layers/mod.ts";
 import { SoftmaxCrossEntropy } from "../src/loss.ts";
@@ -82,6 +86,51 @@ Deno.test("train: evaluate gives the mean cross-entropy and error over all batch
   }
   x.dispose();
   model.dispose();
+});
+
+/** Sixteen MNIST-shaped images with labels, for the conv-net tests. */
+function digits(n: number, seed: number): Dataset {
+  const rng = new Rng(seed, 9);
+  const images = new Float32Array(n * 784).map(() => rng.normal());
+  const labels = new Uint8Array(n).map((_, i) => (i * 7) % 10);
+  return { name: "digits", inputShape: [1, 28, 28], classes: 10, size: n, images, labels };
+}
+
+Deno.test("train: evaluate keeps nothing for backward (an inference forward)", () => {
+  const model = net(3);
+  const ds = blobs(9, 2);
+  evaluate(model, ds, 4);
+  assert.throws(() => model.backward(Tensor.zeros(tsBackend, [1, 3], "float64")), /noGrad/);
+  model.dispose();
+});
+
+const cpu = tryNative("cpu");
+Deno.test({
+  name: `train: evaluate on the cpu build gives the bits of a recording forward${
+    typeof cpu === "string" ? ` (${cpu})` : ""
+  }`,
+  ignore: typeof cpu === "string",
+  fn() {
+    // the convolutions take the column-free path without a cache: the same sums in the same order
+    const be = cpu as Backend;
+    const arch = architecture("shiftlab-small", { inputShape: [1, 28, 28], classes: 10 });
+    for (const variant of ["plain", "bn", "lsh_lsc"]) {
+      const model = buildNetwork(arch, variant, { backend: be, seed: 4 });
+      const ds = digits(13, 5);
+      const loss = new SoftmaxCrossEntropy();
+      let total = 0;
+      for (const [lo, hi] of [[0, 5], [5, 10], [10, 13]]) {
+        const x = Tensor.from(be, [hi - lo, 1, 28, 28], ds.images.subarray(lo * 784, hi * 784));
+        const y = Tensor.from(be, [hi - lo], Float32Array.from(ds.labels.subarray(lo, hi)));
+        const logits = model.forward(x, { training: false, seed: 0, step: 0 });
+        total += loss.forward(logits, y) * (hi - lo);
+        for (const t of [x, y, logits]) t.dispose();
+      }
+      assert.equal(evaluate(model, ds, 5).loss, total / 13, variant);
+      loss.dispose();
+      model.dispose();
+    }
+  },
 });
 
 Deno.test("train: fit records per-step and per-epoch metrics, learns, and is deterministic", async () => {
