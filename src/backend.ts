@@ -140,6 +140,13 @@ export interface Primitives {
   readonly name: string;
   /** Human-readable device description for provenance (e.g. CPU model, GPU name). */
   readonly device: string;
+  /**
+   * Bytes of one layer's activations an inference forward should have in flight, so that they
+   * stay in cache (a host backend: about one core's L2); `evaluate` then runs a batch's
+   * forward a few samples at a time (each sample's outputs are the same bits either way).
+   * Undefined: the whole batch at once (a GPU wants big batches).
+   */
+  readonly inferenceBytes?: number;
   /** Whether this backend can hold the given dtype. */
   supports(dtype: DType): boolean;
 

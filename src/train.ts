@@ -15,7 +15,7 @@ import { SoftmaxCrossEntropy } from "./loss.ts";
 import type { Sequential } from "./model.ts";
 import * as ops from "./ops.ts";
 import type { Optimizer } from "./optim.ts";
-import { Tensor, tidy } from "./tensor.ts";
+import { shapeSize, Tensor, tidy } from "./tensor.ts";
 
 /** Loss and classification error (1 - accuracy) of one batch or a whole set. */
 export interface Metrics {
@@ -88,14 +88,15 @@ export function trainStep(
 export function evaluate(model: Sequential, data: Dataset, batchSize: number): Metrics {
   const dtype = modelDtype(model);
   const loss = new SoftmaxCrossEntropy();
+  const rows = inferenceRows(model, batchSize);
   let total = 0;
   let wrong = 0;
   try {
     for (const b of batches(data, batchSize)) {
       tidy(() => {
-        const t = batchTensors(model, b.x as Float32Array, b.y, b.n, dtype);
-        const logits = model.forward(t.x, { training: false, seed: 0, step: 0, noGrad: true });
-        total += loss.forward(logits, t.y) * b.n;
+        const y = Tensor.from(model.backend, [b.n], b.y, dtype);
+        const logits = inferLogits(model, b.x as Float32Array, b.n, rows, dtype);
+        total += loss.forward(logits, y) * b.n;
         wrong += countErrors(loss.probs!, b.y);
       });
     }
@@ -103,6 +104,60 @@ export function evaluate(model: Sequential, data: Dataset, batchSize: number): M
     loss.dispose();
   }
   return { loss: total / data.size, error: wrong / data.size };
+}
+
+/** The forward of evaluation: inference, nothing kept for backward. */
+const INFERENCE: ForwardContext = { training: false, seed: 0, step: 0, noGrad: true };
+
+/**
+ * Samples an inference forward of `model` takes at once, for batches of `batchSize`: on a
+ * backend with `inferenceBytes`, as many as keep the widest layer's activations within them
+ * (at least 16); else the whole batch.
+ */
+export function inferenceRows(model: Sequential, batchSize: number): number {
+  const bytes = model.backend.inferenceBytes;
+  if (bytes === undefined) return batchSize;
+  const widest = Math.max(
+    shapeSize(model.inputShape),
+    ...model.layerOutputShapes.map((s) => shapeSize(s)),
+  );
+  const per = widest * (modelDtype(model) === "float64" ? 8 : 4);
+  return Math.min(batchSize, Math.max(16, Math.floor(bytes / per)));
+}
+
+/**
+ * The logits `[n, classes]` of the host images `x`, `rows` samples a forward. Every layer
+ * computes a sample's outputs from that sample alone in inference (batch norm uses its running
+ * statistics), with the same operations whatever the batch, so the logits are the bits of one
+ * forward over all n.
+ */
+function inferLogits(
+  model: Sequential,
+  x: Float32Array,
+  n: number,
+  rows: number,
+  dtype: DType,
+): Tensor {
+  const shape = model.inputShape;
+  const per = shapeSize(shape);
+  if (n <= rows) {
+    return model.forward(Tensor.from(model.backend, [n, ...shape], x, dtype), INFERENCE);
+  }
+  const classes = shapeSize(model.outputShape);
+  const out = dtype === "float64" ? new Float64Array(n * classes) : new Float32Array(n * classes);
+  for (let lo = 0; lo < n; lo += rows) {
+    const hi = Math.min(n, lo + rows);
+    tidy(() => {
+      const part = Tensor.from(
+        model.backend,
+        [hi - lo, ...shape],
+        x.subarray(lo * per, hi * per),
+        dtype,
+      );
+      out.set(model.forward(part, INFERENCE).toArray(), lo * classes);
+    });
+  }
+  return Tensor.from(model.backend, [n, ...model.outputShape], out, dtype);
 }
 
 /** What {@link fit} measured. */

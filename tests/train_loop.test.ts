@@ -11,7 +11,7 @@ import { Sequential } from "../src/model.ts";
 import { Optimizer } from "../src/optim.ts";
 import { Rng, Streams } from "../src/rng.ts";
 import { Tensor } from "../src/tensor.ts";
-import { batchTensors, evaluate, fit, trainStep } from "../src/train.ts";
+import { batchTensors, evaluate, fit, inferenceRows, trainStep } from "../src/train.ts";
 
 /** Three Gaussian blobs in 4-D: learnable, small. */
 function blobs(n: number, seed: number): Dataset {
@@ -88,7 +88,7 @@ Deno.test("train: evaluate gives the mean cross-entropy and error over all batch
   model.dispose();
 });
 
-/** Sixteen MNIST-shaped images with labels, for the conv-net tests. */
+/** MNIST-shaped random images with labels, for the conv-net tests. */
 function digits(n: number, seed: number): Dataset {
   const rng = new Rng(seed, 9);
   const images = new Float32Array(n * 784).map(() => rng.normal());
@@ -111,23 +111,28 @@ Deno.test({
   }`,
   ignore: typeof cpu === "string",
   fn() {
-    // the convolutions take the column-free path without a cache: the same sums in the same order
+    // the convolutions take the column-free path without a cache, and a batch of 200 runs its
+    // forward in chunks (83 images for this network): the same sums in the same order
     const be = cpu as Backend;
     const arch = architecture("shiftlab-small", { inputShape: [1, 28, 28], classes: 10 });
+    const ds = digits(213, 5);
     for (const variant of ["plain", "bn", "lsh_lsc"]) {
       const model = buildNetwork(arch, variant, { backend: be, seed: 4 });
-      const ds = digits(13, 5);
-      const loss = new SoftmaxCrossEntropy();
-      let total = 0;
-      for (const [lo, hi] of [[0, 5], [5, 10], [10, 13]]) {
-        const x = Tensor.from(be, [hi - lo, 1, 28, 28], ds.images.subarray(lo * 784, hi * 784));
-        const y = Tensor.from(be, [hi - lo], Float32Array.from(ds.labels.subarray(lo, hi)));
-        const logits = model.forward(x, { training: false, seed: 0, step: 0 });
-        total += loss.forward(logits, y) * (hi - lo);
-        for (const t of [x, y, logits]) t.dispose();
+      assert.equal(inferenceRows(model, 200), 83);
+      for (const bs of [5, 200]) {
+        const loss = new SoftmaxCrossEntropy();
+        let total = 0;
+        for (let lo = 0; lo < ds.size; lo += bs) {
+          const hi = Math.min(ds.size, lo + bs);
+          const x = Tensor.from(be, [hi - lo, 1, 28, 28], ds.images.subarray(lo * 784, hi * 784));
+          const y = Tensor.from(be, [hi - lo], Float32Array.from(ds.labels.subarray(lo, hi)));
+          const logits = model.forward(x, { training: false, seed: 0, step: 0 });
+          total += loss.forward(logits, y) * (hi - lo);
+          for (const t of [x, y, logits]) t.dispose();
+        }
+        loss.dispose();
+        assert.equal(evaluate(model, ds, bs).loss, total / ds.size, `${variant}, batch ${bs}`);
       }
-      assert.equal(evaluate(model, ds, 5).loss, total / 13, variant);
-      loss.dispose();
       model.dispose();
     }
   },
