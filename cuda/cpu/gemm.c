@@ -204,6 +204,20 @@ static inline void slg_store_tile(float tile[SLG_MR][SLG_NR], float* restrict c,
   }
 }
 
+/* CALL(R) with R the rows a micro-kernel runs for a panel of mr valid rows: all SLG_MR, two
+ * thirds or a third of them, as a constant (so each call is compiled for it). The bits do not
+ * depend on R. */
+#define SLG_BY_ROWS(mr, CALL)              \
+  do {                                      \
+    if ((mr) > 2 * SLG_MR / 3) {            \
+      CALL(SLG_MR);                         \
+    } else if ((mr) > SLG_MR / 3) {         \
+      CALL(2 * SLG_MR / 3);                 \
+    } else {                                \
+      CALL(SLG_MR / 3);                     \
+    }                                       \
+  } while (0)
+
 #if SLG_VW > 0
 /*
  * Micro-kernel on the first R rows of an A micro-panel: acc[R x NR] = sum_p a[p*MR + r] *
@@ -260,13 +274,9 @@ static inline void slg_kernel(int64_t kc, const float* restrict a, const float* 
                               float* restrict c, int64_t ldc, int64_t mr, int64_t nr, float alpha,
                               float beta, int first) {
 #if SLG_VW > 0
-  if (mr > 2 * SLG_MR / 3) {
-    slg_kernel_rows(SLG_MR, kc, a, b, c, ldc, mr, nr, alpha, beta, first);
-  } else if (mr > SLG_MR / 3) {
-    slg_kernel_rows(2 * SLG_MR / 3, kc, a, b, c, ldc, mr, nr, alpha, beta, first);
-  } else {
-    slg_kernel_rows(SLG_MR / 3, kc, a, b, c, ldc, mr, nr, alpha, beta, first);
-  }
+#define SLG_KERNEL_ROWS(R) slg_kernel_rows(R, kc, a, b, c, ldc, mr, nr, alpha, beta, first)
+  SLG_BY_ROWS(mr, SLG_KERNEL_ROWS);
+#undef SLG_KERNEL_ROWS
 #else
   float tile[SLG_MR][SLG_NR];
   for (int r = 0; r < SLG_MR; r++)
@@ -421,13 +431,9 @@ static inline __attribute__((always_inline)) void slg_rows_kernel(
     const int NV, int64_t kc, const float* restrict a, const float* restrict base,
     const int64_t* restrict off, float* restrict c, int64_t ldc, int64_t mr, int64_t nr,
     int first) {
-  if (mr > 2 * SLG_MR / 3) {
-    slg_rows_tile(SLG_MR, NV, kc, a, base, off, c, ldc, mr, nr, first);
-  } else if (mr > SLG_MR / 3) {
-    slg_rows_tile(2 * SLG_MR / 3, NV, kc, a, base, off, c, ldc, mr, nr, first);
-  } else {
-    slg_rows_tile(SLG_MR / 3, NV, kc, a, base, off, c, ldc, mr, nr, first);
-  }
+#define SLG_ROWS_TILE(R) slg_rows_tile(R, NV, kc, a, base, off, c, ldc, mr, nr, first)
+  SLG_BY_ROWS(mr, SLG_ROWS_TILE);
+#undef SLG_ROWS_TILE
 }
 #endif
 
