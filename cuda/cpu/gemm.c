@@ -382,7 +382,8 @@ void slg_rows_pack_a(const float* a, int64_t lda, int64_t m, int64_t k, float* d
     const int64_t kc = (k - pc) < SLG_KC ? (k - pc) : SLG_KC;
     for (int64_t ip = 0; ip < mp; ip++) {
       const int64_t mr = (m - ip * SLG_MR) < SLG_MR ? (m - ip * SLG_MR) : SLG_MR;
-      slg_pack_a_panel(0, a, lda, ip * SLG_MR, pc, mr, kc, dst + pc * mp * SLG_MR + ip * kc * SLG_MR);
+      float* panel = dst + pc * mp * SLG_MR + ip * kc * SLG_MR;
+      slg_pack_a_panel(0, a, lda, ip * SLG_MR, pc, mr, kc, panel);
     }
   }
 }
