@@ -62,7 +62,10 @@ export function startPool(o: {
   spawn: (j: number) => Deno.ChildProcess;
   runs: readonly string[];
   progress: SweepProgress;
-  /** Called once every worker has asked for its first run (it has loaded what it needs). */
+  /**
+   * Called once every worker has asked for its first run (it has loaded what it needs) and been
+   * answered: when the parent can do its own work without keeping a worker waiting.
+   */
   onStarted?: () => void;
 }): Pool {
   const queue = [...o.runs];
@@ -99,9 +102,9 @@ export function startPool(o: {
         msg = JSON.parse(l);
       } catch { /* not ours: shown as it is */ }
       if (msg?.ready) {
-        if (first && (first = false, --waiting === 0)) o.onStarted?.();
         const next = stopping ? undefined : queue.shift();
         await send(next === undefined ? { end: true } : { run: next });
+        if (first && (first = false, --waiting === 0)) o.onStarted?.();
       } else if (msg?.result) {
         result.ran += msg.result.ran;
         result.diverged += msg.result.diverged;

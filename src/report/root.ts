@@ -9,7 +9,6 @@
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../io/atomic.ts";
-import { isOwnIndex, writeResultsIndex } from "./report.ts";
 
 /** The file that marks a folder as a results root ShiftLab created. */
 export const RESULTS_MARKER = ".shiftlab-results";
@@ -97,6 +96,9 @@ export interface IndexUpdate {
  * `index.html` ShiftLab did not write: that file is left alone and a warning returned.
  */
 export async function updateResultsIndex(root: string, explicit = false): Promise<IndexUpdate> {
+  // loaded here, not at start-up: the report's statistics pull in some 1,000 npm modules (about
+  // 0.5 s), which a sweep's parent does not need until its report and its workers never do
+  const { isOwnIndex, writeResultsIndex } = await import("./report.ts");
   const path = join(root, "index.html");
   if (!(await isOwnIndex(path))) {
     return {
