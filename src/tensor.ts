@@ -146,18 +146,27 @@ export class Tensor {
     return this.backend.download(this.buf, index, 1)[0];
   }
 
-  /** A view with another shape of the same size; it shares memory with this tensor. */
-  reshape(shape: readonly number[]): Tensor {
+  /** `shape` with a -1 resolved, checked to hold exactly this tensor's elements; `what` names
+   * the caller in the error. */
+  #resolve(shape: readonly number[], what: string): number[] {
     const resolved = [...shape];
     const neg = resolved.indexOf(-1);
     if (neg >= 0) {
       const rest = shapeSize(resolved.filter((_, i) => i !== neg));
       resolved[neg] = rest === 0 ? 0 : this.size / rest;
     }
-    if (shapeSize(resolved) !== this.size || !resolved.every(Number.isInteger)) {
-      throw new Error(`cannot reshape ${fmtShape(this.shape)} to ${fmtShape(shape)}`);
+    if (
+      shapeSize(resolved) !== this.size || !resolved.every((d) => Number.isInteger(d) && d >= 0)
+    ) {
+      throw new Error(`cannot ${what} ${fmtShape(this.shape)} as ${fmtShape(shape)}`);
     }
-    return new Tensor(this.backend, resolved, this.buf, false);
+    return resolved;
+  }
+
+  /** A view with another shape of the same size (one axis may be -1); it shares memory with
+   * this tensor. */
+  reshape(shape: readonly number[]): Tensor {
+    return new Tensor(this.backend, this.#resolve(shape, "reshape"), this.buf, false);
   }
 
   /** A new tensor with a copy of the data. */
@@ -167,12 +176,21 @@ export class Tensor {
     return t;
   }
 
-  /** Copies another tensor of the same size into this one. */
-  assign(src: Tensor): void {
-    if (src.size !== this.size) {
-      throw new Error(`assign: size mismatch ${fmtShape(src.shape)} into ${fmtShape(this.shape)}`);
+  /**
+   * Copies another tensor into this one: of the same size, or, given `at`, into the elements
+   * from `at` on (for filling a batch's rows from the parts computed a few rows at a time).
+   */
+  assign(src: Tensor, at?: number): void {
+    const fits = at === undefined
+      ? src.size === this.size
+      : Number.isInteger(at) && at >= 0 && at + src.size <= this.size;
+    if (!fits) {
+      throw new Error(
+        `assign: ${fmtShape(src.shape)} does not fit into ${fmtShape(this.shape)}` +
+          (at === undefined ? "" : ` at element ${at}`),
+      );
     }
-    this.backend.copy(src.buf, 0, this.buf, 0, this.size);
+    this.backend.copy(src.buf, 0, this.buf, at ?? 0, src.size);
   }
 
   /**
@@ -183,11 +201,8 @@ export class Tensor {
    * use.
    */
   share(shape: readonly number[] = this.shape): Tensor {
-    if (shapeSize(shape) !== this.size || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-      throw new Error(`cannot share ${fmtShape(this.shape)} as ${fmtShape(shape)}`);
-    }
     const buf = this.buf;
-    const t = new Tensor(this.backend, [...shape], buf, true);
+    const t = new Tensor(this.backend, this.#resolve(shape, "share"), buf, true);
     extraOwners.set(buf, (extraOwners.get(buf) ?? 0) + 1);
     return t;
   }

@@ -143,8 +143,8 @@ function inferLogits(
   if (n <= rows) {
     return model.forward(Tensor.from(model.backend, [n, ...shape], x, dtype), INFERENCE);
   }
+  const out = Tensor.empty(model.backend, [n, ...model.outputShape], dtype);
   const classes = shapeSize(model.outputShape);
-  const out = dtype === "float64" ? new Float64Array(n * classes) : new Float32Array(n * classes);
   for (let lo = 0; lo < n; lo += rows) {
     const hi = Math.min(n, lo + rows);
     tidy(() => {
@@ -154,10 +154,10 @@ function inferLogits(
         x.subarray(lo * per, hi * per),
         dtype,
       );
-      out.set(model.forward(part, INFERENCE).toArray(), lo * classes);
+      out.assign(model.forward(part, INFERENCE), lo * classes);
     });
   }
-  return Tensor.from(model.backend, [n, ...model.outputShape], out, dtype);
+  return out;
 }
 
 /** What {@link fit} measured. */

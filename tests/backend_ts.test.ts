@@ -272,3 +272,23 @@ Deno.test("Tensor.share: the memory lives until the last owner is disposed", () 
   u.dispose();
   assert.ok(ub.disposed);
 });
+
+Deno.test("Tensor: share and reshape under another shape; assign into elements from an offset", () => {
+  const t = Tensor.from(B, [2, 3], [1, 2, 3, 4, 5, 6]);
+  const flat = t.share([-1]);
+  assert.deepEqual(flat.shape, [6]);
+  assert.equal(flat.buf, t.buf);
+  assert.deepEqual(t.reshape([3, -1]).shape, [3, 2]);
+  for (const bad of [[4], [2, 2], [-1, 4], [6, -0.5]]) {
+    assert.throws(() => t.share(bad), /cannot share \[2, 3\] as/);
+    assert.throws(() => t.reshape(bad), /cannot reshape \[2, 3\] as/);
+  }
+  const part = Tensor.from(B, [2], [8, 9]);
+  t.assign(part, 3);
+  assert.deepEqual([...t.toArray()], [1, 2, 3, 8, 9, 6]);
+  t.assign(part, 4);
+  assert.deepEqual([...t.toArray()], [1, 2, 3, 8, 8, 9]);
+  for (const at of [5, -1, 1.5]) assert.throws(() => t.assign(part, at), /does not fit/);
+  assert.throws(() => t.assign(part), /does not fit into \[2, 3\]$/);
+  for (const x of [flat, part, t]) x.dispose();
+});

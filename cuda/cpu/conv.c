@@ -148,7 +148,7 @@ static inline int32_t spill_rows(int32_t oh, int32_t ow) {
 
 /*
  * The per-plane work below is written once with the strides as parameters and instantiated for
- * the common strides as constants (PLANE_STRIDES), so that the phase arithmetic is shifts, not
+ * the common strides as constants (BY_STRIDES), so that the phase arithmetic is shifts, not
  * divisions, in the inner loops.
  */
 
@@ -283,19 +283,27 @@ static inline __attribute__((always_inline)) void plane_op_at(
   }
 }
 
-/* plane_op_at with the strides as constants where they are 1 or 2 (PLANE_STRIDES). */
+/* CALL(SH, SW) with the strides of the phase geometry f as constants where they are 1 or 2, else
+ * as they are. */
+#define BY_STRIDES(f, CALL)                      \
+  do {                                           \
+    if ((f)->sh == 1 && (f)->sw == 1) {          \
+      CALL(1, 1);                                \
+    } else if ((f)->sh == 2 && (f)->sw == 2) {   \
+      CALL(2, 2);                                \
+    } else {                                     \
+      CALL((f)->sh, (f)->sw);                    \
+    }                                            \
+  } while (0)
+
+/* plane_op_at, BY_STRIDES. */
 static void plane_op(int adjoint, const float* src, float* dst, int64_t ldcol, int32_t c, int32_t h,
                      int32_t w, int32_t kh, int32_t kw, int32_t ph, int32_t pw, int32_t oh,
                      int32_t ow, const phases_t* f, int64_t pl, float* S) {
-#define PLANE_STRIDES(SH, SW)                                                                \
-  if (f->sh == SH && f->sw == SW) {                                                          \
-    plane_op_at(adjoint, src, dst, ldcol, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, S, SH, SW); \
-    return;                                                                                  \
-  }
-  PLANE_STRIDES(1, 1)
-  PLANE_STRIDES(2, 2)
-#undef PLANE_STRIDES
-  plane_op_at(adjoint, src, dst, ldcol, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, S, f->sh, f->sw);
+#define PLANE_AT(SH, SW) \
+  plane_op_at(adjoint, src, dst, ldcol, c, h, w, kh, kw, ph, pw, oh, ow, f, pl, S, SH, SW)
+  BY_STRIDES(f, PLANE_AT);
+#undef PLANE_AT
 }
 
 /*
@@ -517,19 +525,12 @@ static int conv_backward_group(const conv_plan_t* p, const float* x, const float
  * plane's after another, pstride floats apart. */
 static void split_image(const float* x, int32_t c, int32_t h, int32_t w, int32_t ph, int32_t pw,
                         const phases_t* f, int64_t pstride, float* S) {
-#define SPLIT_STRIDES(SH, SW)                                                           \
-  if (f->sh == SH && f->sw == SW) {                                                     \
-    for (int32_t ch = 0; ch < c; ch++) {                                                \
-      split_plane(x + (int64_t)ch * h * w, h, w, ph, pw, f, S + ch * pstride, SH, SW); \
-    }                                                                                   \
-    return;                                                                             \
+#define SPLIT_AT(SH, SW)                                                                \
+  for (int32_t ch = 0; ch < c; ch++) {                                                  \
+    split_plane(x + (int64_t)ch * h * w, h, w, ph, pw, f, S + ch * pstride, SH, SW); \
   }
-  SPLIT_STRIDES(1, 1)
-  SPLIT_STRIDES(2, 2)
-#undef SPLIT_STRIDES
-  for (int32_t ch = 0; ch < c; ch++) {
-    split_plane(x + (int64_t)ch * h * w, h, w, ph, pw, f, S + ch * pstride, f->sh, f->sw);
-  }
+  BY_STRIDES(f, SPLIT_AT);
+#undef SPLIT_AT
 }
 
 /* One output plane (oh x ow) from rows of qw floats of the product, plus bv when `add`; the
